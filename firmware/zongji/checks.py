@@ -1,0 +1,480 @@
+"""Semantic checks of a normalised site: what makes a branch work for callers.
+
+Shapes and types are `schema.py`'s job; this module checks meaning: the short-number space
+(duplicates, prefixes that force an inter-digit wait, emergency collisions), that every
+target exists, that menus are reachable and escapable, ring groups, opening hours and the
+dial-out classes that stand between a phone and toll fraud.
+
+Problems are `(level, path, message)` (see docs/internals.md). Walks over menus are
+iterative, so a 100-level menu tree costs a loop, not a stack overflow.
+"""
+
+from zongji import countries, hours, targets
+
+MIN_DIGITS = 2
+MAX_DIGITS = 6
+MAX_MENU_DEPTH = 10  # the device keeps a bounded "back" stack; deeper trees lose callers anyway
+NUMBER_KINDS = ("local", "mobile", "national", "premium", "international")
+STRATEGIES = ("ring-all", "in-order")
+LANGUAGES = ("en", "zh")
+MIN_SECRET = 8
+
+
+def _err(problems, path, msg):
+    problems.append(("error", path, msg))
+
+
+def _warn(problems, path, msg):
+    problems.append(("warning", path, msg))
+
+
+def check(site, extensions):
+    """All semantic checks; returns a list of problems."""
+    problems = []
+    branch = site.get("branch") or {}
+    country = branch.get("country")
+    if country not in countries.SUPPORTED:
+        if country is not None:
+            _err(
+                problems,
+                ("branch", "country"),
+                "unknown country '%s': use one of %s" % (country, ", ".join(countries.SUPPORTED)),
+            )
+        country = None
+    if branch.get("language") not in LANGUAGES:
+        _err(problems, ("branch", "language"), "language must be one of: %s" % ", ".join(LANGUAGES))
+    if branch.get("timezone") and not branch.get("tz"):
+        _err(
+            problems,
+            ("branch", "timezone"),
+            "time zone '%s' was not compiled: check its spelling, e.g. Asia/Shanghai" % branch.get("timezone"),
+        )
+    numbers = _check_numbers(site, extensions, country, problems)
+    _check_extensions(site, extensions, country, problems)
+    _check_groups(site, numbers, problems)
+    _check_targets(site, numbers, problems)
+    _check_menus(site, numbers, problems)
+    _check_hours(site, problems)
+    _check_dialout(site, problems)
+    return problems
+
+
+def _check_numbers(site, extensions, country, problems):
+    """Build the short-number space: number -> (kind, path). Reports duplicates and clashes."""
+    numbers = {}
+    entries = []
+    for i, ext in enumerate(extensions):
+        entries.append((ext.get("number") or "", "extension", ("staff", i, "number")))
+    for num in site.get("groups") or {}:
+        entries.append((num, "group", ("groups", num)))
+    menus = site.get("menus") or {}
+    for name in menus:
+        if menus[name].get("number"):
+            entries.append((menus[name]["number"], "menu", ("menus", name, "number")))
+    prefix = (site.get("dialplan") or {}).get("outside_prefix") or ""
+    if not targets.is_digits(prefix) or len(prefix) > 2:
+        _err(problems, ("dialplan", "outside_prefix"), 'outside_prefix must be 1 or 2 digits, e.g. "0" or "9"')
+        prefix = ""
+    emergency = countries.emergency(country) if country else ()
+    wait = (site.get("dialplan") or {}).get("interdigit_timeout") or 3
+    for num, kind, path in entries:
+        if not targets.is_digits(num) or not MIN_DIGITS <= len(num) <= MAX_DIGITS:
+            _err(problems, path, "short number '%s' must be %d to %d digits" % (num, MIN_DIGITS, MAX_DIGITS))
+            continue
+        if num in numbers:
+            other = numbers[num]
+            _err(problems, path, "short number %s is already used by %s %s" % (num, other[0], _where(other[1])))
+            continue
+        clash = None
+        for e in emergency:
+            if num.startswith(e) or e.startswith(num):
+                clash = e
+                break
+        if clash:
+            _err(
+                problems,
+                path,
+                "short number %s collides with the emergency number %s; emergency calls "
+                "must never be delayed or captured: pick another number" % (num, clash),
+            )
+            continue
+        if prefix and num.startswith(prefix):
+            _err(
+                problems,
+                path,
+                "short number %s starts with the outside-line prefix %s: staff dialing it "
+                "would get an outside line; renumber it or change [dialplan] outside_prefix" % (num, prefix),
+            )
+            continue
+        numbers[num] = (kind, path)
+    # One sorted pass finds every prefix pair: a prefix sorts right before its extensions.
+    ordered = sorted(numbers)
+    for i, num in enumerate(ordered):
+        j = i + 1
+        longer = []
+        while j < len(ordered) and ordered[j].startswith(num):
+            longer.append(ordered[j])
+            j += 1
+        if longer:
+            _warn(
+                problems,
+                numbers[num][1],
+                "short number %s is the start of %s: whoever dials %s waits %s s "
+                "for another digit before the call goes through"
+                % (num, ", ".join(longer[:3]) + (" …" if len(longer) > 3 else ""), num, wait),
+            )
+    return numbers
+
+
+def _where(path):
+    if path and path[0] == "staff":
+        return "(staff row %d)" % (path[1] + 1)
+    return "[%s]" % ".".join(str(p) for p in path[:2])
+
+
+def _check_extensions(site, extensions, country, problems):
+    classes = (site.get("dialout") or {}).get("classes") or {}
+    default = (site.get("staff") or {}).get("default_class") or "internal"
+    if default not in classes:
+        _err(problems, ("staff", "default_class"), "default_class '%s' is not a class in [dialout.classes]" % default)
+    has_trunk = bool(site.get("trunk"))
+    for i, ext in enumerate(extensions):
+        num = ext.get("number") or ""
+        if not (ext.get("name") or "").strip():
+            _err(problems, ("staff", i, "name"), "extension %s has no name" % num)
+        secret = ext.get("secret") or ""
+        mobile = ext.get("mobile") or ""
+        if not secret and not mobile:
+            _err(
+                problems,
+                ("staff", i, "secret"),
+                "extension %s has neither a SIP secret (desk phone) nor a mobile: give it one or the other" % num,
+            )
+        if secret:
+            if secret == num or secret in ("1234", "12345678", "password", "0000"):
+                _err(
+                    problems,
+                    ("staff", i, "secret"),
+                    "extension %s has a secret anyone would guess first; "
+                    "use a random one (zongji init shows how)" % num,
+                )
+            elif len(secret) < MIN_SECRET:
+                _warn(
+                    problems,
+                    ("staff", i, "secret"),
+                    "extension %s's secret is shorter than %d characters: easy to crack" % (num, MIN_SECRET),
+                )
+        if mobile:
+            if country and countries.classify(country, mobile) is None:
+                _err(
+                    problems,
+                    ("staff", i, "mobile"),
+                    "mobile '%s' of extension %s is not a phone number" % (mobile, num),
+                )
+            if not has_trunk:
+                _err(
+                    problems,
+                    ("staff", i, "mobile"),
+                    "extension %s has a mobile but the site has no [trunk] to reach it" % num,
+                )
+        follow = ext.get("follow_me") or 0
+        if follow and not (mobile and secret):
+            _err(
+                problems,
+                ("staff", i, "follow_me"),
+                "follow_me on extension %s needs both a desk phone (secret) and a mobile" % num,
+            )
+        cls = ext.get("class") or default
+        if cls not in classes:
+            hint = _suggest(cls, classes)
+            _err(problems, ("staff", i, "class"), "extension %s has unknown dial-out class '%s'%s" % (num, cls, hint))
+        elif classes[cls].get("pin") and not ext.get("pin"):
+            _warn(
+                problems,
+                ("staff", i, "pin"),
+                "extension %s's class '%s' asks for a PIN but the extension "
+                "has none, so it can't dial %s" % (num, cls, ", ".join(classes[cls]["pin"])),
+            )
+        pin = ext.get("pin") or ""
+        if pin and (not targets.is_digits(pin) or len(pin) < 4):
+            _err(problems, ("staff", i, "pin"), "PIN of extension %s must be at least 4 digits" % num)
+        for field in ("name", "department", "secret", "mobile"):
+            value = ext.get(field) or ""
+            for ch in value:
+                if ord(ch) < 32:
+                    _err(
+                        problems, ("staff", i, field), "%s of extension %s contains a control character" % (field, num)
+                    )
+                    break
+
+
+def _suggest(word, choices):
+    from zongji.schema import suggest
+
+    hint = suggest(word, choices)
+    return ": did you mean '%s'?" % hint if hint else ""
+
+
+def _check_groups(site, numbers, problems):
+    groups = site.get("groups") or {}
+    for num in groups:
+        g = groups[num]
+        path = ("groups", num)
+        members = g.get("members") or []
+        if not members:
+            _err(problems, path + ("members",), "ring group %s has no members" % num)
+        seen = {}
+        for m in members:
+            kind = numbers.get(m, (None,))[0]
+            if kind is None:
+                _err(problems, path + ("members",), "ring group %s lists %s, which is not an extension" % (num, m))
+            elif kind != "extension":
+                _err(
+                    problems,
+                    path + ("members",),
+                    "ring group %s lists %s, a %s: members must be extensions" % (num, m, kind),
+                )
+            if m in seen:
+                _warn(problems, path + ("members",), "ring group %s lists %s twice" % (num, m))
+            seen[m] = 1
+        if g.get("strategy") not in STRATEGIES:
+            _err(
+                problems,
+                path + ("strategy",),
+                "strategy of ring group %s must be one of: %s" % (num, ", ".join(STRATEGIES)),
+            )
+        if not g.get("member_timeout"):
+            _err(problems, path + ("member_timeout",), "member_timeout of ring group %s must be above 0" % num)
+
+
+def _target_problem(text, numbers, site, in_menu):
+    """None if `text` names something that exists, else the reason why not."""
+    t = targets.parse(text)
+    if t is None:
+        return "'%s' is not a target: write %s" % (text, targets.describe())
+    kind, arg = t
+    if kind in targets.MENU_ONLY and not in_menu:
+        return "'%s' only makes sense as a menu option" % text
+    if kind == targets.NUMBER and arg not in numbers:
+        return "'%s' is not a short number of this site" % text
+    if kind == targets.MENU and arg not in (site.get("menus") or {}):
+        hint = _suggest(arg, site.get("menus") or {})
+        return "there is no menu '%s'%s" % (arg, hint)
+    if kind == targets.DIRECTORY and not (site.get("attendant") or {}).get("dial_by_name"):
+        return "'directory' needs [attendant] dial_by_name = true"
+    if kind == targets.TEL and not site.get("trunk"):
+        return "'%s' needs a [trunk] to call out" % text
+    return None
+
+
+def _check_targets(site, numbers, problems):
+    op = (site.get("operator") or {}).get("target")
+    if op is not None:
+        t = targets.parse(op)
+        kind = numbers.get(t[1], (None,))[0] if t and t[0] == targets.NUMBER else None
+        if kind not in ("extension", "group"):
+            _err(
+                problems,
+                ("operator", "target"),
+                "the operator must be an extension or ring group number, not '%s'" % op,
+            )
+    hrs = site.get("hours")
+    if hrs and hrs.get("closed") is not None:
+        why = _target_problem(hrs["closed"], numbers, site, False)
+        if why:
+            _err(problems, ("hours", "closed"), why)
+    trunk = site.get("trunk")
+    if trunk:
+        did = trunk.get("did") or {}
+        for k in did:
+            why = _target_problem(did[k], numbers, site, False)
+            if why:
+                _err(problems, ("trunk", "did", k), why)
+        if not 0 < (trunk.get("port") or 0) < 65536:
+            _err(problems, ("trunk", "port"), "trunk port must be 1–65535")
+
+
+def _menu_edges(menu):
+    """(path-key, target text) for every way out of a menu."""
+    out = []
+    options = menu.get("options") or {}
+    for k in options:
+        out.append((("options", k), options[k]))
+    out.append((("on_timeout",), menu.get("on_timeout")))
+    out.append((("on_invalid",), menu.get("on_invalid")))
+    return out
+
+
+def _check_menus(site, numbers, problems):
+    menus = site.get("menus") or {}
+    att = site.get("attendant") or {}
+    main = att.get("main_menu")
+    if main not in menus:
+        _err(problems, ("attendant", "main_menu"), "main menu '%s' is not defined: add [menus.%s]" % (main, main))
+    wait = (site.get("dialplan") or {}).get("interdigit_timeout") or 3
+    for name in menus:
+        m = menus[name]
+        path = ("menus", name)
+        if not targets.valid_name(name):
+            _err(problems, path, "menu name '%s' may use letters, digits, '_' and '-' only" % name)
+        if not m.get("prompt") and not m.get("audio"):
+            _err(problems, path, "menu '%s' needs a prompt (text) or an audio file" % name)
+        if not m.get("options"):
+            _err(problems, path + ("options",), "menu '%s' has no options" % name)
+        if m.get("retries", 0) > 9:
+            _err(problems, path + ("retries",), "menu '%s' retries must be at most 9" % name)
+        for key, text in _menu_edges(m):
+            if key[0] == "options" and (len(key[1]) != 1 or key[1] not in "0123456789*#"):
+                _err(problems, path + key, "menu option key '%s' must be one key: 0-9, * or #" % key[1])
+                continue
+            if text is None:
+                continue
+            why = _target_problem(text, numbers, site, key[0] == "options")
+            if why:
+                _err(problems, path + key, why)
+        if m.get("dial_extensions"):
+            opts = m.get("options") or {}
+            for k in opts:
+                starts = [n for n in numbers if n.startswith(k)]
+                if starts:
+                    _warn(
+                        problems,
+                        path + ("options", k),
+                        "in menu '%s', key %s also starts short number %s: "
+                        "callers pressing %s wait %s s before it is taken" % (name, k, starts[0], k, wait),
+                    )
+    if main in menus:
+        _reachability(site, menus, main, problems)
+
+
+def _menu_links(menus, name):
+    """Menus a menu leads to, and whether any edge leaves the menu graph (a person, hangup)."""
+    linked = []
+    escapes = False
+    for _key, text in _menu_edges(menus[name]):
+        t = targets.parse(text) if text is not None else None
+        if t is None:
+            continue
+        if t[0] == targets.MENU:
+            if t[1] in menus:
+                linked.append(t[1])
+        elif t[0] not in targets.MENU_ONLY:
+            escapes = True
+    return linked, escapes
+
+
+def _reachability(site, menus, main, problems):
+    roots = [main]
+    hrs = site.get("hours")
+    for text in ([hrs.get("closed")] if hrs else []) + list(((site.get("trunk") or {}).get("did") or {}).values()):
+        t = targets.parse(text)
+        if t and t[0] == targets.MENU and t[1] in menus:
+            roots.append(t[1])
+    for name in menus:
+        if menus[name].get("number"):
+            roots.append(name)
+    depth = {}
+    queue = []
+    for r in roots:
+        if r not in depth:
+            depth[r] = 1
+            queue.append(r)
+    i = 0
+    links = {}
+    while i < len(queue):  # breadth-first: depth = shortest way in
+        name = queue[i]
+        i += 1
+        links[name] = _menu_links(menus, name)
+        for nxt in links[name][0]:
+            if nxt not in depth:
+                depth[nxt] = depth[name] + 1
+                queue.append(nxt)
+    for name in menus:
+        if name not in depth:
+            _warn(
+                problems,
+                ("menus", name),
+                "menu '%s' can't be reached from the main menu '%s' (nor from "
+                "closed hours, a DID or a number of its own)" % (name, main),
+            )
+            links[name] = _menu_links(menus, name)
+        elif depth[name] > MAX_MENU_DEPTH:
+            _err(
+                problems,
+                ("menus", name),
+                "menu '%s' is %d levels below the main menu (limit %d): callers get "
+                "lost long before that, flatten the tree" % (name, depth[name], MAX_MENU_DEPTH),
+            )
+    _traps(menus, links, problems)
+
+
+def _traps(menus, links, problems):
+    """Menus from which no sequence of keys ever reaches a person or a goodbye."""
+    # A menu escapes if it has an outside edge or links to a menu that escapes: iterate to a
+    # fixed point over reversed links (linear in edges).
+    back = {}
+    for name in links:
+        for nxt in links[name][0]:
+            back.setdefault(nxt, []).append(name)
+    free = {}
+    queue = [n for n in links if links[n][1]]
+    for n in queue:
+        free[n] = True
+    i = 0
+    while i < len(queue):
+        for prev in back.get(queue[i], ()):
+            if prev not in free:
+                free[prev] = True
+                queue.append(prev)
+        i += 1
+    for name in sorted(links):
+        if name not in free:
+            _err(
+                problems,
+                ("menus", name),
+                "menu '%s' is a trap: every key, timeout and invalid entry leads only "
+                "to menus that never reach a person or hang up; add an option to the operator" % name,
+            )
+
+
+def _check_hours(site, problems):
+    hrs = site.get("hours")
+    if not hrs:
+        return
+    for i, spec in enumerate(hrs.get("open") or []):
+        try:
+            hours.parse_open(spec)
+        except ValueError as e:
+            _err(problems, ("hours", "open", i), str(e))
+    for key in ("holidays", "workdays"):
+        for i, spec in enumerate(hrs.get(key) or []):
+            try:
+                hours.parse_days(spec)
+            except ValueError as e:
+                _err(problems, ("hours", key, i), str(e))
+
+
+def _check_dialout(site, problems):
+    classes = (site.get("dialout") or {}).get("classes") or {}
+    for name in classes:
+        c = classes[name]
+        path = ("dialout", "classes", name)
+        for kind in (c.get("allow") or []) + (c.get("pin") or []):
+            if kind not in NUMBER_KINDS:
+                _err(
+                    problems,
+                    path,
+                    "class '%s': unknown number kind '%s', use: %s" % (name, kind, ", ".join(NUMBER_KINDS)),
+                )
+        for kind in c.get("pin") or []:
+            if kind not in (c.get("allow") or []):
+                _warn(problems, path + ("pin",), "class '%s' asks a PIN for %s but does not allow it" % (name, kind))
+        if "international" in (c.get("allow") or []) and "international" not in (c.get("pin") or []):
+            _warn(
+                problems,
+                path + ("allow",),
+                "class '%s' may dial international numbers without a PIN: one "
+                'stolen phone password becomes a large bill (toll fraud); add pin = ["international"]' % name,
+            )
+        if "premium" in (c.get("allow") or []) and "premium" not in (c.get("pin") or []):
+            _warn(problems, path + ("allow",), "class '%s' may dial premium-rate numbers without a PIN" % name)

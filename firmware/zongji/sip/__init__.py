@@ -1,0 +1,1 @@
+"""SIP for the switchboard core: messages, digest authentication, transactions, dialogs."""

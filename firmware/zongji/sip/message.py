@@ -1,0 +1,631 @@
+"""SIP messages (RFC 3261 section 7): bytes -> Request / Response -> bytes.
+
+    msg = parse(datagram)                  Request or Response; ParseError on anything else
+    msg.get("v"), msg.get_all("Contact")   header values: any case, compact forms too
+    msg.vias(), msg.to_addr(), msg.cseq()  typed views, parsed once and cached
+    msg.to_bytes()                         CRLF line ends, Content-Length recomputed
+    make_response(req, 486)                RFC 3261 section 8.2.6: Vias, From, To+tag, Call-ID, CSeq
+    make_request("OPTIONS", uri, ...)      a new request with the mandatory headers
+
+Theory of operation
+-------------------
+parse() reads one UDP datagram (section 18.3). Headers are kept as a list of (key, value) in
+arrival order: key is the lower-case full name (compact forms expanded, section 7.3.3), value
+the text with continuation lines joined by one space (section 7.3.1). A header whose grammar
+is a comma list (Via, Contact, Allow ...) becomes one entry per element, commas inside quotes
+or <> left alone; other headers are never split (Date, WWW-Authenticate and unknown headers
+have commas of their own). to_bytes() writes the list back, so parse -> to_bytes -> parse
+gives the same headers; only Content-Length is recomputed.
+
+What parse() refuses, with the RFC 4475 message that needs the check:
+  - a start line that is not three parts joined by single spaces (lwsruri, lwsstart, trws),
+    a Request-URI in <> or with ?headers (ltgtruri, escruri), a version other than SIP/2.0
+    (badvers: 505), a status code outside 100-699 (bigcode)
+  - Via, From, To, Call-ID or CSeq missing (insuf), or From, To, Call-ID, CSeq,
+    Max-Forwards, Content-Length or Content-Type repeated (multi01, mcl01)
+  - a Via, From, To, Contact, Route or Record-Route that does not parse (badinv01, quotbal,
+    baddn, badaspec, regbadct); a CSeq number of 2**31 or more, or a CSeq method that is not
+    the request's (scalar02, scalarlg, mismatch01, mismatch02); Max-Forwards over 255; a Date
+    not in GMT (baddate)
+  - a Content-Length that is negative or more than the datagram holds (ncl, clerr). The body
+    is cut to Content-Length (dblreq); without one it is the rest of the datagram.
+The application answers the rest (416 for an unknown scheme, 420 for Require, 415, 483 ...)
+from the accessors. A ParseError for a request carries the request as far as it parsed, so
+the caller can answer make_response(err.request, err.status); for a response it is dropped.
+"""
+
+from zongji.sip.headers import check_date, parse_address, parse_cseq, parse_via
+from zongji.sip.uri import ParseError, is_token, parse_uri, split_outside, to_uint
+
+# RFC 3261 section 7.3.3, plus the compact forms later RFCs registered
+_COMPACT = {
+    "a": "accept-contact",
+    "b": "referred-by",
+    "c": "content-type",
+    "d": "request-disposition",
+    "e": "content-encoding",
+    "f": "from",
+    "i": "call-id",
+    "j": "reject-contact",
+    "k": "supported",
+    "l": "content-length",
+    "m": "contact",
+    "n": "identity-info",
+    "o": "event",
+    "r": "refer-to",
+    "s": "subject",
+    "t": "to",
+    "u": "allow-events",
+    "v": "via",
+    "x": "session-expires",
+    "y": "identity",
+}
+# names not spelled by capitalising each '-' part
+_SPELLING = {
+    "call-id": "Call-ID",
+    "cseq": "CSeq",
+    "www-authenticate": "WWW-Authenticate",
+    "mime-version": "MIME-Version",
+    "rack": "RAck",
+    "rseq": "RSeq",
+}
+# headers whose grammar is a comma list: kept as one entry per element
+_LIST = {
+    "via",
+    "contact",
+    "route",
+    "record-route",
+    "path",
+    "service-route",
+    "allow",
+    "supported",
+    "require",
+    "proxy-require",
+    "unsupported",
+    "accept",
+    "accept-encoding",
+    "accept-language",
+    "content-encoding",
+    "allow-events",
+    "in-reply-to",
+    "alert-info",
+    "call-info",
+    "error-info",
+    "warning",
+    "accept-contact",
+    "reject-contact",
+    "p-asserted-identity",
+    "p-preferred-identity",
+    "history-info",
+    "reason",
+}
+# lists parsed on receipt: an empty element is an error there, so it is kept to fail; they
+# are also written one element per line (some phones read only the first of a line)
+_CHECKED = ("via", "contact", "route", "record-route")
+_SINGLE = ("from", "to", "call-id", "cseq", "max-forwards", "content-length", "content-type")
+_REQUIRED = ("via", "from", "to", "call-id", "cseq")
+
+_REASONS = {
+    100: "Trying",
+    180: "Ringing",
+    181: "Call Is Being Forwarded",
+    182: "Queued",
+    183: "Session Progress",
+    200: "OK",
+    202: "Accepted",
+    301: "Moved Permanently",
+    302: "Moved Temporarily",
+    380: "Alternative Service",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    407: "Proxy Authentication Required",
+    408: "Request Timeout",
+    410: "Gone",
+    413: "Request Entity Too Large",
+    414: "Request-URI Too Long",
+    415: "Unsupported Media Type",
+    416: "Unsupported URI Scheme",
+    420: "Bad Extension",
+    421: "Extension Required",
+    423: "Interval Too Brief",
+    480: "Temporarily Unavailable",
+    481: "Call/Transaction Does Not Exist",
+    482: "Loop Detected",
+    483: "Too Many Hops",
+    484: "Address Incomplete",
+    485: "Ambiguous",
+    486: "Busy Here",
+    487: "Request Terminated",
+    488: "Not Acceptable Here",
+    489: "Bad Event",
+    491: "Request Pending",
+    500: "Server Internal Error",
+    501: "Not Implemented",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Server Time-out",
+    505: "Version Not Supported",
+    513: "Message Too Large",
+    600: "Busy Everywhere",
+    603: "Decline",
+    604: "Does Not Exist Anywhere",
+    606: "Not Acceptable",
+}
+_CLASS_REASONS = ("", "Provisional", "Success", "Redirection", "Client Error", "Server Error", "Global Failure")
+
+
+def reason_phrase(status):
+    """The usual reason phrase for a status code ('Busy Here' for 486)."""
+    return _REASONS.get(status) or _CLASS_REASONS[min(max(status // 100, 0), 6)]
+
+
+def header_key(name):
+    """'Via', 'v', 'VIA' -> 'via': how headers are stored and looked up."""
+    key = name.lower()
+    return _COMPACT.get(key, key) if len(key) == 1 else key
+
+
+def header_name(key):
+    """'call-id' -> 'Call-ID', 'x-custom' -> 'X-Custom': how headers are written."""
+    name = _SPELLING.get(key)
+    if name is None:
+        name = "-".join([part[:1].upper() + part[1:] for part in key.split("-")])
+    return name
+
+
+def _values(key, value):
+    # one header line's value -> the stored entries (split when the grammar is a list)
+    if key not in _LIST or "," not in value:
+        return [value]
+    parts = [part.strip(" \t") for part in split_outside(value, ",")]
+    if key not in _CHECKED:
+        parts = [part for part in parts if part] or [""]
+    return parts
+
+
+class Message:
+    """What requests and responses share: headers (a list of (key, value), keys as
+    header_key() makes them) and body (bytes).
+
+    Change headers with add / set / set_all / remove, not by editing `headers` or the typed
+    views: those are parsed copies, cached until the next change through these methods."""
+
+    def __init__(self, headers=None, body=b""):
+        self.headers = []
+        self.body = body
+        self._cache = {}
+        for name, value in headers or ():
+            self.add(name, value)
+
+    # -- raw header access ------------------------------------------------------------------
+
+    def get(self, name, default=None):
+        """The first value of a header, or default."""
+        key = header_key(name)
+        for k, v in self.headers:
+            if k == key:
+                return v
+        return default
+
+    def get_all(self, name):
+        """Every value of a header, list elements separately, in order."""
+        key = header_key(name)
+        return [v for k, v in self.headers if k == key]
+
+    def _entries(self, key, value):
+        value = str(value)
+        if "\r" in value or "\n" in value:
+            raise ValueError("header value contains a line break: " + repr(value))
+        return [(key, v) for v in _values(key, value)]
+
+    def add(self, name, value, first=False):
+        """Append a header; with first=True put it above the others of its name (a new Via,
+        a Record-Route)."""
+        key = header_key(name)
+        entries = self._entries(key, value)
+        at = len(self.headers)
+        if first:
+            at = 0
+            for i in range(len(self.headers)):
+                if self.headers[i][0] == key:
+                    at = i
+                    break
+        self.headers[at:at] = entries
+        self._cache = {}
+
+    def set_all(self, name, values):
+        """Replace every value of a header with `values`, where the first one was."""
+        key = header_key(name)
+        kept = []
+        at = -1
+        for entry in self.headers:
+            if entry[0] == key:
+                if at < 0:
+                    at = len(kept)
+            else:
+                kept.append(entry)
+        entries = []
+        for value in values:
+            entries.extend(self._entries(key, value))
+        at = len(kept) if at < 0 else at
+        kept[at:at] = entries
+        self.headers = kept
+        self._cache = {}
+
+    def set(self, name, value):
+        """Replace a header with one value (None removes it)."""
+        self.set_all(name, () if value is None else (value,))
+
+    def remove(self, name):
+        self.set_all(name, ())
+
+    # -- typed views -------------------------------------------------------------------------
+
+    def _parsed(self, key, parse):
+        got = self._cache.get(key)
+        if got is None:
+            got = []
+            for value in self.get_all(key):
+                try:
+                    got.append(parse(value))
+                except ParseError as e:
+                    raise ParseError("bad %s header: %s" % (key, e))
+            self._cache[key] = got
+        return got
+
+    def vias(self):
+        return self._parsed("via", parse_via)
+
+    def via(self):
+        """The top Via (the one a response goes back along), or None."""
+        vias = self.vias()
+        return vias[0] if vias else None
+
+    def from_addr(self):
+        got = self._parsed("from", parse_address)
+        return got[0] if got else None
+
+    def to_addr(self):
+        got = self._parsed("to", parse_address)
+        return got[0] if got else None
+
+    def contacts(self):
+        """Contact addresses; [star] for the REGISTER 'Contact: *' (Address.is_star)."""
+        got = self._parsed("contact", _contact)
+        if len(got) > 1 and any(a.is_star for a in got):
+            raise ParseError("bad contact header: '*' must stand alone")
+        return got
+
+    def routes(self):
+        return self._parsed("route", parse_address)
+
+    def record_routes(self):
+        return self._parsed("record-route", parse_address)
+
+    def cseq(self):
+        """(number, method), or None without a CSeq."""
+        got = self._parsed("cseq", parse_cseq)
+        return got[0] if got else None
+
+    def call_id(self):
+        value = self.get("call-id")
+        if value is not None and (not value or len(value.split()) != 1):
+            raise ParseError("bad call-id header")
+        return value
+
+    def max_forwards(self):
+        """0-255, or None when absent."""
+        value = self.get("max-forwards")
+        if value is None:
+            return None
+        hops = to_uint(value)
+        if not 0 <= hops <= 255:
+            raise ParseError("bad max-forwards header: expected 0-255")
+        return hops
+
+    def expires(self, default=None):
+        """The Expires header in seconds, capped at 2**32-1; `default` when absent or
+        malformed (RFC 3261 section 20.19 treats malformed as the default)."""
+        seconds = to_uint(self.get("expires") or "")
+        return default if seconds < 0 else min(seconds, 0xFFFFFFFF)
+
+    def content_type(self):
+        """'application/sdp' (lower case, parameters dropped), or None."""
+        value = self.get("content-type")
+        return value.split(";", 1)[0].strip(" \t").lower() if value else None
+
+    # -- serialising -------------------------------------------------------------------------
+
+    def to_bytes(self):
+        body = self.body
+        if isinstance(body, str):
+            body = body.encode()
+        elif not isinstance(body, bytes):
+            body = bytes(body)
+        lines = [self.start_line()]
+        prev = None
+        wrote_length = False
+        for key, value in self.headers:
+            if key == "content-length":
+                if wrote_length:
+                    continue
+                wrote_length = True
+                value = str(len(body))
+            elif key == prev and value and key in _LIST and key not in _CHECKED:
+                lines[-1] += ", " + value  # Allow: INVITE, ACK ... on one line
+                continue
+            lines.append(header_name(key) + ": " + value)
+            prev = key
+        if not wrote_length:
+            lines.append("Content-Length: %d" % len(body))
+        lines.append("\r\n")
+        return "\r\n".join(lines).encode() + body
+
+
+def _contact(value):
+    return parse_address(value, star=True)
+
+
+class Request(Message):
+    """method (str), uri (URI; the raw text only in a ParseError's partial request)."""
+
+    def __init__(self, method, uri, headers=None, body=b""):
+        super().__init__(headers, body)
+        self.method = method
+        self.uri = parse_uri(uri) if isinstance(uri, str) else uri
+
+    def start_line(self):
+        return "%s %s SIP/2.0" % (self.method, self.uri)
+
+    def __repr__(self):
+        return "<Request %s %s>" % (self.method, self.uri)
+
+
+class Response(Message):
+    """status (int 100-699), reason (str, may be empty)."""
+
+    def __init__(self, status, reason=None, headers=None, body=b""):
+        super().__init__(headers, body)
+        self.status = status
+        self.reason = reason_phrase(status) if reason is None else reason
+
+    def start_line(self):
+        return "SIP/2.0 %d %s" % (self.status, self.reason)
+
+    def __repr__(self):
+        return "<Response %d %s>" % (self.status, self.reason)
+
+
+def parse(data):
+    """One datagram (bytes) -> Request or Response. Raises ParseError and nothing else."""
+    if not isinstance(data, bytes):
+        if not isinstance(data, (bytearray, memoryview)):
+            raise TypeError("parse() takes bytes, not " + type(data).__name__)
+        data = bytes(data)
+    try:
+        return _parse(data)
+    except (IndexError, KeyError, ValueError, UnicodeError) as e:  # pragma: no cover
+        # A bug here, not the peer's fault; still, bad input must never end the receive
+        # loop. The fuzz tests fail on this message.
+        raise ParseError("internal error: " + type(e).__name__)
+
+
+def _parse(data):
+    start = 0
+    while data[start : start + 2] == b"\r\n":  # section 7.5: ignore CRLFs before a message
+        start += 2
+    if start >= len(data):
+        raise ParseError("empty message")
+    end = data.find(b"\r\n\r\n", start)
+    body_at = end + 4
+    if end < 0:
+        if not data.endswith(b"\r\n"):
+            raise ParseError("truncated message: no empty line after the headers")
+        end = body_at = len(data) - 2  # the empty line alone is missing: tolerate it
+    try:
+        lines = data[start:end].decode().split("\r\n")
+    except UnicodeError:
+        raise ParseError("headers are not utf-8")
+    status = 400
+    if lines[0][:4].upper() == "SIP/":
+        msg = _status_line(lines[0])
+        err = None
+    else:
+        msg, err, status = _request_line(lines[0])
+    headers, bad_header = _read_headers(lines)
+    msg.headers = headers
+    request = msg if isinstance(msg, Request) else None
+    err = err or bad_header
+    if err:
+        raise ParseError(err, status, request)
+    try:
+        _check(msg, request)
+        length = msg.get("content-length")
+        size = len(data) - body_at
+        if length is not None:
+            wanted = to_uint(length)
+            if wanted < 0:
+                raise ParseError("bad content-length header")
+            if wanted > size:
+                raise ParseError(
+                    "bad content-length header: %d is more than the %d body bytes received" % (wanted, size)
+                )
+            size = wanted
+        msg.body = data[body_at : body_at + size]
+    except ParseError as e:
+        e.request = request
+        raise
+    return msg
+
+
+def _status_line(line):
+    parts = line.split(" ", 2)
+    if parts[0].upper() != "SIP/2.0":
+        raise ParseError("unsupported sip version in status line")
+    code = to_uint(parts[1]) if len(parts) > 1 and len(parts[1]) == 3 else -1
+    if not 100 <= code <= 699:
+        raise ParseError("bad status code")
+    return Response(code, parts[2] if len(parts) > 2 else "")
+
+
+def _request_line(line):
+    # -> (request, error or None, status). The request exists even when the line is bad, so
+    # the caller can still be answered 400 from its headers.
+    sp = line.find(" ")
+    if sp <= 0:
+        raise ParseError("bad start line")
+    req = Request(line[:sp], None)
+    req.uri = line[sp + 1 :]
+    parts = line.split(" ")
+    if len(parts) != 3 or not parts[1] or not parts[2]:
+        return req, "bad request line: expected method, uri and version separated by single spaces", 400
+    version = parts[2].upper()
+    if version != "SIP/2.0":
+        digits = version[4:].split(".")
+        if version[:4] == "SIP/" and len(digits) == 2 and min(to_uint(d) for d in digits) >= 0:
+            return req, "unsupported sip version " + parts[2], 505
+        return req, "bad sip version", 400
+    if not is_token(req.method):
+        return req, "bad method", 400
+    req.uri = parts[1]
+    if parts[1][0] == "<":
+        return req, "bad request-uri: it must not be enclosed in <>", 400
+    try:
+        uri = parse_uri(parts[1])
+    except ParseError as e:
+        return req, "bad request-uri: %s" % e, 400
+    if len(uri.headers):
+        return req, "bad request-uri: headers are not allowed in a request-uri", 400
+    req.uri = uri
+    return req, None, 400
+
+
+def _read_headers(lines):
+    # -> (headers, first error or None); a bad line is skipped so the rest still parse
+    headers = []
+    err = None
+    line = None
+    for i in range(1, len(lines) + 1):
+        nxt = lines[i] if i < len(lines) else None
+        if nxt and (nxt[0] == " " or nxt[0] == "\t"):
+            if line is None:
+                err = err or "bad header folding: continuation line without a header"
+            else:
+                line = line.rstrip(" \t") + " " + nxt.strip(" \t")
+            continue
+        if line is not None:
+            bad = _header_line(headers, line)
+            err = err or bad
+        line = nxt
+    return headers, err
+
+
+def _header_line(headers, line):
+    if "\r" in line or "\n" in line:
+        return "bad line ending in the headers"
+    colon = line.find(":")
+    name = line[:colon].rstrip(" \t")
+    if colon < 0 or not is_token(name):
+        return "bad header line"
+    key = header_key(name)
+    try:
+        headers.extend([(key, v) for v in _values(key, line[colon + 1 :].strip(" \t"))])
+    except ParseError as e:
+        return "bad %s header: %s" % (key, e)
+    return None
+
+
+def _check(msg, request):
+    seen = []
+    for key, _ in msg.headers:
+        if key in _SINGLE:
+            if key in seen:
+                raise ParseError("duplicate %s header" % key)
+            seen.append(key)
+    for key in _REQUIRED:
+        if msg.get(key) is None:
+            raise ParseError("missing %s header" % key)
+    msg.vias()
+    msg.from_addr()
+    msg.to_addr()
+    msg.call_id()
+    method = msg.cseq()[1]
+    if request is not None and method != request.method:
+        raise ParseError("bad cseq header: method %s does not match the request's" % method)
+    msg.max_forwards()
+    msg.contacts()
+    msg.routes()
+    msg.record_routes()
+    date = msg.get("date")
+    if date is not None:
+        try:
+            check_date(date)
+        except ParseError as e:
+            raise ParseError("bad date header: %s" % e)
+
+
+def _has_tag(to):
+    try:
+        return parse_address(to).tag is not None
+    except ParseError:  # a partial request from a ParseError: look for the text instead
+        return ";tag=" in to.replace(" ", "").lower()
+
+
+def make_response(request, status, reason=None, to_tag=None, headers=None, body=b""):
+    """A response to `request` (RFC 3261 section 8.2.6): its Vias in order, From, To (with
+    `to_tag` added unless To has a tag or this is a 100), Call-ID, CSeq, and for a 100 its
+    Timestamp. `headers` are (name, value) pairs added after those. Works on the partial
+    request of a ParseError too, copying whichever of these it has."""
+    resp = Response(status, reason, body=body)
+    for value in request.get_all("via"):
+        resp.headers.append(("via", value))
+    for key in ("from", "to", "call-id", "cseq"):
+        value = request.get(key)
+        if value is None:
+            continue
+        if key == "to" and to_tag and status > 100 and not _has_tag(value):
+            value = "%s;tag=%s" % (value, to_tag)
+        resp.headers.append((key, value))
+    if status == 100 and request.get("timestamp") is not None:
+        resp.headers.append(("timestamp", request.get("timestamp")))  # section 8.2.6.1
+    for name, value in headers or ():
+        resp.add(name, value)
+    return resp
+
+
+def make_request(
+    method,
+    uri,
+    from_addr,
+    to_addr,
+    call_id,
+    cseq,
+    via=None,
+    contact=None,
+    max_forwards=70,
+    headers=None,
+    body=b"",
+    content_type=None,
+):
+    """A new request (RFC 3261 section 8.1.1). uri: URI or text; from_addr, to_addr,
+    contact: Address or text; via: a Via or text, or a list of them (top first); cseq: the
+    number. `headers` are (name, value) pairs added after the mandatory ones."""
+    req = Request(method, uri, body=body)
+    for value in via if isinstance(via, (list, tuple)) else (via,) if via else ():
+        req.add("via", value)
+    req.add("max-forwards", max_forwards)
+    req.add("from", from_addr)
+    req.add("to", to_addr)
+    req.add("call-id", call_id)
+    req.add("cseq", "%d %s" % (cseq, method))
+    if contact is not None:
+        req.add("contact", contact)
+    for name, value in headers or ():
+        req.add(name, value)
+    if content_type is not None:
+        req.add("content-type", content_type)
+    return req

@@ -1,0 +1,181 @@
+"""`zongji simulate` and `zongji bundle` through the real CLI on the example branch."""
+
+import json
+
+from _sitedirs import edit, new_site, run
+
+OPEN = "2026-11-25 10:30"  # a Wednesday morning
+CLOSED = "2026-11-27 20:30"  # a Friday evening
+MAIN_DID = "02155550100"
+
+
+def sim_json(*args):
+    result = run("simulate", *args, "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def test_caller_presses_1_and_sales_rings_all(tmp_path):
+    site = new_site(tmp_path)
+    out = sim_json(site, "--call", MAIN_DID, "--keys", "1", "--at", OPEN)
+    assert out["outcome"] == "transfer"
+    assert out["target"] == ["group", "600"]
+    assert out["ring"] == [{"legs": [["desk", "201"], ["desk", "202"], ["desk", "203"]], "seconds": 20}]
+    kinds = [s["kind"] for s in out["steps"]]
+    assert kinds[:3] == ["call", "menu", "play"]
+
+
+def test_human_output_tells_the_story(tmp_path):
+    site = new_site(tmp_path)
+    result = run("simulate", site, "--call", MAIN_DID, "--keys", "1", "--at", OPEN)
+    assert result.exit_code == 0, result.output
+    assert "enters menu 'main'" in result.output
+    assert "For sales, press 1" in result.output
+    assert "caller presses 1" in result.output
+    assert "ring group 600 Sales 销售" in result.output
+    assert result.output.strip().endswith("result: transfer")
+
+
+def test_nested_menu_then_extension_dialed_in_it(tmp_path):
+    site = new_site(tmp_path)
+    out = sim_json(site, "--call", MAIN_DID, "--keys", "2205", "--at", OPEN)
+    menus = [s["menu"] for s in out["steps"] if s["kind"] == "menu"]
+    assert menus == ["main", "support"]
+    assert out["target"] == ["ext", "205"]
+
+
+def test_closed_hours_play_the_closed_menu_then_hang_up(tmp_path):
+    site = new_site(tmp_path)
+    out = sim_json(site, "--call", MAIN_DID, "--at", CLOSED)
+    assert [s["menu"] for s in out["steps"] if s["kind"] == "menu"] == ["closed"]
+    assert out["outcome"] == "hangup"
+
+
+def test_holiday_is_closed_and_makeup_saturday_open(tmp_path):
+    site = new_site(tmp_path)
+    assert sim_json(site, "--call", MAIN_DID, "--at", "2026-10-02 10:00")["steps"][1]["menu"] == "closed"
+    assert sim_json(site, "--call", MAIN_DID, "--at", "2026-10-10 10:00")["steps"][1]["menu"] == "main"
+
+
+def test_silent_caller_reaches_the_operator(tmp_path):
+    site = new_site(tmp_path)
+    out = sim_json(site, "--call", MAIN_DID, "--at", OPEN)
+    plays = [s for s in out["steps"] if s["kind"] == "menu"]
+    assert len(plays) == 3  # the greeting and its two retries
+    assert out["target"] == ["ext", "200"]
+    assert out["steps"][-1]["t"] == 15.0  # three 5 s timeouts: the greeting and two retries
+
+
+def test_did_straight_to_in_order_group(tmp_path):
+    site = new_site(tmp_path)
+    out = sim_json(site, "--call", "02155550101", "--at", OPEN)
+    assert out["target"] == ["group", "601"]
+    assert [r["legs"] for r in out["ring"]] == [[["desk", "204"]], [["desk", "205"]], [["desk", "206"]]]
+
+
+def test_dial_by_name_in_pinyin(tmp_path):
+    site = new_site(tmp_path)
+    # 9 = directory; z-h-a-o = 9426 also starts zhang wei and wang xiao-ming's "xiao": three
+    # names match, so after a pause they are read out and the caller picks one
+    out = sim_json(site, "--call", MAIN_DID, "--keys", "99426.3", "--at", OPEN)
+    plays = [s["text"] for s in out["steps"] if s.get("prompt") == "dbn_choice"]
+    assert len(plays) == 3 and "赵敏" in plays[2]
+    assert out["target"] == ["ext", "206"]
+    # initials work too: z-m = 96, then '#'
+    out = sim_json(site, "--call", MAIN_DID, "--keys", "996#", "--at", OPEN)
+    assert out["target"] == ["ext", "206"]
+    # w-a-n-g then '#': Lily 王丽, 王小明 and 刘洋 (liu *yang*) are read out; 2 picks 王小明
+    out = sim_json(site, "--call", MAIN_DID, "--keys", "99264#2", "--at", OPEN)
+    plays = [s["text"] for s in out["steps"] if s.get("prompt") == "dbn_choice"]
+    assert len(plays) == 3 and "王小明" in plays[1]
+    assert out["target"] == ["ext", "202"]
+
+
+def test_staff_call_by_short_number(tmp_path):
+    site = new_site(tmp_path)
+    out = sim_json(site, "--from", "201", "--dial", "202")
+    assert out["target"] == ["ext", "202"]
+    # 王小明 has follow-me: desk for 20 s, then the mobile over the trunk
+    assert out["ring"] == [
+        {"legs": [["desk", "202"]], "seconds": 20},
+        {"legs": [["trunk", "13800138002"]], "seconds": None},
+    ]
+
+
+def test_mobile_only_colleague(tmp_path):
+    site = new_site(tmp_path)
+    out = sim_json(site, "--from", "201", "--dial", "210")
+    assert out["ring"] == [{"legs": [["trunk", "13900139010"]], "seconds": None}]
+
+
+def test_class_of_service_refuses_toll_calls(tmp_path):
+    site = new_site(tmp_path)
+    out = sim_json(site, "--from", "209", "--dial", "013800138000")
+    assert out["outcome"] == "refused"
+    assert out["steps"][-1]["status"] == 403
+    out = sim_json(site, "--from", "202", "--dial", "013800138000")
+    assert out["outcome"] == "transfer" and out["target"] == ["external", "13800138000", "mobile"]
+    out = sim_json(site, "--from", "202", "--dial", "00044207946000")
+    assert out["outcome"] == "refused"
+
+
+def test_international_asks_a_managers_pin(tmp_path):
+    site = new_site(tmp_path)
+    out = sim_json(site, "--from", "201", "--dial", "000442079460000")
+    assert [s["kind"] for s in out["steps"]][:3] == ["call", "wait", "pin"]
+
+
+def test_emergency_always_goes_out(tmp_path):
+    site = new_site(tmp_path)
+    out = sim_json(site, "--from", "209", "--dial", "110")
+    assert out["target"] == ["emergency", "110"]
+
+
+def test_unknown_and_incomplete_numbers(tmp_path):
+    site = new_site(tmp_path)
+    assert sim_json(site, "--from", "201", "--dial", "299")["steps"][-1]["status"] == 404
+    assert sim_json(site, "--from", "201", "--dial", "20")["steps"][-1]["status"] == 484
+
+
+def test_bad_arguments_are_usage_errors(tmp_path):
+    site = new_site(tmp_path)
+    assert run("simulate", site, "--from", "201").exit_code == 2
+    assert run("simulate", site, "--call", "1", "--keys", "12x").exit_code == 2
+    result = run("simulate", site, "--call", "1", "--at", "tomorrow")
+    assert result.exit_code == 2 and "YYYY-MM-DD HH:MM" in result.output
+
+
+def test_simulate_refuses_a_broken_site(tmp_path):
+    site = new_site(tmp_path)
+    edit(site / "site.toml", '"1" = "600"', '"1" = "699"')
+    result = run("simulate", site, "--call", MAIN_DID)
+    assert result.exit_code == 1
+    assert "site.toml:" in result.output and "699" in result.output
+
+
+def test_bundle_round_trip_and_canonical(tmp_path):
+    site = new_site(tmp_path)
+    out1 = tmp_path / "a.zjb"
+    out2 = tmp_path / "b.zjb"
+    r1 = run("bundle", site, "-o", out1, "--json")
+    r2 = run("bundle", site, "-o", out2, "--json")
+    assert r1.exit_code == 0 and r2.exit_code == 0, r1.output
+    info = json.loads(r1.output)
+    assert info["extensions"] == 12 and len(info["version"]) == 64
+    assert out1.read_bytes() == out2.read_bytes()
+    from zongji import bundle
+
+    loaded = bundle.load(out1.read_bytes())
+    assert loaded.version == info["version"]
+    assert loaded.extension("202").name == "王小明"
+    edit(site / "site.toml", "timeout = 5", "timeout = 6")
+    r3 = run("bundle", site, "-o", out2, "--json")
+    assert json.loads(r3.output)["version"] != info["version"]
+
+
+def test_bundle_default_output_and_human_line(tmp_path):
+    site = new_site(tmp_path)
+    result = run("bundle", site)
+    assert result.exit_code == 0, result.output
+    assert (site / "site.zjb").exists()
+    assert "12 extensions" in result.output
