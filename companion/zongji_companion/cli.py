@@ -335,7 +335,14 @@ def _print_result(result, as_json, tm):
     help="Local time at the branch (default: now). Opening hours and holidays are decided by it.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the call's steps as JSON.")
-def simulate(site, call, caller, dial, keys, at, as_json):
+@click.option(
+    "-i",
+    "--interactive",
+    is_flag=True,
+    help="Read the caller's keys line by line from the "
+    "terminal (the default when no --keys/--call is given and stdin is a terminal).",
+)
+def simulate(site, call, caller, dial, keys, at, as_json, interactive):
     """Play a call through SITE with the device's own core and print every step.
 
     \b
@@ -359,14 +366,16 @@ def simulate(site, call, caller, dial, keys, at, as_json):
             sim.parse_keys(keys)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--keys") from None
-    if caller is not None:
-        result = sim.internal(runtime, caller, dial, tm, keys or "")
-    elif keys is None and call is None and not as_json and click.get_text_stream("stdin").isatty():
-        result = sim.interactive(runtime, tm, click.prompt, click.echo)
-    else:
-        result = sim.inbound(runtime, call or "", tm, keys or "")
     if not as_json:
         click.echo("at %04d-%02d-%02d %02d:%02d %s, branch %s" % (tm[:5] + (_DAYS[tm[5]], runtime.branch["name"])))
+    if caller is not None:
+        result = sim.internal(runtime, caller, dial, tm, keys or "")
+    elif interactive or (keys is None and call is None and not as_json and click.get_text_stream("stdin").isatty()):
+        if as_json or keys is not None:
+            raise click.UsageError("--interactive reads keys from the terminal: leave out --keys and --json")
+        result = sim.interactive(runtime, tm, click.prompt, click.echo, call or "")
+    else:
+        result = sim.inbound(runtime, call or "", tm, keys or "")
     _print_result(result, as_json, tm)
 
 

@@ -136,17 +136,10 @@ def run_attendant(site, tm, keys="", entry=None, attendant=None):
 
 def inbound(site, number, tm, keys=""):
     """An outside call to `number` (a DID, or a short number such as a menu's)."""
-    trunk = site.trunk or {}
-    entry = (trunk.get("did") or {}).get(number)
-    result_entry = None
-    if entry is None and number:
-        t = site.dialplan.lookup(number)
-        if t is not None:
-            result_entry = "menu:" + t[1] if t[0] == "menu" else t[1]
-    a = Attendant(site, tm, entry or result_entry)
-    result = run_attendant(site, tm, keys, attendant=a)
-    how = "DID %s" % number if entry else ("short number %s" % number if result_entry else "the main number")
-    result.steps.insert(0, Step(0, "call", "outside call to %s, %s" % (how, "open" if site.is_open(tm) else "closed")))
+    entry, how = _entry(site, number)
+    result = run_attendant(site, tm, keys, entry=entry)
+    state = "open" if site.is_open(tm) else "closed"
+    result.steps.insert(0, Step(0, "call", "outside call to %s, %s" % (how, state)))
     return result
 
 
@@ -190,9 +183,20 @@ def internal(site, caller, digits, tm, keys=""):
     return result
 
 
-def interactive(site, tm, ask, say):
+def _entry(site, number):
+    """Where an outside call to `number` starts: (entry target text or None, description)."""
+    entry = ((site.trunk or {}).get("did") or {}).get(number)
+    if entry is not None:
+        return entry, "DID %s" % number
+    t = site.dialplan.lookup(number) if number else None
+    if t is not None:
+        return ("menu:" + t[1] if t[0] == "menu" else t[1]), "short number %s" % number
+    return None, "the main number"
+
+
+def interactive(site, tm, ask, say, number=""):
     """Simulate an outside call typed live: ask(prompt) -> a line of keys; say(text) prints."""
-    a = Attendant(site, tm)
+    a = Attendant(site, tm, _entry(site, number)[0])
     result = Result()
     now = 0
     shown = 0

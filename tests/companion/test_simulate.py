@@ -179,3 +179,30 @@ def test_bundle_default_output_and_human_line(tmp_path):
     assert result.exit_code == 0, result.output
     assert (site / "site.zjb").exists()
     assert "12 extensions" in result.output
+
+
+def test_interactive_session_reads_keys_line_by_line(tmp_path):
+    site = new_site(tmp_path)
+    from click.testing import CliRunner
+    from zongji_companion.cli import main
+
+    # the caller presses 2 (support), waits once (Enter alone), then dials 205
+    result = CliRunner().invoke(
+        main, ["simulate", str(site), "-i", "--call", MAIN_DID, "--at", OPEN], input="2\n\n205\n"
+    )
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert out.index("caller presses 2") < out.index("enters menu 'support'")
+    assert "puts the caller through to extension 205" in out
+    assert out.count("enters menu 'support'") == 2  # the wait replayed the support menu
+    assert out.strip().endswith("result: transfer")
+
+
+def test_interactive_quit_hangs_up(tmp_path):
+    site = new_site(tmp_path)
+    from click.testing import CliRunner
+    from zongji_companion.cli import main
+
+    result = CliRunner().invoke(main, ["simulate", str(site), "-i", "--at", OPEN], input="q\n")
+    assert result.exit_code == 0, result.output
+    assert "caller hangs up" in result.output and "result: hangup" in result.output

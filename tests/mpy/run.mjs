@@ -71,6 +71,8 @@ function mirror(hostDir, mpDir) {
 
 mirror(path.join(REPO, "firmware", "zongji"), "/repo/firmware/zongji");
 mirror(path.join(REPO, "tests", "core"), "/repo/tests/core");
+// the device entry point, for the boot tests (they exec it in this sandboxed filesystem)
+mp.FS.writeFile("/repo/firmware/main.py", fs.readFileSync(path.join(REPO, "firmware", "main.py")));
 mp.FS.mkdirTree("/repo/tests/mpy");
 mp.FS.writeFile("/repo/tests/mpy/runner.py", fs.readFileSync(path.join(HERE, "runner.py")));
 mirror(path.join(SHARED, "testdata"), "/shared/testdata");
