@@ -1,14 +1,15 @@
 """Keypad keys for dial-by-name, computed on the host (CPython only; uses pypinyin).
 
-`name_keys(name)` turns a staff name into the space-separated digit strings the device
-matches callers' keys against (zongji.names.match: a prefix of any of them). A caller may
-start typing at any of:
+`name_keys(name)` spells a staff name in keypad digits in the compact format of
+zongji.names (words separated by " ", syllables within a word by "."), which the device
+matches callers' keys against (zongji.names.match). A caller may start typing at any word,
+or type the initials of the whole name:
 
-  Chinese name   王小明      full pinyin "wangxiaoming", the given name "xiaoming", the
-                             initials "wxm"
-  latin words    John Smith  all words run together "johnsmith", and each word alone
-  mixed          Lily 王丽   everything run together "lilywangli", each latin word, and the
-                             Chinese part's full / given / initials keys
+  Chinese name   王小明      "9264 9426.6464": the surname and the given name are words, so
+                             "wangxiaoming", "xiaoming" and the initials "wxm" all match
+  latin words    John Smith  "5646 76484": each latin word is one word of one syllable:
+                             "johnsmith", "smith", "js"
+  mixed          Lily 王丽   "5459 9264 54": "lilywangli", "wangli", "li", "lwl"
 
 Surnames are read as surnames: pypinyin has no surname mode (python-pinyin issue #297), so
 the readings where a surname differs from the character's everyday reading (曾 zeng not
@@ -19,7 +20,7 @@ here. Everything else uses pypinyin's default reading (heteronym=False, phrase-a
 import unicodedata
 
 from pypinyin import Style, lazy_pinyin
-from zongji.names import to_keys
+from zongji.names import SYLLABLE, WORD, to_keys
 
 # Compound (two-character) surnames, simplified and traditional, with their readings.
 COMPOUND_SURNAMES = {
@@ -210,29 +211,29 @@ def han_syllables(run):
     return [], _pinyin(run)
 
 
-def name_keys(name):
-    """Space-separated keypad digit strings for dial-by-name, most complete first,
-    de-duplicated; "" when the name has nothing a keypad can spell."""
-    if not isinstance(name, str):
-        raise ValueError("a name must be text, not %r" % (name,))
-    spellings = []
-    everything = []
+def _words(name):
+    """[["wang"], ["xiao", "ming"]]: the name's words, each a list of syllables in letters."""
+    words = []
     for kind, text in _tokens(name):
         if kind == "latin":
-            everything.append(text)
-            spellings.append(text)
-            continue
-        surname, given = han_syllables(text)
-        full = "".join(surname + given)
-        everything.append(full)
-        spellings.append(full)
-        if surname and given:
-            spellings.append("".join(given))
-        spellings.append("".join(s[0] for s in surname + given))
-    spellings.insert(0, "".join(everything))
-    keys = []
-    for s in spellings:
-        k = to_keys(s)
-        if len(k) >= 2 and k not in keys:
-            keys.append(k)
-    return " ".join(keys)
+            words.append([text])
+        else:
+            surname, given = han_syllables(text)
+            words.extend(w for w in (surname, given) if w)
+    return words
+
+
+def name_keys(name):
+    """The name's keys field for dial-by-name (format: zongji.names), e.g. 王小明 ->
+    "9264 9426.6464"; "" when the name has nothing a keypad can spell.
+
+    Words are kept as they are, repeats included: a word's place in the name is what the
+    device matches (every word starts a spelling that runs on to the end of the name)."""
+    if not isinstance(name, str):
+        raise ValueError("a name must be text, not %r" % (name,))
+    out = []
+    for word in _words(name):
+        syllables = [k for k in (to_keys(s) for s in word) if k]
+        if syllables:
+            out.append(SYLLABLE.join(syllables))
+    return WORD.join(out)

@@ -6,13 +6,13 @@ from zongji.directory import FIELDS
 
 STAFF = [
     # number, name, department, secret, mobile, class, follow_me, pin, keys
-    ["200", "Operator Desk 前台", "Admin", "op-secret-200", "", "staff", 0, "", "6737867 3378"],
-    ["201", "王小明", "Sales", "s3cret-201-x", "13800138001", "staff", 20, "", "926494266464 94266464 996"],
-    ["202", "Lily 王丽", "Sales", "s3cret-202-x", "", "staff", 0, "", "5459 9264 92645459 54599264 924"],
-    ["203", "张伟", "Support", "s3cret-203-x", "", "manager", 0, "4321", "9464392 392 97"],
-    ["204", "John Smith", "Support", "s3cret-204-x", "", "staff", 0, "", "564676484 5646 76484"],
-    ["205", "王芳", "Finance", "", "13900139005", "staff", 0, "", "92646 926 9264 96"],
-    ["210", "Wang Wei", "Sales", "s3cret-210-x", "", "internal", 0, "", "9264934 9264 934"],
+    ["200", "Operator Desk 前台", "Admin", "op-secret-200", "", "staff", 0, "", "67372867 3375 7426 824"],
+    ["201", "王小明", "Sales", "s3cret-201-x", "13800138001", "staff", 20, "", "9264 9426.6464"],
+    ["202", "Lily 王丽", "Sales", "s3cret-202-x", "", "staff", 0, "", "5459 9264 54"],
+    ["203", "张伟", "Support", "s3cret-203-x", "", "manager", 0, "4321", "94264 934"],
+    ["204", "John Smith", "Support", "s3cret-204-x", "", "staff", 0, "", "5646 76484"],
+    ["205", "王芳", "Finance", "", "13900139005", "staff", 0, "", "9264 3264"],
+    ["210", "Wang Wei", "Sales", "s3cret-210-x", "", "internal", 0, "", "9264 934"],
 ]
 
 

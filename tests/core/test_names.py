@@ -22,33 +22,60 @@ def test_to_keys_ignores_everything_but_latin_letters():
     assert to_keys("王小明") == ""
 
 
-def test_match_is_a_prefix_of_any_key_string():
-    keys = "926494266464 94266464 996"  # 王小明: wangxiaoming, xiaoming, wxm
+def test_match_a_prefix_of_the_spelling_from_any_word_start():
+    keys = "9264 9426.6464"  # 王小明: wang | xiao.ming
     assert match(keys, "926")
-    assert match(keys, "926494266464")
-    assert match(keys, "9426")  # the given name
-    assert match(keys, "996")  # the initials
-    assert not match(keys, "9264942664641")  # longer than any key
-    assert not match(keys, "424")  # inside a key, not at its start
-    assert not match(keys, "6464")
+    assert match(keys, "926494266464")  # the full name, separators skipped
+    assert match(keys, "9264942")  # across the word and the syllable break
+    assert match(keys, "9426")  # the given name from its start
+    assert match(keys, "94266464")
+    assert not match(keys, "9264942664641")  # longer than the name
+    assert not match(keys, "424")  # inside a syllable, not at a word start
+    assert not match(keys, "6464")  # a syllable start is not a word start
+    assert not match(keys, "92648")  # wang-t: wrong digit after the word break
     assert not match("", "9")
-    assert match("564676484 5646 76484", "764")
+    assert match("5646 76484", "764")  # Smith
+    assert match("5646 76484", "5646764")  # johnsmi
+    assert match("5459 9264 54", "926454")  # Lily 王丽: wangli
+    assert match("5459 9264 54", "54")
+    assert not match("5459 9264 54", "546")  # neither lily nor li (the last word: "54" only)
+
+
+def test_match_the_initials_of_every_syllable():
+    assert match("9264 9426.6464", "996")  # w-x-m
+    assert match("9264 9426.6464", "99")
+    assert not match("9264 9426.6464", "9966")  # one more than there are syllables
+    assert not match("9264 9426.6464", "96")  # x-m: initials start at the first word only
+    assert match("68.9264 62.62", "6966")  # 欧阳娜娜: o-y-n-n
+    assert match("5459 9264 54", "595")  # Lily 王丽: l-w-l
+    assert match("5646 76484", "57")  # John Smith: j-s
+    assert not match("9426 646", "95")
+
+
+def test_match_empty_and_odd_input():
+    assert match("9264", "")  # nothing typed yet matches every named entry
+    assert not match("", "")
+    assert not match("9264", " ")  # separators are never typed
+    assert not match("9264", ".")
+    assert match("5 76484", "576")  # a one-letter word (J. Smith)
+    assert match("5 76484", "57")
 
 
 def test_search_stops_after_limit_plus_one():
     entries = [
-        ("201", "926494266464 94266464 996"),
-        ("202", "5459 926454 54 95"),
-        ("203", "94264934 934 99"),
-        ("204", "564676484 5646 76484"),
-        ("205", "92643264 3264 93"),
-        ("210", "9264934 9264 934"),
+        ("201", "9264 9426.6464"),
+        ("202", "5459 9264 54"),
+        ("203", "94264 934"),
+        ("204", "5646 76484"),
+        ("205", "9264 3264"),
+        ("210", "9264 934"),
         ("211", ""),
     ]
     assert search(entries, "5646", 3) == ["204"]
     assert search(entries, "9264", 3) == ["201", "202", "205", "210"]  # 4 = limit + 1: too many
     assert search(entries, "9264", 9) == ["201", "202", "205", "210"]
     assert search(entries, "934", 3) == ["203", "210"]
+    assert search(entries, "99", 3) == ["201", "203", "210"]  # w-x-m, z-w, w-w
     assert search(entries, "2222", 3) == []
     assert search(entries, "9", 1) == ["201", "202"]
 
