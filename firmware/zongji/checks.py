@@ -64,26 +64,26 @@ def _check_numbers(site, extensions, country, problems):
     numbers = {}
     entries = []
     for i, ext in enumerate(extensions):
-        entries.append((ext.get("number") or "", "extension", ("staff", i, "number")))
+        entries.append((ext.get("number") or "", "extension", ("staff", i, "number"), ext.get("name") or ""))
     for num in site.get("groups") or {}:
-        entries.append((num, "group", ("groups", num)))
+        entries.append((num, "group", ("groups", num), (site["groups"][num] or {}).get("name") or ""))
     menus = site.get("menus") or {}
     for name in menus:
         if menus[name].get("number"):
-            entries.append((menus[name]["number"], "menu", ("menus", name, "number")))
+            entries.append((menus[name]["number"], "menu", ("menus", name, "number"), name))
     prefix = (site.get("dialplan") or {}).get("outside_prefix") or ""
     if not targets.is_digits(prefix) or len(prefix) > 2:
         _err(problems, ("dialplan", "outside_prefix"), 'outside_prefix must be 1 or 2 digits, e.g. "0" or "9"')
         prefix = ""
     emergency = countries.emergency(country) if country else ()
     wait = (site.get("dialplan") or {}).get("interdigit_timeout") or 3
-    for num, kind, path in entries:
+    for num, kind, path, label in entries:
         if not targets.is_digits(num) or not MIN_DIGITS <= len(num) <= MAX_DIGITS:
             _err(problems, path, "short number '%s' must be %d to %d digits" % (num, MIN_DIGITS, MAX_DIGITS))
             continue
         if num in numbers:
             other = numbers[num]
-            _err(problems, path, "short number %s is already used by %s %s" % (num, other[0], _where(other[1])))
+            _err(problems, path, "short number %s is already used by %s %s (%s)" % (num, other[0], num, other[2]))
             continue
         clash = None
         for e in emergency:
@@ -106,7 +106,7 @@ def _check_numbers(site, extensions, country, problems):
                 "would get an outside line; renumber it or change [dialplan] outside_prefix" % (num, prefix),
             )
             continue
-        numbers[num] = (kind, path)
+        numbers[num] = (kind, path, label)
     # One sorted pass finds every prefix pair: a prefix sorts right before its extensions.
     ordered = sorted(numbers)
     for i, num in enumerate(ordered):
@@ -124,12 +124,6 @@ def _check_numbers(site, extensions, country, problems):
                 % (num, ", ".join(longer[:3]) + (" …" if len(longer) > 3 else ""), num, wait),
             )
     return numbers
-
-
-def _where(path):
-    if path and path[0] == "staff":
-        return "(staff row %d)" % (path[1] + 1)
-    return "[%s]" % ".".join(str(p) for p in path[:2])
 
 
 def _check_extensions(site, extensions, country, problems):

@@ -26,7 +26,7 @@ def test_example_site_is_clean():
 def test_duplicate_short_number_names_the_first_user():
     rows = STAFF + [["201", "Dup", "", "another-secret", "", "staff", 0, "", ""]]
     p = find(problems_of(rows=rows), ("staff", len(STAFF), "number"), "already used")
-    assert "staff row 2" in p[2]
+    assert "already used by extension 201 (王小明)" in p[2]
 
 
 def test_group_number_clashing_with_extension():
