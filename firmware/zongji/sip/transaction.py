@@ -1,0 +1,413 @@
+"""The SIP transaction layer over UDP (RFC 3261 sections 17 and 18.2): matching, limits, the
+send queue and the clock around the four state machines of txstates.py (read its theory of
+operation). Sans-IO: the shell feeds in datagrams and the time, and sends what comes out.
+
+    layer = TransactionLayer("192.0.2.5:5060", random_bytes=os.urandom)
+    events = layer.receive(data, addr, now_ms)        # bytes, or a parsed Request / Response
+    tx = layer.send_request(req, addr, now_ms)        # a client transaction; Via branch added
+    layer.respond(ev.tx, make_response(ev.request, 486, to_tag=tag), now_ms)
+    for data, addr in layer.datagrams_to_send(): sock.sendto(data, addr)
+    deadline = layer.next_timer()                     # ms, or None when nothing is running
+    events = layer.handle_timer(now_ms)
+
+now_ms is a millisecond count that only grows (the shell extends ticks_ms past its wrap).
+Events are the classes of txevents.py, re-exported here.
+
+Matching
+--------
+A response belongs to the client transaction whose request had the same top Via branch and the
+same CSeq method (17.1.3), so a CANCEL, sharing its INVITE's branch, has its own. A response
+that matches none is a StrayResponse. A request carrying an RFC 3261 branch (the magic cookie
+z9hG4bK and something after it) belongs to the server transaction with the same branch, top Via
+sent-by and method, an ACK to the INVITE's (17.2.3). Any other branch -- none, or the bare
+cookie of RFC 4475's badbranch -- falls back to RFC 2543 matching: Request-URI, To tag, From
+tag, Call-ID, CSeq and the whole top Via must equal the original's; an ACK matches by the To tag
+of the response we sent instead. An ACK that matches nothing is the ACK for a 2xx and goes to
+the TU (AckReceived with tx None); a CANCEL opens its own transaction and the NewRequest says
+which INVITE it cancels (9.2).
+
+On receipt the top Via of a request gets received= when the sent-by host is not the source
+address, and received= and rport= when the client asked with ;rport (18.2.1, RFC 3581).
+Responses go to the source address, at the source port when rport was asked (or `symmetric` is
+set), else at the sent-by port (18.2.2); maddr is not honoured.
+
+Limits: at most max_transactions run at once. Over it a new request is answered 503 with
+Retry-After, statelessly, and the TU gets Overloaded; send_request raises TransactionError.
+Ended transactions leave the tables at once.
+"""
+
+from zongji.sip.headers import BRANCH_MAGIC
+from zongji.sip.message import Response, make_response, parse
+from zongji.sip.txevents import (
+    Absorbed,
+    AckReceived,
+    Event,
+    Malformed,
+    NewRequest,
+    Overloaded,
+    ResponseReceived,
+    StrayResponse,
+    Timeout,
+    TransportError,
+)
+from zongji.sip.txstates import (
+    ACCEPTED,
+    CALLING,
+    COMPLETED,
+    CONFIRMED,
+    INVITE_CLIENT,
+    INVITE_SERVER,
+    NON_INVITE_CLIENT,
+    NON_INVITE_SERVER,
+    PROCEEDING,
+    TERMINATED,
+    TRYING,
+    ClientTransaction,
+    ServerTransaction,
+    Transaction,
+    derived_request,
+)
+from zongji.sip.uri import ParseError
+
+__all__ = [
+    "TransactionLayer",
+    "TransactionError",
+    "BranchGenerator",
+    "make_cancel",
+    "is_rfc3261_branch",
+    "Transaction",
+    "ClientTransaction",
+    "ServerTransaction",
+    "Event",
+    "NewRequest",
+    "AckReceived",
+    "ResponseReceived",
+    "StrayResponse",
+    "Absorbed",
+    "Timeout",
+    "TransportError",
+    "Overloaded",
+    "Malformed",
+    "CALLING",
+    "TRYING",
+    "PROCEEDING",
+    "COMPLETED",
+    "CONFIRMED",
+    "ACCEPTED",
+    "TERMINATED",
+    "INVITE_CLIENT",
+    "NON_INVITE_CLIENT",
+    "INVITE_SERVER",
+    "NON_INVITE_SERVER",
+]
+
+
+class TransactionError(Exception):
+    """The TU misused the layer (h11's LocalProtocolError): sending an ACK as a transaction,
+    reusing a branch, starting one over max_transactions. The peer never causes it."""
+
+
+def is_rfc3261_branch(branch):
+    """True for 'z9hG4bK' plus a unique part; the bare cookie does not count (RFC 4475 3.2)."""
+    return bool(branch) and len(branch) > len(BRANCH_MAGIC) and branch.startswith(BRANCH_MAGIC)
+
+
+_M32 = 0xFFFFFFFF
+
+
+def _fmix32(h):
+    # MurmurHash3's finaliser: a bijection on 32-bit values, so distinct counters stay distinct
+    h ^= h >> 16
+    h = (h * 0x85EBCA6B) & _M32
+    h ^= h >> 13
+    h = (h * 0xC2B2AE35) & _M32
+    return h ^ (h >> 16)
+
+
+class BranchGenerator:
+    """New branch values, 'z9hG4bK' + 16 hex digits (section 8.1.1.7); token() gives the 16
+    digits alone, for To/From tags and Call-IDs.
+
+    random_bytes(n) -> n bytes: the shell passes os.urandom where there is one. Without it the
+    digits mix a counter with `seed` (give it something that differs per boot and per device,
+    such as ticks and the MAC): unique within a run, not secret."""
+
+    def __init__(self, random_bytes=None, seed=0):
+        self.random_bytes = random_bytes
+        self._seed = seed & _M32
+        self._seed2 = _fmix32(((seed >> 32) ^ 0x9E3779B9) & _M32)
+        self._count = 0
+
+    def token(self):
+        if self.random_bytes is not None:
+            return "".join(["%02x" % b for b in self.random_bytes(8)])
+        self._count = (self._count + 1) & _M32
+        n = self._count
+        return "%08x%08x" % (_fmix32((self._seed + n) & _M32), _fmix32(self._seed2 ^ n))
+
+    def __call__(self):
+        return BRANCH_MAGIC + self.token()
+
+
+def make_cancel(request):
+    """The CANCEL for a request we sent (section 9.1): same Request-URI, top Via (so the same
+    branch), From, To, Call-ID, CSeq number and Route. Send it with send_request once a
+    provisional response came."""
+    return derived_request(request, "CANCEL", request.get("to"))
+
+
+def _server_key(req, via, cseq, method, to_tag):
+    # section 17.2.3; `method` is INVITE when looking up for an ACK or a CANCEL
+    branch = via.branch
+    if is_rfc3261_branch(branch):
+        return (branch, via.sent_by.lower(), method)
+    frm = req.from_addr()
+    return ("", str(req.uri), to_tag, frm.tag if frm else None, req.call_id(), cseq[0], method, req.get("via"))
+
+
+class TransactionLayer:
+    """Every transaction of one UDP socket. The class attributes are the knobs (set them on an
+    instance or a subclass): T1, T2, T4 and timer_d in ms (section 17.1.1.1 and table 4);
+    trying_delay, the ms an INVITE server waits for the TU before it sends 100 Trying itself
+    (17.2.1; 0 at once, None never); max_transactions, client and server together;
+    retry_after, the seconds the 503 over that limit asks for; symmetric, answer at the source
+    port even without ;rport (phones behind NAT that forget to ask).
+
+    sent_by: 'host:port' for the Via the layer adds to requests that have none; random_bytes,
+    seed: see BranchGenerator, which is `branch`."""
+
+    T1 = 500
+    T2 = 4000
+    T4 = 5000
+    timer_d = 32000
+    trying_delay = 200
+    max_transactions = 64
+    retry_after = 10
+    symmetric = False
+
+    def __init__(self, sent_by=None, random_bytes=None, seed=0):
+        self.sent_by = sent_by
+        self.branch = BranchGenerator(random_bytes, seed)
+        self._clients = {}  # (branch, method) -> ClientTransaction
+        self._servers = {}  # _server_key() -> ServerTransaction
+        self._out = []
+        self._seq = 0
+
+    def __len__(self):
+        return len(self._clients) + len(self._servers)
+
+    def transactions(self):
+        """Every running transaction, oldest first."""
+        txs = list(self._clients.values()) + list(self._servers.values())
+        txs.sort(key=_by_seq)
+        return txs
+
+    # -- from the network ------------------------------------------------------------------
+
+    def receive(self, msg, addr, now_ms):
+        """One datagram (bytes) or parsed message from addr -> a list of events. Bad input
+        never raises: an unparsable request is answered 400 (or 505) and reported Malformed."""
+        if isinstance(msg, (bytes, bytearray, memoryview)):
+            try:
+                msg = parse(msg)
+            except ParseError as e:
+                return [self._malformed(e, addr)]
+        try:
+            if isinstance(msg, Response):
+                return [self._on_response(msg, addr, now_ms)]
+            return [self._on_request(msg, addr, now_ms)]
+        except ParseError as e:  # a hand-built message with a bad header
+            return [Malformed(str(e), addr)]
+
+    def _malformed(self, err, addr):
+        req = err.request
+        if req is None or req.method == "ACK" or req.get("via") is None:
+            return Malformed(str(err), addr)  # a response, an ACK, or nothing to answer along
+        resp = make_response(req, err.status, to_tag=self.branch.token())
+        self._out.append((resp.to_bytes(), addr))
+        return Malformed(str(err), addr, err.status)
+
+    def _on_response(self, resp, addr, now):
+        via = resp.via()
+        cseq = resp.cseq()
+        tx = None
+        if via is not None and cseq is not None and via.branch:
+            tx = self._clients.get((via.branch, cseq[1]))
+        if tx is None:
+            return StrayResponse(resp, addr)
+        return tx._on_response(resp, now)
+
+    def _on_request(self, req, addr, now):
+        via = req.via()
+        cseq = req.cseq()
+        if via is None or cseq is None:
+            return Malformed("missing %s header" % ("via" if via is None else "cseq"), addr)
+        method = req.method
+        to = req.to_addr()
+        tag = to.tag if to is not None else None
+        if method == "ACK":
+            tx = self._servers.get(_server_key(req, via, cseq, "INVITE", tag))
+            if not is_rfc3261_branch(via.branch):
+                if tx is None and tag is not None:  # the ACK for an INVITE sent without To tag
+                    tx = self._servers.get(_server_key(req, via, cseq, "INVITE", None))
+                if tx is not None and tx.to_tag != tag:
+                    tx = None
+            if tx is None:
+                return AckReceived(req, addr)
+            return tx._on_request(req, addr, now)
+        key = _server_key(req, via, cseq, method, tag)
+        tx = self._servers.get(key)
+        if tx is not None:
+            return tx._on_request(req, addr, now)
+        cancels = None
+        if method == "CANCEL":
+            cancels = self._servers.get(_server_key(req, via, cseq, "INVITE", tag))
+        reply_to = self._stamp(req, via, addr)
+        if len(self) >= self.max_transactions:
+            headers = (("Retry-After", self.retry_after),)
+            resp = make_response(req, 503, to_tag=self.branch.token(), headers=headers)
+            self._out.append((resp.to_bytes(), reply_to))
+            return Overloaded(req, addr)
+        table = INVITE_SERVER if method == "INVITE" else NON_INVITE_SERVER
+        tx = ServerTransaction(self, table, key, req, reply_to, self._next_seq())
+        self._servers[key] = tx
+        tx._start(now)
+        return NewRequest(tx, req, addr, cancels)
+
+    def _stamp(self, req, via, addr):
+        # section 18.2.1 and RFC 3581: note where the request really came from; -> reply address
+        host = addr[0]
+        rport = "rport" in via.params
+        if rport or via.host.strip("[]").lower() != str(host).lower():
+            via.params["received"] = host
+            if rport:
+                via.params["rport"] = str(addr[1])
+            vias = req.get_all("via")
+            vias[0] = str(via)
+            req.set_all("via", vias)
+        if rport or self.symmetric:
+            return addr
+        return (host, via.port or 5060)
+
+    # -- from the TU -------------------------------------------------------------------------
+
+    def send_request(self, req, addr, now_ms):
+        """Start a client transaction sending `req` to addr ((host, port), resolved by the TU)
+        and return it. A request without Via gets 'SIP/2.0/UDP <sent_by>;branch=...;rport', a
+        top Via without branch gets one. Raises TransactionError for an ACK (not a transaction:
+        use send_stateless), a full table, a branch in use or one without the magic cookie."""
+        if req.method == "ACK":
+            raise TransactionError("ack is not a transaction: send it with send_stateless()")
+        if len(self) >= self.max_transactions:
+            raise TransactionError("too many transactions: max_transactions is %d" % self.max_transactions)
+        via = req.via()
+        if via is None:
+            if not self.sent_by:
+                raise TransactionError("request has no via and the layer has no sent_by")
+            req.add("via", "SIP/2.0/UDP %s;branch=%s;rport" % (self.sent_by, self.branch()), first=True)
+        elif via.branch is None:
+            via.params["branch"] = self.branch()
+            vias = req.get_all("via")
+            vias[0] = str(via)
+            req.set_all("via", vias)
+        elif not is_rfc3261_branch(via.branch):
+            raise TransactionError("branch %s is not an rfc 3261 branch: let the layer make one" % via.branch)
+        cseq = req.cseq()
+        if cseq is None:
+            raise TransactionError("request has no cseq")
+        branch = req.via().branch
+        key = (branch, cseq[1])
+        if key in self._clients:
+            raise TransactionError("branch %s is already in use for %s" % key)
+        table = INVITE_CLIENT if req.method == "INVITE" else NON_INVITE_CLIENT
+        tx = ClientTransaction(self, table, key, req, addr, self._next_seq())
+        self._clients[key] = tx
+        tx._start(now_ms)
+        if req.method == "CANCEL":
+            invite = self._clients.get((branch, "INVITE"))
+            if invite is not None:
+                invite._cancelled(now_ms)
+        return tx
+
+    def respond(self, tx, resp, now_ms):
+        """Send `resp` in the server transaction tx. True when it went out; False when the
+        state does not take it (a second final response, a 1xx after the final, anything after
+        the end), which sections 17.2.1 and 17.2.2 say to discard."""
+        if not isinstance(tx, ServerTransaction):
+            raise TransactionError("respond() takes a server transaction, not %r" % (tx,))
+        return tx._respond(resp, now_ms)
+
+    def send_stateless(self, msg, addr):
+        """Queue a message outside any transaction: the ACK for a 2xx, a 2xx a proxy forwards."""
+        self._out.append((msg.to_bytes(), addr))
+
+    def abandon(self, tx):
+        """End tx at once, without a word to the peer (a TU giving up an INVITE it CANCELled)."""
+        if tx.state != TERMINATED:
+            tx.state = TERMINATED
+            tx._retx_at = tx._end_at = None
+            self._remove(tx)
+
+    def transport_error(self, addr, now_ms):
+        """The shell could not send to addr (ICMP unreachable, no route): every transaction
+        sending there ends, and the TU gets TransportError for each (section 17.1.1.2 ff.)."""
+        events = []
+        for tx in self.transactions():
+            if tx.addr == addr:
+                ev = tx._fail()
+                if ev is not None:
+                    events.append(ev)
+        return events
+
+    # -- to the shell -----------------------------------------------------------------------
+
+    def datagrams_to_send(self):
+        """[(bytes, addr)] queued since the last call, retransmissions included, in order."""
+        out = self._out
+        self._out = []
+        return out
+
+    def next_timer(self):
+        """The earliest timer deadline in ms, or None when no transaction runs."""
+        best = None
+        for table in (self._clients, self._servers):
+            for tx in table.values():
+                d = tx.deadline()
+                if d is not None and (best is None or d < best):
+                    best = d
+        return best
+
+    def handle_timer(self, now_ms):
+        """Fire every timer due at now_ms, earliest first -> a list of events."""
+        events = []
+        while True:
+            due = None
+            due_at = 0
+            for table in (self._clients, self._servers):
+                for tx in table.values():
+                    d = tx.deadline()
+                    if d is None or d > now_ms:
+                        continue
+                    if due is None or d < due_at or (d == due_at and tx.seq < due.seq):
+                        due = tx
+                        due_at = d
+            if due is None:
+                return events
+            ev = due._fire(now_ms)
+            if ev is not None:
+                events.append(ev)
+
+    # -- for the transactions ---------------------------------------------------------------
+
+    def _next_seq(self):
+        self._seq += 1
+        return self._seq
+
+    def _remove(self, tx):
+        table = self._clients if isinstance(tx, ClientTransaction) else self._servers
+        if table.get(tx.key) is tx:
+            del table[tx.key]
+
+
+def _by_seq(tx):
+    return tx.seq

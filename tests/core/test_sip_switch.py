@@ -1,0 +1,191 @@
+"""The switch end to end, in memory: phones register, call by short number, groups ring."""
+
+from _phones import SWITCH, Net, ack_for_failure
+from _sites import build
+
+from zongji.sip.message import make_response
+
+
+def setup(*numbers):
+    net = Net(build())
+    phones = []
+    for i, n in enumerate(numbers):
+        p = net.phone(n, 5061 + i)
+        assert p.register().status == 200
+        phones.append(p)
+    return net, phones
+
+
+def test_register_and_options():
+    net, (a,) = setup("201")
+    assert [e[0] for e in net.events if e[0] == "registered"] == ["registered"]
+    req = a._request("OPTIONS", "201", "opt-1")
+    a.send(req)
+    assert a.got[-1].status == 200 and "INVITE" in a.got[-1].get_all("allow")
+    assert a.got[-1].get("server") is None and a.got[-1].get("user-agent") is None
+
+
+def test_call_by_short_number_rings_answers_and_hangs_up():
+    net, (a, b) = setup("201", "202")
+    b.auto["INVITE"] = 200
+    invite = a.invite("202")
+    forwarded = b.last("INVITE")
+    assert forwarded is not None, b.got
+    assert forwarded.get_all("record-route") == ["<sip:%s:%d;lr>" % SWITCH]
+    assert forwarded.get("proxy-authorization") is None  # our credentials stay with us
+    assert forwarded.body == invite.body  # SDP passes through: media goes phone to phone
+    ok = a.last(200)
+    assert ok is not None and ok.cseq()[1] == "INVITE"
+    assert len(ok.get_all("via")) == 1  # our Via is stripped on the way back
+    assert ok.body == b"v=0\r\n"
+    a.ack_2xx(invite, ok)
+    assert b.last("ACK") is not None
+    b.auto["BYE"] = 200
+    a.bye(invite, ok)
+    assert b.last("BYE") is not None
+    assert a.last(200).cseq()[1] == "BYE"
+    calls = [e[1] for e in net.events if e[0] == "call"]
+    assert len(calls) == 1
+    assert calls[0]["outcome"] == "answered" and calls[0]["from"] == "201" and calls[0]["to"] == "202"
+    assert calls[0]["route"] == "ext 202 -> 202"
+
+
+def test_invite_needs_authentication_and_wrong_password_is_like_unknown_user():
+    net, (a,) = setup("201")
+    stranger = net.phone("299", 5070, secret="guess")  # no such extension
+    wrong = net.phone("202", 5071, secret="wrong-password")
+    for p in (stranger, wrong):
+        req = p._request("INVITE", "201", "x-%s" % p.number)
+        p.send(req)
+        first = p.got[-1]
+        p.send(ack_for_failure(req, first))
+        p.send(p.answer(req, first, "Proxy-Authenticate", "Proxy-Authorization"))
+        again = p.got[-1]
+        assert first.status == 407 and again.status == 407
+        assert sorted(k for k, v in again.headers) == sorted(k for k, v in first.headers)
+    assert a.last("INVITE") is None  # nothing reached the callee
+
+
+def test_from_must_match_the_credentials():
+    net, (a, b) = setup("201", "202")
+    req = a._request("INVITE", "202", "spoof")
+    req.set("from", "<sip:203@%s>;tag=spoof" % SWITCH[0])  # claims to be 203, authenticates as 201
+    a.send(req)
+    a.send(ack_for_failure(req, a.got[-1]))
+    a.send(a.answer(req, a.got[-1], "Proxy-Authenticate", "Proxy-Authorization"))
+    assert a.got[-1].status == 403
+    assert b.last("INVITE") is None
+
+
+def test_unknown_number_and_unregistered_target():
+    net, (a,) = setup("201")
+    a.invite("299")
+    assert a.got[-1].status == 404
+    a.invite("20")
+    assert a.got[-1].status == 484
+    a.invite("202")  # exists but has no phone registered
+    assert a.got[-1].status == 480
+
+
+def test_class_of_service_refuses_outside_calls_without_touching_the_trunk():
+    net, (a,) = setup("210")  # class internal
+    a.invite("013800138000")
+    assert a.got[-1].status == 403
+    assert net.lost == []  # nothing went anywhere
+    calls = [e[1] for e in net.events if e[0] == "call"]
+    assert calls[-1]["outcome"] == "refused" and calls[-1]["status"] == 403
+
+
+def test_callee_busy():
+    net, (a, b) = setup("201", "202")
+    b.auto["INVITE"] = 486
+    a.invite("202")
+    assert a.got[-1].status == 486
+
+
+def test_ring_all_group_forks_and_first_answer_wins():
+    net, (a, s1, s2) = setup("203", "201", "202")
+    s1.auto["INVITE"] = 180
+    s2.auto["INVITE"] = 180
+    a.invite("600")
+    inv1, inv2 = s1.last("INVITE"), s2.last("INVITE")
+    assert inv1 is not None and inv2 is not None
+    assert 180 in a.statuses()
+    ok = make_response(inv2, 200, to_tag="s2")
+    ok.add("contact", s2.contact)
+    s2.send(ok)
+    assert a.last(200) is not None
+    cancel = s1.last("CANCEL")
+    assert cancel is not None  # the other phone stops ringing
+
+
+def test_in_order_group_moves_on_after_member_timeout():
+    net, (a, m1, m2) = setup("201", "203", "204")
+    m1.auto["INVITE"] = 180
+    m2.auto["INVITE"] = 180
+    a.invite("601")  # in-order, 10 s per member
+    assert m1.last("INVITE") is not None and m2.last("INVITE") is None
+    net.advance(10000)
+    assert m1.last("CANCEL") is not None
+    assert m2.last("INVITE") is not None
+
+
+def test_in_order_group_moves_on_at_once_when_a_member_is_busy():
+    net, (a, m1, m2) = setup("201", "203", "204")
+    m1.auto["INVITE"] = 486
+    m2.auto["INVITE"] = 180
+    a.invite("601")
+    assert m2.last("INVITE") is not None
+
+
+def test_caller_cancels_while_it_rings():
+    net, (a, b) = setup("201", "202")
+    b.auto["INVITE"] = 180
+    invite = a.invite("202")
+    from zongji.sip.transaction import make_cancel
+
+    a.send(make_cancel(invite))
+    assert 487 in a.statuses()
+    assert b.last("CANCEL") is not None
+    calls = [e[1] for e in net.events if e[0] == "call"]
+    assert calls[-1]["outcome"] == "cancelled"
+
+
+def test_in_dialog_request_for_unknown_dialog_is_refused():
+    net, (a, b) = setup("201", "202")
+    bye = a._request("BYE", "202", "never-existed")
+    bye.set("to", "<sip:202@%s>;tag=abc" % SWITCH[0])
+    a.send(bye)
+    assert a.got[-1].status == 481
+    assert b.last("BYE") is None  # the switch is no open relay
+
+
+def test_require_and_max_forwards_and_scheme():
+    net, (a,) = setup("201")
+    req = a._request("INVITE", "202", "req-1")
+    req.add("require", "nosuchextension")
+    a.send(req)
+    assert a.got[-1].status == 420 and a.got[-1].get("unsupported") == "nosuchextension"
+    req = a._request("INVITE", "202", "mf-1")
+    req.set("max-forwards", 0)
+    a.send(req)
+    assert a.got[-1].status == 483
+
+
+def test_unknown_method_gets_405_with_allow():
+    net, (a,) = setup("201")
+    a.send(a._request("SUBSCRIBE", "202", "sub-1"))
+    assert a.got[-1].status == 405 and "REGISTER" in a.got[-1].get_all("allow")
+
+
+def test_repeated_wrong_passwords_get_the_source_banned():
+    net, (a,) = setup("201")
+    attacker = net.phone("202", 5090, secret="nope")
+    for _ in range(12):
+        req = attacker._request("REGISTER", "202", "crack")
+        attacker.send(req)
+        attacker.send(attacker.answer(req, attacker.got[-1], "WWW-Authenticate", "Authorization"))
+    assert any(e[0] == "banned" for e in net.events)
+    before = len(attacker.got)
+    attacker.send(attacker._request("OPTIONS", "202", "after-ban"))
+    assert len(attacker.got) == before  # dropped unread
