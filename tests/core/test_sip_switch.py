@@ -2,7 +2,6 @@
 
 from _phones import SWITCH, Net, ack_for_failure
 from _sites import build
-
 from zongji.sip.message import make_response
 
 
@@ -91,7 +90,7 @@ def test_class_of_service_refuses_outside_calls_without_touching_the_trunk():
     net, (a,) = setup("210")  # class internal
     a.invite("013800138000")
     assert a.got[-1].status == 403
-    assert net.lost == []  # nothing went anywhere
+    assert not [d for d, addr in net.lost if d.startswith(b"INVITE")]  # nothing went to the trunk
     calls = [e[1] for e in net.events if e[0] == "call"]
     assert calls[-1]["outcome"] == "refused" and calls[-1]["status"] == 403
 
@@ -189,3 +188,119 @@ def test_repeated_wrong_passwords_get_the_source_banned():
     before = len(attacker.got)
     attacker.send(attacker._request("OPTIONS", "202", "after-ban"))
     assert len(attacker.got) == before  # dropped unread
+
+
+# ---- the trunk ---------------------------------------------------------------------------------
+
+TRUNK = ("127.0.0.1", 5070)  # the test site's provider
+
+
+def provider(net, answer=200):
+    """A phone standing in for the SIP provider at the trunk's address."""
+    from _phones import Phone
+
+    p = Phone(net, "provider", TRUNK, "trunkpass")
+    net.phones[TRUNK] = p
+    p.auto["REGISTER"] = 200
+    if answer:
+        p.auto["INVITE"] = answer
+    return p
+
+
+def test_switch_registers_to_the_provider():
+    net = Net(build())
+    prov = provider(net)
+    net.advance(10)
+    reg = prov.last("REGISTER")
+    assert reg is not None and reg.get("to").startswith("<sip:branch@127.0.0.1")
+    assert ("trunk", "registered") in [e[:2] for e in net.events]
+
+
+def test_outbound_call_through_the_trunk_is_bridged():
+    net, (a,) = setup("203")  # class manager: may dial mobiles
+    prov = provider(net)
+    invite = a.invite("013800138000")
+    out = prov.last("INVITE")
+    assert out is not None and str(out.uri).startswith("sip:13800138000@127.0.0.1")
+    assert out.get("from").startswith("<sip:branch@")  # the trunk account, not the phone
+    assert out.body == invite.body  # the phone's SDP offer goes to the provider
+    ok = a.last(200)
+    assert ok is not None and ok.contacts()[0].uri.host == "10.0.0.1"  # the phone talks to us
+    assert prov.last("ACK") is not None  # we ACKed the provider's 200
+    a.ack_2xx(invite, ok)
+    prov.auto["BYE"] = 200
+    a.bye(invite, ok)
+    assert prov.last("BYE") is not None
+    calls = [e[1] for e in net.events if e[0] == "call"]
+    assert calls[-1]["outcome"] == "answered" and calls[-1]["to"] == "13800138000"
+
+
+def test_provider_challenge_is_answered_with_the_trunk_account():
+    net, (a,) = setup("203")
+    prov = provider(net, answer=None)
+    a.invite("013800138000")
+    first = prov.last("INVITE")
+    from zongji.sip import digest
+
+    auth = digest.Authenticator("provider", b"k" * 16, random_bytes=lambda n: b"r" * n)
+    resp = make_response(first, 407, to_tag="p1")
+    for v in auth.challenge(net.now):
+        resp.add("proxy-authenticate", v)
+    prov.send(resp)
+    again = prov.last("INVITE")
+    assert again is not first and again.get("proxy-authorization") is not None
+    params = digest.parse_auth(again.get("proxy-authorization"))
+    assert auth.check("INVITE", params, lambda u: "trunkpass" if u == "branch" else None, net.now) == digest.OK
+
+
+def test_follow_me_rings_the_desk_then_the_mobile_over_the_trunk():
+    net, (caller, desk) = setup("203", "201")  # 201 has follow_me 20 s and a mobile
+    prov = provider(net, answer=180)
+    desk.auto["INVITE"] = 180
+    caller.invite("201")
+    assert desk.last("INVITE") is not None and prov.last("INVITE") is None
+    net.advance(20000)
+    assert desk.last("CANCEL") is not None
+    assert str(prov.last("INVITE").uri).startswith("sip:13800138001@")
+
+
+def test_inbound_did_rings_its_target_without_phone_auth():
+    net, (b,) = setup("201")
+    prov = provider(net)
+    b.auto["INVITE"] = 180
+    from zongji.sip.message import make_request
+
+    inv = make_request(
+        "INVITE",
+        "sip:02155550199@10.0.0.1:5060",
+        "<sip:13912345678@127.0.0.1>;tag=pp",
+        "<sip:02155550199@10.0.0.1>",
+        "in-1",
+        1,
+        via="SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKin1",
+        contact="<sip:13912345678@127.0.0.1:5070>",
+    )
+    prov.send(inv)
+    assert b.last("INVITE") is not None  # DID 02155550199 -> 201
+    assert 180 in prov.statuses()
+
+
+def test_inbound_call_cannot_hairpin_to_an_outside_number():
+    net, (b,) = setup("200")  # the operator
+    prov = provider(net, answer=None)
+    b.auto["INVITE"] = 180
+    from zongji.sip.message import make_request
+
+    inv = make_request(
+        "INVITE",
+        "sip:000441234567@10.0.0.1:5060",
+        "<sip:fraud@127.0.0.1>;tag=pp",
+        "<sip:000441234567@10.0.0.1>",
+        "in-2",
+        1,
+        via="SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKin2",
+        contact="<sip:fraud@127.0.0.1:5070>",
+    )
+    prov.send(inv)
+    assert b.last("INVITE") is not None  # an unknown DID goes to the operator ...
+    assert [m for m in prov.got if getattr(m, "method", "") == "INVITE"] == []  # ... never back out

@@ -63,6 +63,7 @@ class Call:
         self.answer_ms = None
         self.call_id = invite.call_id()
         self.route = ""
+        self.bridge = None  # the trunk branch that answered: in-dialog requests go to the gateway
 
 
 class Proxy:
@@ -99,8 +100,21 @@ class Proxy:
             sw.reply(tx, refuse[0], now, reason=refuse[1])
             sw.record(call, now, refuse[0])
             return
-        call.plan = routing.ring_plan(sw.site, target)
-        tx.tu = call
+        self._start(call, target, now)
+
+    def inbound(self, tx, req, target, did, now):
+        """A call from the provider to one of our numbers (already mapped from its DID)."""
+        sender = req.from_addr()
+        caller = (sender.uri.user if sender is not None and sender.uri.is_sip else None) or "anonymous"
+        if len(self.calls) >= MAX_CALLS:
+            return self.sw.reply(tx, 503, now, (("Retry-After", 30),))
+        call = Call(tx, req, caller[:32], target, [], now)
+        call.route = "did %s -> %s" % (did, _describe(target))
+        self._start(call, target, now)
+
+    def _start(self, call, target, now):
+        call.plan = routing.ring_plan(self.sw.site, target)
+        call.server_tx.tu = call
         self.calls[call.call_id] = call
         self._next_stage(call, now)
 
@@ -123,8 +137,7 @@ class Proxy:
     def _ring_leg(self, call, leg, now):
         sw = self.sw
         if leg[0] == "trunk":
-            gateway = sw.gateway
-            return gateway.ring(call, leg[1], now) if gateway is not None else 0
+            return sw.gateway.ring(call, leg[1], now) if sw.gateway is not None else 0
         count = 0
         for uri, addr, _expires in sw.registrar.contacts(leg[1], now):
             req = clone(call.invite)
@@ -153,7 +166,7 @@ class Proxy:
             if branch.cancel_pending:
                 self._cancel_branch(branch, now)
             elif not call.done:
-                self._relay(call, resp, now)
+                self._relay(call, resp, now, branch)
             return
         branch.final = status
         if status < 300:
@@ -161,10 +174,12 @@ class Proxy:
                 call.answered_by = branch.number
                 call.answer_ms = now
                 call.done = True
+                if getattr(branch, "b2bua", False):
+                    call.bridge = branch
                 for other in call.branches:
                     if other is not branch:
                         self._cancel_branch(other, now)
-            self._relay(call, resp, now)  # every 2xx, retransmissions and forks too (16.7)
+            self._relay(call, resp, now, branch)  # every 2xx, retransmissions and forks too (16.7)
             return
         if call.done:
             return
@@ -186,8 +201,9 @@ class Proxy:
         if not call.done and self._stage_over(call):
             self._next_stage(call, now)
 
-    def _relay(self, call, resp, now):
-        out = _strip_top_via(resp)
+    def _relay(self, call, resp, now, branch):
+        # a gateway branch hands us a response already made for the caller
+        out = resp if getattr(branch, "b2bua", False) else _strip_top_via(resp)
         self.sw.tl.respond(call.server_tx, out, now)
 
     def _fail(self, call, now):
@@ -227,6 +243,8 @@ class Proxy:
             self._next_stage(call, now)
 
     def _cancel_branch(self, branch, now):
+        if getattr(branch, "b2bua", False):
+            return self.sw.gateway.cancel(branch, now)
         if branch.final is not None or branch.tx is None:
             return
         if not branch.provisional:  # 9.1: CANCEL only once the callee said something
@@ -267,6 +285,8 @@ class Proxy:
             if tx is not None:
                 sw.reply(tx, 481, now)
             return
+        if call.bridge is not None:
+            return sw.gateway.caller_request(call, tx, req, now)
         out = clone(req)
         out.set_all("route", routes)
         next_hop = sw.next_hop(routes[0] if routes else None, out.uri)
@@ -288,6 +308,10 @@ class Proxy:
 
     def relay_response(self, server_tx, resp, now):
         self.sw.tl.respond(server_tx, _strip_top_via(resp), now)
+
+    def end(self, call, now):
+        """A bridged call was hung up (by the gateway's side of things)."""
+        self._end(call, now, 200, hangup=True)
 
     def _end(self, call, now, status, hangup=False):
         """The call is over for the records: failed, cancelled, or hung up after an answer."""

@@ -16,6 +16,7 @@ Server/User-Agent header is sent: a version string only helps attackers.
 
 from zongji.cdr import CdrLog
 from zongji.sip.digest import BAD, OK, STALE, Authenticator, parse_auth
+from zongji.sip.gateway import Gateway, TrunkBranch
 from zongji.sip.guard import Guard
 from zongji.sip.message import Response, make_response
 from zongji.sip.proxy import Branch, Proxy
@@ -29,6 +30,7 @@ from zongji.sip.transaction import (
     TransactionLayer,
     TransportError,
 )
+from zongji.sip.trunk import TrunkRegistration, is_from_trunk
 from zongji.sip.uri import ParseError, parse_uri
 
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE"
@@ -37,7 +39,7 @@ MAX_EVENTS = 128
 
 
 class Switch:
-    def __init__(self, site, host, port, secret_key=None, random_bytes=None, max_transactions=64):
+    def __init__(self, site, host, port, secret_key=None, random_bytes=None, max_transactions=64, trunk_addr=None):
         if host in ("", "0.0.0.0", "::", "[::]"):
             raise ValueError("the switch must advertise an address phones can reach, not %r" % host)
         self.site = site
@@ -53,6 +55,16 @@ class Switch:
         self.proxy = Proxy(self)
         self.cdr = CdrLog()
         self.gateway = None  # trunk calls (B2BUA), when the site has a trunk
+        self.trunk_reg = None
+        trunk = site.trunk
+        if trunk:
+            # the core resolves no names: a shell passes trunk_addr for a host name
+            self.trunk_addr = trunk_addr or (trunk["host"], trunk.get("port") or 5060)
+            self.gateway = Gateway(self, trunk, self.trunk_addr, random_bytes)
+            if trunk.get("register", True):
+                self.trunk_reg = TrunkRegistration(trunk, self.tl, host, port, random_bytes)
+                self.trunk_reg.addr = self.trunk_addr
+        self._started = False
         self.epoch_ms = 0
         self._events = [("listening", host, port)]
         self._record_route = "<sip:%s;lr>" % self.me
@@ -64,7 +76,15 @@ class Switch:
 
     # ---- shell interface ------------------------------------------------------------------
 
+    def _start(self, now_ms):
+        # the first event from the shell starts what runs on its own (the trunk registration)
+        self._started = True
+        if self.trunk_reg is not None:
+            self.trunk_reg.start(now_ms)
+
     def receive_datagram(self, data, addr, now_ms):
+        if not self._started:
+            self._start(now_ms)
         if not self.guard.allowed(addr[0], now_ms):
             return
         for ev in self.tl.receive(data, addr, now_ms):
@@ -75,17 +95,24 @@ class Switch:
         return self.tl.datagrams_to_send()
 
     def next_timer(self):
+        if not self._started:
+            return 0  # due at once: handle_timer() starts the trunk registration
         best = None
-        for t in (self.tl.next_timer(), self.registrar.next_timer(), self.proxy.next_timer()):
+        trunk = self.trunk_reg.next_timer() if self.trunk_reg is not None else None
+        for t in (self.tl.next_timer(), self.registrar.next_timer(), self.proxy.next_timer(), trunk):
             if t is not None and (best is None or t < best):
                 best = t
         return best
 
     def handle_timer(self, now_ms):
+        if not self._started:
+            self._start(now_ms)
         for ev in self.tl.handle_timer(now_ms):
             self._dispatch(ev, now_ms)
         self.registrar.handle_timer(now_ms)
         self.proxy.handle_timer(now_ms)
+        if self.trunk_reg is not None:
+            self.trunk_reg.handle_timer(now_ms)
         self._collect()
 
     def take_events(self):
@@ -96,6 +123,8 @@ class Switch:
     def _collect(self):
         self._events.extend(self.registrar.take_events())
         self._events.extend(self.guard.take_events())
+        if self.trunk_reg is not None:
+            self._events.extend(self.trunk_reg.take_events())
         if len(self._events) > MAX_EVENTS:  # a shell that never drains must not eat the heap
             del self._events[: len(self._events) - MAX_EVENTS]
 
@@ -107,9 +136,13 @@ class Switch:
         elif isinstance(ev, AckReceived):
             if ev.tx is None:
                 self.proxy.in_dialog(None, ev.request, ev.addr, now)
+        elif self.trunk_reg is not None and hasattr(ev, "tx") and ev.tx is not None and self.trunk_reg.owns(ev.tx):
+            self.trunk_reg.on_event(ev, now)
         elif isinstance(ev, ResponseReceived):
             tu = ev.tx.tu
-            if isinstance(tu, Branch):
+            if isinstance(tu, TrunkBranch):
+                self.gateway.response(tu, ev.response, now)
+            elif isinstance(tu, Branch):
                 self.proxy.response(tu, ev.response, now)
             elif isinstance(tu, tuple) and tu[0] == "relay":
                 self.proxy.relay_response(tu[1], ev.response, now)
@@ -117,7 +150,7 @@ class Switch:
             self._stray(ev.response)
         elif isinstance(ev, (Timeout, TransportError)):
             tu = ev.tx.tu
-            if isinstance(tu, Branch):
+            if isinstance(tu, (Branch, TrunkBranch)):
                 self.proxy.branch_failed(tu, now)
             elif isinstance(tu, tuple) and tu[0] == "relay":
                 self.reply(tu[1], 408, now)
@@ -131,6 +164,8 @@ class Switch:
             return self.reply(tx, problem[0], now, problem[1])
         to = req.to_addr()
         if to is not None and to.tag and method in _IN_DIALOG:
+            if self.gateway is not None and self._from_trunk(addr) and self.gateway.provider_request(tx, req, now):
+                return
             return self.proxy.in_dialog(tx, req, addr, now)
         if method == "REGISTER":
             return self.tl.respond(tx, self.registrar.handle(req, addr, now), now)
@@ -154,7 +189,26 @@ class Switch:
             return 483, None
         return None
 
+    def _from_trunk(self, addr):
+        return self.gateway is not None and is_from_trunk(addr, self.site.trunk, self.trunk_addr[0])
+
+    def _inbound(self, tx, req, now):
+        """A call from the provider: its DID picks the target; outside callers reach only
+        what the site lets them (never the outside-line prefix: no toll fraud by hairpin)."""
+        did = req.uri.user or ""
+        text = (self.site.trunk.get("did") or {}).get(did)
+        target = self.site.resolve(text) if text is not None else None
+        if target is None or target[0] not in ("ext", "group"):
+            # a menu, or no DID entry: the spoken attendant is not on the line yet, so the
+            # operator takes the call
+            target = self.site.operator()
+        if target is None:
+            return self.reply(tx, 480, now)
+        self.proxy.inbound(tx, req, target, did, now)
+
     def _invite(self, tx, req, addr, now):
+        if self._from_trunk(addr):
+            return self._inbound(tx, req, now)
         header = req.get("proxy-authorization")
         if header is None:
             return self._challenge(tx, now, False)
