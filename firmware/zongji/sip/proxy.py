@@ -67,6 +67,8 @@ class Call:
 
 
 class Proxy:
+    max_calls = MAX_CALLS  # host mode raises it (Switch(max_calls=...))
+
     def __init__(self, switch):
         self.sw = switch
         self.calls = {}  # Call-ID -> Call, while ringing and while the dialog lasts
@@ -76,7 +78,7 @@ class Proxy:
     def invite(self, tx, req, caller, now):
         """Route an authenticated INVITE from extension `caller` (an Extension)."""
         sw = self.sw
-        if len(self.calls) >= MAX_CALLS:
+        if len(self.calls) >= self.max_calls:
             return sw.reply(tx, 503, now, (("Retry-After", 30),))
         number = req.uri.user or ""
         status, target = sw.site.dialplan.match(number)
@@ -106,7 +108,7 @@ class Proxy:
         """A call from the provider to one of our numbers (already mapped from its DID)."""
         sender = req.from_addr()
         caller = (sender.uri.user if sender is not None and sender.uri.is_sip else None) or "anonymous"
-        if len(self.calls) >= MAX_CALLS:
+        if len(self.calls) >= self.max_calls:
             return self.sw.reply(tx, 503, now, (("Retry-After", 30),))
         call = Call(tx, req, caller[:32], target, [], now)
         call.route = "did %s -> %s" % (did, _describe(target))

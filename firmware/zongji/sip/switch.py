@@ -39,7 +39,9 @@ MAX_EVENTS = 128
 
 
 class Switch:
-    def __init__(self, site, host, port, secret_key=None, random_bytes=None, max_transactions=64, trunk_addr=None):
+    def __init__(
+        self, site, host, port, secret_key=None, random_bytes=None, max_transactions=64, trunk_addr=None, max_calls=None
+    ):
         if host in ("", "0.0.0.0", "::", "[::]"):
             raise ValueError("the switch must advertise an address phones can reach, not %r" % host)
         self.site = site
@@ -53,6 +55,8 @@ class Switch:
         self.auth = Authenticator(site.realm, secret_key, random_bytes=random_bytes)
         self.registrar = Registrar(site, self.auth, self.guard, random_bytes)
         self.proxy = Proxy(self)
+        if max_calls is not None:
+            self.proxy.max_calls = max_calls
         self.cdr = CdrLog()
         self.gateway = None  # trunk calls (B2BUA), when the site has a trunk
         self.trunk_reg = None
