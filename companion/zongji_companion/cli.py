@@ -76,6 +76,7 @@ def main():
       zongji init shanghai       write a complete example branch to start from
       zongji check shanghai      every problem as file:line, with how to fix it
       zongji simulate shanghai   play a call through the menus before anyone hears it
+      zongji run shanghai        the switchboard on this computer: softphones register and call
       zongji bundle / sync       compile the folder and send it to the device
 
     Run `zongji COMMAND --help` for the details of a command.
@@ -168,6 +169,25 @@ def _fresh_staff(text):
     return out.getvalue(), len(rows) - 1
 
 
+def _write_example(directory):
+    """The embedded example branch into `directory`, fresh secrets; returns the staff count."""
+    try:
+        os.makedirs(directory, exist_ok=True)
+        texts = {}
+        for name in TEMPLATE_FILES:
+            with open(os.path.join(TEMPLATE, name), encoding="utf-8") as f:
+                texts[name] = f.read()
+        texts["staff.csv"], staff = _fresh_staff(texts["staff.csv"])
+        for name in TEMPLATE_FILES:
+            # utf-8-sig for the CSV: Excel on Windows reads Chinese names right only with a BOM
+            enc = "utf-8-sig" if name.endswith(".csv") else "utf-8"
+            with open(os.path.join(directory, name), "w", encoding=enc, newline="\n") as f:
+                f.write(texts[name])
+    except OSError as e:
+        raise ZongjiError("can't write %s: %s" % (e.filename or directory, e.strerror)) from None
+    return staff
+
+
 @main.command()
 @click.argument("directory", type=click.Path(file_okay=False, dir_okay=True))
 @click.option("--force", is_flag=True, help="Write into DIRECTORY even if it is not empty.")
@@ -184,20 +204,7 @@ def init(directory, force):
         raise ZongjiError(
             "%s is not empty: pick a new folder, or add --force to overwrite its site.toml and staff.csv" % directory
         )
-    try:
-        os.makedirs(directory, exist_ok=True)
-        texts = {}
-        for name in TEMPLATE_FILES:
-            with open(os.path.join(TEMPLATE, name), encoding="utf-8") as f:
-                texts[name] = f.read()
-        texts["staff.csv"], staff = _fresh_staff(texts["staff.csv"])
-        for name in TEMPLATE_FILES:
-            # utf-8-sig for the CSV: Excel on Windows reads Chinese names right only with a BOM
-            enc = "utf-8-sig" if name.endswith(".csv") else "utf-8"
-            with open(os.path.join(directory, name), "w", encoding=enc, newline="\n") as f:
-                f.write(texts[name])
-    except OSError as e:
-        raise ZongjiError("can't write %s: %s" % (e.filename or directory, e.strerror)) from None
+    staff = _write_example(directory)
     click.echo(
         "wrote %s  (the branch: menus, ring groups, hours, dial-out, trunk)" % os.path.join(directory, "site.toml")
     )
@@ -377,6 +384,198 @@ def simulate(site, call, caller, dial, keys, at, as_json, interactive):
     else:
         result = sim.inbound(runtime, call or "", tm, keys or "")
     _print_result(result, as_json, tm)
+
+
+# ---------------------------------------------------------------- run (host mode) and cdr
+
+STATE_DIR = ".zongji-state"
+
+
+def _site_folder(site):
+    return site if os.path.isdir(site) or not site.endswith(".toml") else os.path.dirname(site) or "."
+
+
+def _state_for(site, state):
+    """The state folder: --state, else SITE/.zongji-state, else ./.zongji-state (no SITE)."""
+    if state:
+        return state
+    return os.path.join(_site_folder(site), STATE_DIR) if site else STATE_DIR
+
+
+def _parse_sip(text):
+    """'HOST:PORT', '[V6]:PORT', 'HOST' or 'V6' -> (ip, port); ports 0 (any free one) to 65535."""
+    import ipaddress
+    import socket
+
+    text = text.strip()
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else rest
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    else:
+        host, port = text, ""
+    port = port or "5060"
+    if not host or not port.isdigit() or int(port) > 65535:
+        raise click.BadParameter(
+            "write HOST:PORT, e.g. 127.0.0.1:5060, or 0.0.0.0:5060 for the LAN", param_hint="--sip"
+        )
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        try:  # a name such as localhost: listen on (and advertise) its address
+            host = socket.getaddrinfo(host, None, type=socket.SOCK_DGRAM)[0][4][0]
+        except (OSError, UnicodeError):
+            raise click.BadParameter("can't find the address of %s" % host, param_hint="--sip") from None
+    return host, int(port)
+
+
+@main.command("run")
+@click.argument("site", required=False, type=click.Path())
+@click.option(
+    "--sip",
+    default="127.0.0.1:5060",
+    show_default=True,
+    metavar="HOST:PORT",
+    help="Where phones reach the switch (UDP). 0.0.0.0:5060 listens on every interface, for phones "
+    "on the LAN; port 0 takes any free port.",
+)
+@click.option(
+    "--state",
+    type=click.Path(file_okay=False),
+    help="Folder for registrations and call records (default: SITE/.zongji-state).",
+)
+@click.option(
+    "--advertise",
+    metavar="HOST",
+    help="The address phones are told to send to, when listening on 0.0.0.0 (default: this "
+    "computer's address on its main network).",
+)
+@click.option("--json-events", is_flag=True, help="Print every event as one JSON object per line, for scripts.")
+def run_cmd(site, sip, state, advertise, json_events):
+    """Run SITE's switchboard on this computer, until Ctrl-C.
+
+    \b
+    zongji run                          ./site.toml, else the built-in example branch
+    zongji run shanghai                 on 127.0.0.1:5060: softphones on this computer
+    zongji run shanghai --sip 0.0.0.0:5060    desk phones and softphones on the LAN
+
+    This is host mode: the SIP switch the device runs (registrar, calls between phones, ring
+    groups, follow-me), with this computer's network and clock. Any SIP softphone (Linphone,
+    MicroSIP, Zoiper, baresip ...) registers to it: user name = an extension number, password =
+    that row's secret in the staff CSV, domain / registrar / proxy = HOST:PORT, transport UDP.
+    Then dial another extension or a ring group; each registration and call is printed.
+
+    Registrations and call records are kept in --state and survive a restart; `zongji cdr`
+    lists the calls. The site is checked first: one with errors is refused.
+    """
+    from zongji_companion import hostmode
+
+    host, port = _parse_sip(sip)
+    if site is None and not os.path.exists("site.toml"):
+        state = _state_for(None, state)
+        site = os.path.join(state, "example")
+        if not os.path.exists(os.path.join(site, "site.toml")):
+            _write_example(site)
+        if not json_events:
+            click.echo(
+                "no SITE and no ./site.toml: running the built-in example branch from %s "
+                "(write your own with `zongji init DIR`)" % site
+            )
+    site = site or "."
+    runtime, _ = _load_site(site)
+    csv_path = os.path.join(_site_folder(site), sitefiles.load(site).csv_name)
+    sample = next((e for e in runtime.directory.records() if e.has_phone()), None)
+
+    def hint(server):
+        user = "%s (%s) or any extension" % (sample.number, sample.name) if sample else "an extension number"
+        return [
+            "register a softphone: user %s, password = its secret in %s," % (user, csv_path),
+            "server / domain / registrar %s, transport UDP; then call another extension" % server,
+        ]
+
+    try:
+        hostmode.serve(
+            runtime,
+            host,
+            port,
+            _state_for(site, state),
+            advertise=advertise,
+            json_events=json_events,
+            hint=hint,
+        )
+    except hostmode.HostModeError as e:
+        raise ZongjiError(str(e)) from None
+
+
+def _clock(seconds):
+    return (
+        "%d:%02d:%02d" % (seconds // 3600, seconds // 60 % 60, seconds % 60)
+        if seconds >= 3600
+        else ("%d:%02d" % (seconds // 60, seconds % 60))
+    )
+
+
+@main.command("cdr")
+@click.argument("site", required=False, type=click.Path())
+@click.option("--state", type=click.Path(file_okay=False), help="The folder `zongji run` keeps its state in.")
+@click.option("--last", type=click.IntRange(min=1), metavar="N", help="Only the newest N calls.")
+@click.option("--json", "as_json", is_flag=True, help="Print the records as one JSON object.")
+def cdr_cmd(site, state, last, as_json):
+    """List the calls `zongji run` recorded for SITE (default: this folder, or the example).
+
+    One line per call, oldest first, in the branch's local time: when, who called, what they
+    dialled, the outcome (answered, busy, no-answer, cancelled, failed, refused), the final SIP
+    status, how long they talked and how the call was routed.
+    """
+    from zongji.cdr import CdrLog
+
+    if site is None and os.path.exists("site.toml"):
+        site = "."
+    folder = _state_for(site, state)
+    path = os.path.join(folder, "cdr.jsonl")
+    log = CdrLog(max_records=1000000)  # the file's own length is the limit here
+    try:
+        with open(path, "rb") as f:
+            log.load(f.read())
+    except FileNotFoundError:
+        pass
+    except OSError as e:
+        raise ZongjiError("can't read %s: %s" % (path, e.strerror)) from None
+    records = log.records()
+    if last:
+        records = records[-last:]
+    if as_json:
+        out = {"file": path, "records": records, "skipped": log.skipped}
+        click.echo(json.dumps(out, ensure_ascii=False, indent=2))
+        return
+    if log.skipped:
+        click.echo("zongji: warning: %s: skipped %s" % (path, _plural(log.skipped, "damaged line")), err=True)
+    if not records:
+        click.echo("no calls recorded in %s yet (`zongji run` writes them)" % path)
+        return
+    local = None
+    try:  # the branch's own time zone, if the site loads; else this computer's
+        runtime, _ = _load_site(site or os.path.join(folder, "example"))
+        local = runtime.local_time
+    except ZongjiError:
+        pass
+    row = "%%-16s  %%-%ds  %%-%ds  %%-9s  %%6s  %%7s  %%s" % (
+        max([4] + [len(r["from"]) for r in records]),
+        max([2] + [len(r["to"]) for r in records]),
+    )
+    click.echo(row % ("start", "from", "to", "outcome", "status", "talked", "route"))
+    for r in records:
+        if local is not None:
+            when = "%04d-%02d-%02d %02d:%02d" % local(r["start"])[:5]
+        else:
+            import time
+
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["start"]))
+        talked = _clock(r["duration"]) if r["answer"] is not None else "-"
+        status = str(r["status"]) if r["status"] else "-"
+        click.echo((row % (when, r["from"], r["to"], r["outcome"], status, talked, r["route"])).rstrip())
+    click.echo(_plural(len(records), "call") + (" (times are this computer's)" if local is None else ""))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -56,6 +56,7 @@ def check(site, extensions):
     _check_menus(site, numbers, problems)
     _check_hours(site, problems)
     _check_dialout(site, problems)
+    _check_staff(site, problems)
     return problems
 
 
@@ -446,6 +447,18 @@ def _check_hours(site, problems):
                 hours.parse_days(spec)
             except ValueError as e:
                 _err(problems, ("hours", key, i), str(e))
+
+
+DIGESTS = ("MD5", "SHA-256")
+
+
+def _check_staff(site, problems):
+    algs = (site.get("staff") or {}).get("digest") or []
+    if not algs:
+        _err(problems, ("staff", "digest"), "digest must name at least one of: %s" % ", ".join(DIGESTS))
+    for alg in algs:
+        if alg not in DIGESTS:
+            _err(problems, ("staff", "digest"), "unknown digest algorithm '%s': use %s" % (alg, ", ".join(DIGESTS)))
 
 
 def _check_dialout(site, problems):

@@ -16,7 +16,12 @@ BRANCH = {
     "language": ("str", "en"),
     "tz": ("tz", None),
 }
-STAFF = {"file": ("str", "staff.csv"), "default_class": ("str", "internal"), "realm": ("str", "zongji")}
+STAFF = {
+    "file": ("str", "staff.csv"),
+    "default_class": ("str", "internal"),
+    "realm": ("str", "zongji"),
+    "digest": ("strs", ["MD5", "SHA-256"]),
+}
 DIALPLAN = {"interdigit_timeout": ("num", 3), "outside_prefix": ("str", "0")}
 OPERATOR = {"target": ("str", REQUIRED)}
 ATTENDANT = {"main_menu": ("str", "main"), "dial_by_name": ("bool", True), "name_min_keys": ("int", 3)}

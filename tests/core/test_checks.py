@@ -172,3 +172,9 @@ def test_mobile_needs_a_trunk():
     del raw["trunk"]
     ps = problems_of(raw)
     find(ps, ("staff", 1, "mobile"), "no [trunk]")
+
+
+def test_unknown_digest_algorithm():
+    raw = raw_site()
+    raw["staff"]["digest"] = ["SHA-1"]
+    find(problems_of(raw), ("staff", "digest"), "unknown digest algorithm 'SHA-1'")

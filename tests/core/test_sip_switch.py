@@ -304,3 +304,21 @@ def test_inbound_call_cannot_hairpin_to_an_outside_number():
     prov.send(inv)
     assert b.last("INVITE") is not None  # an unknown DID goes to the operator ...
     assert [m for m in prov.got if getattr(m, "method", "") == "INVITE"] == []  # ... never back out
+
+
+def test_digest_order_follows_the_site():
+    from _sites import raw_site
+
+    net = Net(build())
+    p = net.phone("201", 5061)
+    p.send(p._request("REGISTER", "201", "r1"))
+    offered = [v.split("algorithm=")[1].split(",")[0] for v in p.got[-1].get_all("www-authenticate")]
+    assert offered == ["MD5", "SHA-256"]  # what SIPp 3.6 and baresip 1.0 can answer comes first
+    raw = raw_site()
+    raw["staff"]["digest"] = ["SHA-256"]
+    net = Net(build(raw))
+    p = net.phone("201", 5061)
+    p.send(p._request("REGISTER", "201", "r2"))
+    offered = [v.split("algorithm=")[1].split(",")[0] for v in p.got[-1].get_all("www-authenticate")]
+    assert offered == ["SHA-256"]
+    assert p.register().status == 200  # and a SHA-256 client registers

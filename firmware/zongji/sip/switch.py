@@ -52,7 +52,7 @@ class Switch:
         self.tl.max_transactions = max_transactions
         self.tl.symmetric = True  # answer where the request came from: phones behind NAT
         self.guard = Guard()
-        self.auth = Authenticator(site.realm, secret_key, random_bytes=random_bytes)
+        self.auth = Authenticator(site.realm, secret_key, random_bytes=random_bytes, algorithms=site.digest)
         self.registrar = Registrar(site, self.auth, self.guard, random_bytes)
         self.proxy = Proxy(self)
         if max_calls is not None:
