@@ -28,7 +28,7 @@ class Site:
         self.hours = hours.Hours(site["hours"]) if site.get("hours") else None
         self.trunk = site.get("trunk")
         self.realm = (site.get("staff") or {}).get("realm") or "zongji"
-        self.digest = tuple((site.get("staff") or {}).get("digest") or ("MD5", "SHA-256"))
+        self.digest = tuple((site.get("staff") or {}).get("digest") or ("MD5",))
         self.default_class = (site.get("staff") or {}).get("default_class") or "internal"
         dp = site.get("dialplan") or {}
         self.interdigit_ms = int((dp.get("interdigit_timeout") or 3) * 1000)

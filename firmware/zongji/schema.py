@@ -20,7 +20,7 @@ STAFF = {
     "file": ("str", "staff.csv"),
     "default_class": ("str", "internal"),
     "realm": ("str", "zongji"),
-    "digest": ("strs", ["MD5", "SHA-256"]),
+    "digest": ("strs", ["MD5"]),
 }
 DIALPLAN = {"interdigit_timeout": ("num", 3), "outside_prefix": ("str", "0")}
 OPERATOR = {"target": ("str", REQUIRED)}
