@@ -10,6 +10,7 @@ a.last("INVITE") / a.got            # what the phone received, parsed, in order
 from zongji.sip import digest
 from zongji.sip.message import Request, make_request, make_response, parse
 from zongji.sip.switch import Switch
+from zongji.sip.uri import ParseError
 
 SWITCH = ("10.0.0.1", 5060)
 
@@ -21,6 +22,22 @@ def _urandom_free(n):
     # deterministic "randomness" for tests (the WebAssembly port has no os.urandom)
     _counter[0] += 1
     return bytes([(_counter[0] * 31 + k * 7) & 0xFF for k in range(n)])
+
+
+class Unparsable:
+    """A datagram our own parser refuses, e.g. a 400 that echoes the broken Via it answers."""
+
+    def __init__(self, data):
+        first = data.split(b"\r\n", 1)[0].split(b" ")
+        self.status = int(first[1]) if first[0] == b"SIP/2.0" and first[1:] and first[1].isdigit() else 0
+        self.data = data
+
+
+def _parse(data):
+    try:
+        return parse(data)
+    except ParseError:
+        return Unparsable(data)
 
 
 class Net:
@@ -65,7 +82,7 @@ class Net:
                 if p is None:
                     self.lost.append((data, addr))
                 else:
-                    p.receive(parse(data))
+                    p.receive(_parse(data))
         self.events.extend(self.sw.take_events())
 
     def advance(self, ms):

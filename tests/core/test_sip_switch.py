@@ -2,7 +2,7 @@
 
 from _phones import SWITCH, Net, ack_for_failure
 from _sites import build
-from zongji.sip.message import make_response
+from zongji.sip.message import make_request, make_response
 
 
 def setup(*numbers):
@@ -322,3 +322,34 @@ def test_digest_order_follows_the_site():
     offered = [v.split("algorithm=")[1].split(",")[0] for v in p.got[-1].get_all("www-authenticate")]
     assert offered == ["SHA-256", "MD5"]
     assert p.register().status == 200  # and an RFC 8760 client registers with SHA-256
+
+
+def test_re_invite_for_hold_and_resume_passes_through():
+    net, (a, b) = setup("201", "202")
+    b.auto["INVITE"] = 200
+    invite = a.invite("202")
+    ok = a.last(200)
+    a.ack_2xx(invite, ok)
+    for direction in (b"a=sendonly", b"a=sendrecv"):  # hold, then resume
+        a.cseq += 1
+        reinv = make_request(
+            "INVITE",
+            ok.contacts()[0].uri,
+            invite.get("from"),
+            ok.get("to"),
+            invite.call_id(),
+            a.cseq,
+            via="SIP/2.0/UDP %s:%d;branch=z9hG4bKre%d" % (a.addr[0], a.addr[1], a.cseq),
+            contact=a.contact,
+            body=b"v=0\r\n" + direction + b"\r\n",
+            content_type="application/sdp",
+        )
+        for r in reversed(ok.get_all("record-route")):
+            reinv.add("route", r)
+        before = len(b.got)
+        a.send(reinv)
+        got = [m for m in b.got[before:] if getattr(m, "method", "") == "INVITE"]
+        assert len(got) == 1 and direction in got[0].body  # the callee sees the new SDP
+        assert a.got[-1].status == 200 and a.got[-1].cseq()[0] == a.cseq
+    net.advance(70000)
+    assert len(net.sw.tl) == 0  # nothing stuck after the dialog's transactions

@@ -173,7 +173,8 @@ class Registrar:
 
     def _authenticate(self, request, now_ms):
         """(verdict, user name) for the request's credentials; (None, None) without any."""
-        values = request.get_all("authorization")
+        # credentials in a scheme we don't speak are no credentials: challenge (RFC 4475 regaut01)
+        values = [v for v in request.get_all("authorization") if v.lstrip()[:7].lower() == "digest "]
         if not values:
             return None, None
         chosen = None

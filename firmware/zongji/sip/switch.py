@@ -214,7 +214,7 @@ class Switch:
         if self._from_trunk(addr):
             return self._inbound(tx, req, now)
         header = req.get("proxy-authorization")
-        if header is None:
+        if header is None or header.lstrip()[:7].lower() != "digest ":  # another scheme: none
             return self._challenge(tx, now, False)
         try:
             params = parse_auth(header)
