@@ -39,6 +39,8 @@ pausing does not reset the doubling unless the source stays clean for 24 h after
 test_sip_guard replays exactly this and checks the figures.
 """
 
+from zongji.sip.seconds import Seconds
+
 # entry tuple fields
 _START = 0  # window start, seconds since self._base
 _COUNT = 1  # failures in the window
@@ -47,7 +49,7 @@ _OFFENCES = 3  # bans so far (the next lasts ban_ms << offences)
 _FORGIVEN = 4  # 1 when a success already cleared this window's count
 
 
-class Guard:
+class Guard(Seconds):
     """Failure counts and bans per source IP. Limits are class attributes (change them on the
     class or an instance before use)."""
 
@@ -62,15 +64,6 @@ class Guard:
         self._t = {}  # ip -> entry tuple
         self._base = None
         self._events = []
-
-    def _sec(self, now_ms):
-        s = now_ms // 1000
-        if self._base is None:
-            self._base = s
-        return s - self._base
-
-    def _ms(self, sec):
-        return (sec + self._base) * 1000
 
     def allowed(self, ip, now_ms):
         """False while `ip` is banned: drop what it sent, silently."""

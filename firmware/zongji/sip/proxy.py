@@ -205,7 +205,7 @@ class Proxy:
 
     def _relay(self, call, resp, now, branch):
         # a gateway branch hands us a response already made for the caller
-        out = resp if getattr(branch, "b2bua", False) else _strip_top_via(resp)
+        out = resp if getattr(branch, "b2bua", False) else strip_top_via(resp)
         self.sw.tl.respond(call.server_tx, out, now)
 
     def _fail(self, call, now):
@@ -309,7 +309,7 @@ class Proxy:
             self._end(call, now, 200, hangup=True)
 
     def relay_response(self, server_tx, resp, now):
-        self.sw.tl.respond(server_tx, _strip_top_via(resp), now)
+        self.sw.tl.respond(server_tx, strip_top_via(resp), now)
 
     def end(self, call, now):
         """A bridged call was hung up (by the gateway's side of things)."""
@@ -329,7 +329,7 @@ def _rank(status):
         return len(_PREFERENCE) + status
 
 
-def _strip_top_via(resp):
+def strip_top_via(resp):
     """A copy of resp without our Via on top (16.7 step 3)."""
     out = Response(resp.status, resp.reason, body=resp.body)
     out.headers = list(resp.headers)

@@ -59,6 +59,7 @@ from hashlib import sha256
 from zongji.directory import code
 from zongji.sip.digest import BAD, OK, STALE, parse_auth
 from zongji.sip.message import make_response
+from zongji.sip.seconds import Seconds
 from zongji.sip.uri import ParseError, parse_uri
 from zongji.targets import is_digits
 
@@ -108,7 +109,7 @@ def _is_int(x, low, high):
     return isinstance(x, int) and not isinstance(x, bool) and low <= x <= high
 
 
-class Registrar:
+class Registrar(Seconds):
     """The binding table of one site, fed parsed REGISTER requests. See the module docstring."""
 
     default_expires = 3600  # seconds, when neither the Contact nor the request says
@@ -129,17 +130,6 @@ class Registrar:
         self._events = []
         random_bytes = random_bytes or _urandom
         self._seed = random_bytes(8) if random_bytes else b"zongji"
-
-    # -- time --
-
-    def _sec(self, now_ms):
-        s = now_ms // 1000
-        if self._base is None:
-            self._base = s
-        return s - self._base
-
-    def _ms(self, sec):
-        return (sec + self._base) * 1000
 
     # -- REGISTER --
 

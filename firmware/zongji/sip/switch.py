@@ -18,8 +18,8 @@ from zongji.cdr import CdrLog
 from zongji.sip.digest import BAD, OK, STALE, Authenticator, parse_auth
 from zongji.sip.gateway import Gateway, TrunkBranch
 from zongji.sip.guard import Guard
-from zongji.sip.message import Response, make_response
-from zongji.sip.proxy import Branch, Proxy
+from zongji.sip.message import make_response
+from zongji.sip.proxy import Branch, Proxy, strip_top_via
 from zongji.sip.registrar import Registrar
 from zongji.sip.transaction import (
     AckReceived,
@@ -251,14 +251,7 @@ class Switch:
         if len(vias) < 2 or vias[0].sent_by != self.me or resp.status // 100 != 2:
             return
         nxt = vias[1]
-        out = Response(resp.status, resp.reason, body=resp.body)
-        out.headers = list(resp.headers)
-        for i in range(len(out.headers)):
-            if out.headers[i][0] == "via":
-                del out.headers[i]
-                break
-        host = nxt.received or nxt.host
-        self.tl.send_stateless(out, (host, nxt.rport or nxt.port or 5060))
+        self.tl.send_stateless(strip_top_via(resp), (nxt.received or nxt.host, nxt.rport or nxt.port or 5060))
 
     # ---- helpers for the proxy --------------------------------------------------------------
 
