@@ -7,6 +7,8 @@ names, pinyin keys from the real companion), compiles it with the real bundler, 
   * heap: loads the 500-entry bundle in MicroPython 1.29 (WebAssembly port) and reports the
     live heap (gc.mem_alloc after gc.collect) taken by the loaded site, the imported core,
     and one call in a menu;
+  * SIP: the live heap the Switch keeps per registered phone and per answered call, with the
+    core tests' scripted phones on a virtual clock (bench/mpy/sip_heap.py);
   * lookup: median time of DialPlan.match over 10 / 100 / 1000 entries, on MicroPython and
     CPython, each as a ratio to its own 10-entry time measured in the same run (the anchor).
 Needs node and tests/mpy/node_modules (./tests/run.sh installs them).
@@ -120,6 +122,8 @@ def main():
         heap = mpy("heap.py", files[500])
         heap["bundle_bytes"] = os.path.getsize(files[500])
         mp = mpy("lookup.py", files[10], files[100], files[1000])
+        core_tests = os.path.join(REPO, "tests", "core")
+        sip = mpy("sip_heap.py", os.path.join(core_tests, "_phones.py"), os.path.join(core_tests, "_sites.py"))
         scope = {"DATA_DIR": tmp, "__name__": "bench"}
         import contextlib
         import io
@@ -128,7 +132,7 @@ def main():
         with contextlib.redirect_stdout(buf):
             exec(open(os.path.join(HERE, "mpy", "lookup.py")).read(), scope)
         cp = json.loads(buf.getvalue().strip().splitlines()[-1])
-    report = {"heap": heap, "lookup_ns": {"micropython": mp, "cpython": cp}}
+    report = {"heap": heap, "sip_heap": sip, "lookup_ns": {"micropython": mp, "cpython": cp}}
     if as_json:
         print(json.dumps(report, indent=2))
         return
@@ -141,6 +145,9 @@ def main():
     )
     print("  one call waiting in a menu:                %6.2f KB" % (heap["call_bytes"] / kb))
     print("  bundle file on flash:                      %6.1f KB" % (heap["bundle_bytes"] / kb))
+    print("MicroPython 1.29 heap of the SIP switch (budgets: <= 300 B a phone, <= 2 KB a call):")
+    print("  per registered phone (%d phones):          %6d B" % (sip["phones"], sip["per_phone"]))
+    print("  per answered call in progress (%d calls):  %6d B" % (sip["calls"], sip["per_call"]))
     print("DialPlan.match, median ns per lookup (ratio to the 10-entry anchor, same run):")
     for impl in ("micropython", "cpython"):
         r = report["lookup_ns"][impl]

@@ -328,8 +328,15 @@ class Shell(asyncio.DatagramProtocol):
         for handle in (self._timer, self._save):
             if handle is not None:
                 handle.cancel()
-        self.state.save(self.sw, now_ms())
+        now = now_ms()
+        self.state.save(self.sw, now)
         if self.transport is not None:
+            self.sw.close(now)  # the provider hears we are gone (Expires: 0), best effort
+            for data, addr in self.sw.datagrams_to_send():
+                try:
+                    self.transport.sendto(data, addr)
+                except OSError:
+                    pass
             self.transport.close()
 
 

@@ -353,3 +353,41 @@ def test_re_invite_for_hold_and_resume_passes_through():
         assert a.got[-1].status == 200 and a.got[-1].cseq()[0] == a.cseq
     net.advance(70000)
     assert len(net.sw.tl) == 0  # nothing stuck after the dialog's transactions
+
+
+def test_close_unregisters_from_the_provider():
+    net = Net(build())
+    prov = provider(net)
+    net.advance(10)
+    net.sw.close(net.now)
+    net.run()
+    last = prov.last("REGISTER")
+    assert last.get("expires") == "0" or "expires=0" in last.get("contact")
+
+
+def test_provider_hangs_up_a_bridged_call():
+    net, (a,) = setup("203")
+    prov = provider(net)
+    invite = a.invite("013800138000")
+    ok = a.last(200)
+    a.ack_2xx(invite, ok)
+    a.auto["BYE"] = 200
+    theirs = prov.last("INVITE")  # the gateway's INVITE, which the provider answered
+    bye = make_request(
+        "BYE",
+        theirs.contacts()[0].uri,
+        theirs.get("to") + ";tag=calleeprovider",  # the provider's side of that dialog
+        theirs.get("from"),
+        theirs.call_id(),
+        2,
+        via="SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKpbye",
+    )
+    prov.send(bye)
+    assert prov.last(200).cseq()[1] == "BYE"  # the switch answers the provider
+    their_bye = a.last("BYE")
+    assert their_bye is not None and their_bye.call_id() == invite.call_id()  # and hangs up the phone
+    assert their_bye.get("from").endswith(ok.to_addr().tag)  # in the phone's dialog, with our tag
+    calls = [e[1] for e in net.events if e[0] == "call"]
+    assert calls[-1]["outcome"] == "answered"
+    net.advance(70000)
+    assert net.sw.proxy.calls == {} and net.sw.gateway.calls == {}

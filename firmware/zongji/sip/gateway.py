@@ -191,17 +191,13 @@ class Gateway:
 
     def _bye_caller(self, call, branch, now):
         """The provider hung up: hang up the phone's side of the bridge."""
-        invite = call.invite
-        contacts = invite.contacts()
-        if not contacts:
+        contact, to, frm, call_id = call.back
+        if not contact:
             return
-        call.cseq_back = getattr(call, "cseq_back", 0) + 1
-        to_us = "%s;tag=%s" % (invite.get("to"), branch.tag)
-        bye = make_request("BYE", contacts[0].uri, to_us, invite.get("from"), invite.call_id(), call.cseq_back)
+        uri = self.sw.parse_uri(contact)
+        bye = make_request("BYE", uri, "%s;tag=%s" % (to, branch.tag), frm, call_id, 1)
         self.sw.prepare_forward(bye, record_route=False)
-        bye.remove("max-forwards")
-        bye.add("max-forwards", 70)
-        addr = self.sw.next_hop(None, contacts[0].uri)
+        addr = self.sw.next_hop(None, uri)
         if addr is None:
             return
         try:

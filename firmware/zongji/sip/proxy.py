@@ -23,6 +23,7 @@ from zongji.sip.transaction import TransactionError, make_cancel
 MAX_CALLS = 32  # calls being set up or in progress; the device's budget is 2 KB each
 MAX_RING_MS = 120000  # a last stage without its own time rings this long
 MAX_CALL_MS = 4 * 3600 * 1000  # an answered call we never saw end is forgotten after this
+SETTLED_MS = 40000  # after 64*T1 the INVITE server transaction is gone: drop our reference
 _PREFERENCE = (486, 600, 603, 480, 404, 408)  # 16.7 step 6, as phones understand it
 
 
@@ -64,6 +65,7 @@ class Call:
         self.call_id = invite.call_id()
         self.route = ""
         self.bridge = None  # the trunk branch that answered: in-dialog requests go to the gateway
+        self.back = None  # bridged calls: (phone's contact, To, From, Call-ID) to hang it up
 
 
 class Proxy:
@@ -181,7 +183,10 @@ class Proxy:
                 for other in call.branches:
                     if other is not branch:
                         self._cancel_branch(other, now)
-            self._relay(call, resp, now, branch)  # every 2xx, retransmissions and forks too (16.7)
+                self._relay(call, resp, now, branch)
+                self._settle(call)
+                return
+            self._relay(call, resp, now, branch)  # retransmissions and other forks' 2xx too (16.7)
             return
         if call.done:
             return
@@ -196,6 +201,19 @@ class Proxy:
                 return False
         return True
 
+    def _settle(self, call):
+        """Answered: keep only what the dialog needs. The parsed INVITE and the forwarded
+        copies cost kilobytes; the device's budget is 2 KB a call. (Branches still being
+        CANCELled live on in their transactions.)"""
+        if call.bridge is not None:  # the gateway hangs up the phone's side with these
+            inv = call.invite
+            contacts = inv.contacts()
+            call.back = (str(contacts[0].uri) if contacts else None, inv.get("to"), inv.get("from"), inv.call_id())
+        call.invite = None
+        call.plan = None
+        call.best = None
+        call.branches = []
+
     def branch_failed(self, branch, now):
         """Timer B / transport error on a branch: it counts as 408."""
         branch.final = 408
@@ -204,6 +222,8 @@ class Proxy:
             self._next_stage(call, now)
 
     def _relay(self, call, resp, now, branch):
+        if call.server_tx is None:  # a 2xx retransmission long after the answer: the ACK went
+            return
         # a gateway branch hands us a response already made for the caller
         out = resp if getattr(branch, "b2bua", False) else strip_top_via(resp)
         self.sw.tl.respond(call.server_tx, out, now)
@@ -227,15 +247,18 @@ class Proxy:
         for call in self.calls.values():
             t = call.stage_end if not call.done else None
             if call.answer_ms is not None:
-                t = call.answer_ms + MAX_CALL_MS
+                t = call.answer_ms + (SETTLED_MS if call.server_tx is not None else MAX_CALL_MS)
             if t is not None and (best is None or t < best):
                 best = t
         return best
 
     def handle_timer(self, now):
         for call in list(self.calls.values()):
-            if call.answer_ms is not None and now - call.answer_ms > MAX_CALL_MS:
-                self._end(call, now, 200, hangup=True)  # a BYE we never saw: free the slot
+            if call.answer_ms is not None:
+                if now - call.answer_ms >= MAX_CALL_MS:
+                    self._end(call, now, 200, hangup=True)  # a BYE we never saw: free the slot
+                elif now - call.answer_ms >= SETTLED_MS:
+                    call.server_tx = None  # past its accepted state: let the transaction go
                 continue
             if call.done or call.stage_end is None or call.stage_end > now:
                 continue

@@ -119,6 +119,13 @@ class Switch:
             self.trunk_reg.handle_timer(now_ms)
         self._collect()
 
+    def close(self, now_ms):
+        """Shutting down: unregister from the provider (the shell sends what this queues,
+        best effort, before it closes the socket)."""
+        if self.trunk_reg is not None and self._started:
+            self.trunk_reg.unregister(now_ms)
+        self._collect()
+
     def take_events(self):
         out = self._events
         self._events = []
