@@ -391,3 +391,12 @@ def test_provider_hangs_up_a_bridged_call():
     assert calls[-1]["outcome"] == "answered"
     net.advance(70000)
     assert net.sw.proxy.calls == {} and net.sw.gateway.calls == {}
+
+
+def test_calls_over_the_limit_get_503_with_retry_after():
+    net, (a, b, c) = setup("201", "202", "203")
+    net.sw.proxy.max_calls = 1
+    b.auto["INVITE"] = 180
+    a.invite("202")  # rings: holds the only slot
+    c.invite("202")
+    assert c.got[-1].status == 503 and c.got[-1].get("retry-after") == "30"

@@ -80,8 +80,8 @@ class Proxy:
     def invite(self, tx, req, caller, now):
         """Route an authenticated INVITE from extension `caller` (an Extension)."""
         sw = self.sw
-        if len(self.calls) >= self.max_calls:
-            return sw.reply(tx, 503, now, (("Retry-After", 30),))
+        if self._full(tx, now):
+            return
         number = req.uri.user or ""
         status, target = sw.site.dialplan.match(number)
         call = Call(tx, req, caller.number, target or ("number", number), [], now)
@@ -110,11 +110,18 @@ class Proxy:
         """A call from the provider to one of our numbers (already mapped from its DID)."""
         sender = req.from_addr()
         caller = (sender.uri.user if sender is not None and sender.uri.is_sip else None) or "anonymous"
-        if len(self.calls) >= self.max_calls:
-            return self.sw.reply(tx, 503, now, (("Retry-After", 30),))
+        if self._full(tx, now):
+            return
         call = Call(tx, req, caller[:32], target, [], now)
         call.route = "did %s -> %s" % (did, _describe(target))
         self._start(call, target, now)
+
+    def _full(self, tx, now):
+        """Over max_calls: 503 with Retry-After, and True."""
+        if len(self.calls) < self.max_calls:
+            return False
+        self.sw.reply(tx, 503, now, (("Retry-After", 30),))
+        return True
 
     def _start(self, call, target, now):
         call.plan = routing.ring_plan(self.sw.site, target)
