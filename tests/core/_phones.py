@@ -7,21 +7,13 @@ a.send(a.invite("202"))             # send a request; net.run() delivers everyth
 a.last("INVITE") / a.got            # what the phone received, parsed, in order
 """
 
+from _support import counter_random
 from zongji.sip import digest
 from zongji.sip.message import Request, make_request, make_response, parse
 from zongji.sip.switch import Switch
 from zongji.sip.uri import ParseError
 
 SWITCH = ("10.0.0.1", 5060)
-
-
-_counter = [0]
-
-
-def _urandom_free(n):
-    # deterministic "randomness" for tests (the WebAssembly port has no os.urandom)
-    _counter[0] += 1
-    return bytes([(_counter[0] * 31 + k * 7) & 0xFF for k in range(n)])
 
 
 class Unparsable:
@@ -48,7 +40,7 @@ class Net:
             SWITCH[0],
             SWITCH[1],
             secret_key=b"test-key-0123456",
-            random_bytes=_urandom_free,
+            random_bytes=counter_random(),
             max_transactions=max_transactions,
         )
         self.site = site

@@ -58,3 +58,15 @@ def raises(exc_type, fn, *args, **kwargs):
     except exc_type as e:
         return e
     raise AssertionError("%s not raised by %r" % (getattr(exc_type, "__name__", exc_type), fn))
+
+
+def counter_random():
+    """A deterministic stand-in for os.urandom (the WebAssembly port has none): each call
+    gives different bytes, the same ones in every run."""
+    state = [0]
+
+    def random_bytes(n):
+        state[0] += 1
+        return bytes([(state[0] * 31 + i) & 0xFF for i in range(n)])
+
+    return random_bytes

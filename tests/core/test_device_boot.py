@@ -42,14 +42,6 @@ def _boot():
     return ns
 
 
-def _exists(path):
-    try:
-        os.stat(path)
-        return True
-    except OSError:
-        return False
-
-
 def test_boot_loads_the_site():
     _need_micropython()
     _clean()
@@ -72,7 +64,8 @@ def test_a_damaged_site_is_rolled_back_to_the_previous_one():
     _write(SITE, good.replace("王小明".encode(), "王大明".encode()))  # hash no longer matches
     _write(PREV, good)
     ns = _boot()  # main() already rolled back at boot
-    assert not _exists(PREV) and _exists(BAD)
+    exists = ns["_exists"]  # main.py's own
+    assert not exists(PREV) and exists(BAD)
     assert read_bytes(SITE) == good
     site = ns["load_site"]()
     assert site.extension("201").name == "王小明"

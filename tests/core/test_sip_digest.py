@@ -1,6 +1,6 @@
 """zongji.sip.digest: RFC 2617 / RFC 7616 vectors, the registrar's verdicts, parsing garbage."""
 
-from _support import IS_MICROPYTHON, SkipTest, raises
+from _support import IS_MICROPYTHON, SkipTest, counter_random, raises
 from zongji.sip import digest
 from zongji.sip.digest import (
     BAD,
@@ -46,18 +46,8 @@ def _hex(b):
     return "".join("%02x" % x for x in b)
 
 
-def _counter_random():
-    state = [0]
-
-    def random_bytes(n):
-        state[0] += 1
-        return bytes((state[0] * 31 + i) & 0xFF for i in range(n))
-
-    return random_bytes
-
-
 def _server(cls=Authenticator, **kw):
-    return cls("zongji.local", b"0123456789abcdef", random_bytes=_counter_random(), **kw)
+    return cls("zongji.local", b"0123456789abcdef", random_bytes=counter_random(), **kw)
 
 
 def _answer(auth, now, user, password, nc=1, method="REGISTER", uri="sip:zongji.local", which=0, challenge=None):
@@ -407,7 +397,7 @@ def test_replay_table_memory_budget():
     ids = [(i * 2654435) & 0x3FFFFFFF for i in range(300)]  # allocated before measuring
     gc.collect()
     before = gc.mem_alloc()
-    auth = Authenticator("zongji.local", b"0123456789abcdef", random_bytes=_counter_random())
+    auth = Authenticator("zongji.local", b"0123456789abcdef", random_bytes=counter_random())
     for i in range(300):
         auth._remember(ids[i], 1000000 + i, 1000 + i)
     used = gc.mem_alloc() - before

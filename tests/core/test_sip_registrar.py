@@ -4,7 +4,7 @@ events, persistence, and what a prober (svwar) can and cannot learn."""
 import json
 
 from _sites import STAFF, build
-from _support import IS_MICROPYTHON, SkipTest, raises
+from _support import IS_MICROPYTHON, SkipTest, counter_random, raises
 from zongji.sip.digest import Authenticator, parse_challenge, pick_challenge, respond
 from zongji.sip.guard import Guard
 from zongji.sip.message import make_request, parse
@@ -16,20 +16,10 @@ SOFT = ("192.168.1.80", 51234)
 NONE = object()  # "no Contact header" (a query)
 
 
-def _counter_random():
-    state = [0]
-
-    def random_bytes(n):
-        state[0] += 1
-        return bytes((state[0] * 31 + i) & 0xFF for i in range(n))
-
-    return random_bytes
-
-
 def _registrar(guard=None, site=None):
     site = site or build()
-    auth = Authenticator(site.realm, b"0123456789abcdef", random_bytes=_counter_random())
-    return Registrar(site, auth, guard, random_bytes=_counter_random())
+    auth = Authenticator(site.realm, b"0123456789abcdef", random_bytes=counter_random())
+    return Registrar(site, auth, guard, random_bytes=counter_random())
 
 
 class Phone:
