@@ -162,9 +162,13 @@ def test_in_dialog_request_for_unknown_dialog_is_refused():
 def test_require_and_max_forwards_and_scheme():
     net, (a,) = setup("201")
     req = a._request("INVITE", "202", "req-1")
-    req.add("require", "nosuchextension")
+    req.add("proxy-require", "nosuchextension")  # asks something of us, the proxy
     a.send(req)
     assert a.got[-1].status == 420 and a.got[-1].get("unsupported") == "nosuchextension"
+    req = a._request("OPTIONS", "202", "req-2")  # a request we answer ourselves
+    req.add("require", "nosuchextension")
+    a.send(req)
+    assert a.got[-1].status == 420
     req = a._request("INVITE", "202", "mf-1")
     req.set("max-forwards", 0)
     a.send(req)
@@ -400,3 +404,17 @@ def test_calls_over_the_limit_get_503_with_retry_after():
     a.invite("202")  # rings: holds the only slot
     c.invite("202")
     assert c.got[-1].status == 503 and c.got[-1].get("retry-after") == "30"
+
+
+def test_require_on_an_invite_is_for_the_callee_not_the_proxy():
+    net, (a, b) = setup("201", "202")
+    b.auto["INVITE"] = 180
+    req = a._request("INVITE", "202", "rel-1")
+    req.add("require", "100rel")
+    a.send(req)
+    assert a.got[-1].status == 407  # challenged like any INVITE, not refused with 420
+    from _phones import ack_for_failure
+
+    a.send(ack_for_failure(req, a.got[-1]))
+    a.send(a.answer(req, a.got[-1], "Proxy-Authenticate", "Proxy-Authorization"))
+    assert b.last("INVITE").get("require") == "100rel"  # passed on end to end (RFC 3261 16.3)

@@ -35,6 +35,8 @@ from zongji.sip.uri import ParseError, parse_uri
 
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE"
 _IN_DIALOG = ("BYE", "INFO", "UPDATE", "INVITE", "ACK")
+_PASSED_ON = ("INVITE", "ACK", "BYE", "INFO", "UPDATE", "CANCEL")  # everything else we answer
+
 MAX_EVENTS = 128
 
 
@@ -192,7 +194,12 @@ class Switch:
         """RFC 3261 8.2.1-8.2.2 and 16.3: what we must refuse before looking further."""
         if not req.uri.is_sip:
             return 416, None
-        unsupported = req.get_all("require") + req.get_all("proxy-require")
+        # Proxy-Require is ours to honour; Require is end to end (16.3): only for requests we
+        # answer ourselves, never for the INVITEs and in-dialog requests we pass on (a phone's
+        # "Require: 100rel" is for the phone it calls)
+        unsupported = req.get_all("proxy-require")
+        if req.method not in _PASSED_ON:
+            unsupported = unsupported + req.get_all("require")
         if unsupported and req.method not in ("ACK", "CANCEL"):
             return 420, (("Unsupported", ", ".join(unsupported)),)
         mf = req.max_forwards()
