@@ -123,7 +123,8 @@ def main():
         heap["bundle_bytes"] = os.path.getsize(files[500])
         mp = mpy("lookup.py", files[10], files[100], files[1000])
         core_tests = os.path.join(REPO, "tests", "core")
-        sip = mpy("sip_heap.py", os.path.join(core_tests, "_phones.py"), os.path.join(core_tests, "_sites.py"))
+        helpers = [os.path.join(core_tests, name) for name in ("_phones.py", "_sites.py", "_support.py")]
+        sip = mpy("sip_heap.py", *helpers)
         scope = {"DATA_DIR": tmp, "__name__": "bench"}
         import contextlib
         import io
@@ -146,7 +147,11 @@ def main():
     print("  one call waiting in a menu:                %6.2f KB" % (heap["call_bytes"] / kb))
     print("  bundle file on flash:                      %6.1f KB" % (heap["bundle_bytes"] / kb))
     print("MicroPython 1.29 heap of the SIP switch (budgets: <= 300 B a phone, <= 2 KB a call):")
-    print("  per registered phone (%d phones):          %6d B" % (sip["phones"], sip["per_phone"]))
+    print("  per registered phone (%d more phones):     %6d B" % (sip["phones"], sip["per_phone"]))
+    print(
+        "  (the first %d phones, bounded tables included: %.1f KB)"
+        % (sip["first_phones"], sip["first_phones_bytes"] / kb)
+    )
     print("  per answered call in progress (%d calls):  %6d B" % (sip["calls"], sip["per_call"]))
     print("DialPlan.match, median ns per lookup (ratio to the 10-entry anchor, same run):")
     for impl in ("micropython", "cpython"):

@@ -8,17 +8,41 @@ its path into `(file, line)`. Two path shapes are added here for file-level trou
 `(FILE, "staff.csv", line)` names a line directly; `("staff", row, column)` with an int `row`
 is a CSV data row (0-based, header excluded).
 
+This module owns reading both files' bytes safely (size limits, UTF-8) and what ties the steps
+together; `tomllines` finds keys' lines and words TOML errors, `staffcsv` turns the CSV's rows
+into extensions. Their public names are re-exported here.
+
 Limits are module constants so an installer with an unusual site can raise them.
 """
 
 import codecs
-import csv
-import io
 import os
-import re
 import tomllib
 
 from zongji import schema
+
+from zongji_companion import staffcsv
+from zongji_companion.staffcsv import COLUMNS, FIELDS, FREEPBX_EXTRA, FREEPBX_MARK, REQUIRED_COLUMNS
+from zongji_companion.tomllines import key_lines, toml_error
+
+__all__ = [
+    "COLUMNS",
+    "FIELDS",
+    "FILE",
+    "FREEPBX_EXTRA",
+    "FREEPBX_MARK",
+    "MAX_CSV_BYTES",
+    "MAX_CSV_ROWS",
+    "MAX_TOML_BYTES",
+    "REQUIRED_COLUMNS",
+    "SITE_TOML",
+    "UTF8_HINT",
+    "Loaded",
+    "audio_problems",
+    "check_site",
+    "key_lines",
+    "load",
+]
 
 MAX_TOML_BYTES = 1024 * 1024
 MAX_CSV_BYTES = 5 * 1024 * 1024
@@ -26,35 +50,6 @@ MAX_CSV_ROWS = 20000
 SITE_TOML = "site.toml"
 FILE = "@"  # first element of a path that names (FILE, filename, line) directly
 UTF8_HINT = "save it as UTF-8 (in Excel: Save As → CSV UTF-8)"
-
-# canonical column -> accepted spellings (compared after _norm: case, '_'/'-' and spaces folded)
-COLUMNS = {
-    "number": ("number", "extension", "ext", "short number"),
-    "name": ("name", "display name", "full name"),
-    "department": ("department", "dept"),
-    "secret": ("secret", "password", "sip secret"),
-    "mobile": ("mobile", "cell", "mobile phone"),
-    "class": ("class", "cos", "class of service"),
-    "follow_me": ("follow_me", "ring_time"),
-    "pin": ("pin",),
-}
-FIELDS = ("number", "name", "department", "secret", "mobile", "class", "follow_me", "pin", "keys")
-REQUIRED_COLUMNS = ("number", "name")
-# A FreePBX Bulk Handler extensions export has these (and ~80 more we ignore). Its `password`
-# is the user-manager password, not the SIP one, so in that layout only `secret` is the secret.
-FREEPBX_MARK = ("extension", "name", "secret", "tech")
-FREEPBX_EXTRA = {
-    "findmefollow_grplist": "_grplist",
-    "findmefollow_grptime": "_grptime",
-    "findmefollow_enabled": "_fm_enabled",
-}
-
-
-def _norm(header):
-    return " ".join(header.strip().lower().replace("_", " ").replace("-", " ").split())
-
-
-_ALIAS = {_norm(a): col for col in COLUMNS for a in COLUMNS[col]}
 
 
 class Loaded:
@@ -77,6 +72,10 @@ class Loaded:
 
     def add(self, level, path, message):
         self.problems.append((level, tuple(path), message))
+
+    def add_at(self, level, name, line, message):
+        """A problem at a line of the named file (the `FILE` path shape)."""
+        self.add(level, (FILE, name, line), message)
 
     def locate(self, path):
         """`(filename, line)` for a problem path; unknown paths fall back to their parent."""
@@ -186,73 +185,7 @@ def _decode(loaded, data, name):
         return None
 
 
-# ---------------------------------------------------------------- site.toml
-
-_TOML_HINTS = (
-    (
-        "Invalid value",
-        'this value is not valid TOML: text needs quotes (name = "Sales"), '
-        'lists need brackets (["a", "b"]), true/false are lowercase',
-    ),
-    (
-        "Expected '=' after a key",
-        "expected '=' after the key: write key = value (keys with spaces or dots need quotes: \"my key\" = 1)",
-    ),
-    (
-        "Invalid initial character for a key",
-        "this is not a key: keys use letters, digits, '_' and '-'; put any other key in quotes",
-    ),
-    ("Unterminated string", 'a string has no closing quote on this line: add the "'),
-    (
-        "Unclosed array",
-        "a list is not closed: check for a missing ',' between items or a missing ']'",
-    ),
-    (
-        "Unclosed inline table",
-        "an inline table { ... } is not closed: it must end with '}' on the same line, items separated by ','",
-    ),
-    (
-        "Expected newline or end of document",
-        "one key = value per line: something follows the value (a missing quote, or a second key on the same line?)",
-    ),
-    ("Expected ']' at the end of a table", "a table header needs its closing ']': [menus.main]"),
-    ("Cannot declare", "this table is declared twice: merge the two [..] sections into one"),
-    ("Cannot overwrite a value", "this key is set twice: keep one of them"),
-    (
-        "Unescaped '\\'",
-        "a backslash inside \"...\" starts an escape: write \\\\ or use single quotes ('C:\\prompts')",
-    ),
-    ("Cannot mutate", "this key or table is already defined above: set it in one place only"),
-    (
-        "Illegal character",
-        "a control character (often a pasted tab or invisible character) is not allowed here: retype the line",
-    ),
-    (
-        "Invalid date",
-        'this looks like a date but is not a valid one: dates in zongji are strings, write "2026-10-01" in quotes',
-    ),
-)
-
-
-def _toml_error(loaded, err):
-    text = str(err)
-    m = re.search(r"\(at line (\d+), column (\d+)\)", text)
-    if m:
-        line, where = int(m.group(1)), " (column %s)" % m.group(2)
-    else:
-        line, where = max(1, len(loaded._toml_text.splitlines())), " (at the end of the file)"
-    raw = re.sub(r"\s*\(at [^)]*\)$", "", text)
-    human = "%s: %s" % (raw[:1].lower() + raw[1:], "fix the TOML syntax here")
-    if raw.startswith("Illegal character '\\n'"):
-        raw = "Unterminated string"  # a newline inside "..." means the closing quote is missing
-    lines = loaded._toml_text.splitlines()
-    if m and line <= len(lines) and int(m.group(2)) > len(lines[line - 1]) and "{" in lines[line - 1]:
-        raw = "Unclosed inline table"  # an inline table broken over two lines
-    for start, hint in _TOML_HINTS:
-        if raw.startswith(start):
-            human = hint
-            break
-    loaded.add("error", (FILE, loaded.toml_name, line), human + where)
+# ---------------------------------------------------------------- the site folder
 
 
 def load(path):
@@ -289,7 +222,7 @@ def load(path):
     try:
         loaded.site_raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        _toml_error(loaded, e)
+        loaded.add_at("error", toml_name, *toml_error(text, e))
         loaded.fatal = True
         return loaded
     except RecursionError:
@@ -316,186 +249,6 @@ def load(path):
     return loaded
 
 
-# ---------------------------------------------------------------- where keys are in the TOML text
-
-_BARE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
-
-
-def key_lines(text):
-    """Map every key path of a TOML document to the line it is written on (1-based).
-
-    Table headers, dotted keys, keys inside inline tables and each element of an array
-    (`("hours", "open", 2)`) are mapped; a path also maps its prefixes to their first line.
-    Meant for text tomllib accepted; on anything else it keeps what it mapped so far.
-    """
-    scan = _Scan(text)
-    try:
-        scan.document()
-    except (IndexError, ValueError, RecursionError, tomllib.TOMLDecodeError):
-        pass
-    return scan.lines
-
-
-class _Scan:
-    def __init__(self, text):
-        self.t = text
-        self.i = 0
-        self.line = 1
-        self.lines = {}
-        self.arrays = {}
-
-    def peek(self, k=0):
-        j = self.i + k
-        return self.t[j] if j < len(self.t) else ""
-
-    def advance(self, n=1):
-        self.line += self.t.count("\n", self.i, self.i + n)
-        self.i = min(len(self.t), self.i + n)
-
-    def skip(self, newlines):
-        while True:
-            c = self.peek()
-            if c and (c in " \t\r" or (newlines and c == "\n")):
-                self.advance()
-            elif c == "#":
-                j = self.t.find("\n", self.i)
-                self.i = len(self.t) if j < 0 else j  # stops before the newline: line unchanged
-            else:
-                return
-
-    def record(self, path):
-        for k in range(1, len(path) + 1):
-            self.lines.setdefault(path[:k], self.line)
-
-    def document(self):
-        table = ()
-        while True:
-            self.skip(True)
-            start = self.i
-            c = self.peek()
-            if not c:
-                return
-            if c == "[":
-                many = self.peek(1) == "["  # [[array of tables]]
-                self.advance(2 if many else 1)
-                table = self.key()
-                self.skip(False)
-                self.advance(2 if many else 1)
-                if many:
-                    n = self.arrays.get(table, -1) + 1
-                    self.arrays[table] = n
-                    table = table + (n,)
-                self.record(table)
-            else:
-                self.keyval(table)
-            if self.i == start:
-                self.advance()
-
-    def keyval(self, table):
-        key = self.key()
-        self.record(table + key)
-        self.skip(False)
-        if self.peek() == "=":
-            self.advance()
-        self.skip(False)
-        self.value(table + key)
-
-    def key(self):
-        parts = []
-        while True:
-            self.skip(False)
-            c = self.peek()
-            if c in ('"', "'"):
-                begin = self.i
-                self.string()
-                raw = self.t[begin : self.i]
-                parts.append(tomllib.loads("k = " + raw)["k"] if c == '"' else raw[1:-1])
-            else:
-                j = self.i
-                while j < len(self.t) and self.t[j] in _BARE:
-                    j += 1
-                parts.append(self.t[self.i : j])
-                self.advance(j - self.i)
-            self.skip(False)
-            if self.peek() != ".":
-                return tuple(parts)
-            self.advance()
-
-    def string(self):
-        q = self.peek()
-        t = self.t
-        if t.startswith(q * 3, self.i):
-            j = self.i + 3
-            while j < len(t):
-                if q == '"' and t[j] == "\\":
-                    j += 2
-                elif t.startswith(q * 3, j):
-                    j += 3
-                    while j < len(t) and t[j] == q:  # up to two quotes may end the content
-                        j += 1
-                    break
-                else:
-                    j += 1
-        else:
-            j = self.i + 1
-            while j < len(t) and t[j] != q and t[j] != "\n":
-                j += 2 if (q == '"' and t[j] == "\\") else 1
-            j += 1
-        self.advance(j - self.i)
-
-    def value(self, path):
-        c = self.peek()
-        if c in ('"', "'"):
-            self.string()
-        elif c == "[":
-            self.advance()
-            n = 0
-            while True:
-                self.skip(True)
-                start = self.i
-                if self.peek() in ("]", ""):
-                    self.advance()
-                    return
-                self.record(path + (n,))
-                self.value(path + (n,))
-                self.skip(True)
-                if self.peek() == ",":
-                    self.advance()
-                    n += 1
-                if self.i == start:
-                    self.advance()
-        elif c == "{":
-            self.advance()
-            while True:
-                self.skip(False)
-                start = self.i
-                if self.peek() in ("}", "", "\n"):
-                    self.advance()
-                    return
-                self.keyval(path)
-                self.skip(False)
-                if self.peek() == ",":
-                    self.advance()
-                if self.i == start:
-                    self.advance()
-        else:
-            j = self.i
-            while j < len(self.t) and self.t[j] not in ",]}\n#":
-                j += 1
-            self.advance(j - self.i)
-
-
-# ---------------------------------------------------------------- the staff CSV
-
-
-def _delimiter(text):
-    """',' unless the header line clearly uses ';' (Excel in DE/FR) or tabs."""
-    first = text.split("\n", 1)[0]
-    counts = {d: first.count(d) for d in (",", ";", "\t")}
-    best = max(counts, key=lambda d: counts[d])
-    return best if counts[best] > counts[","] else ","
-
-
 def _read_staff(loaded, full):
     name = loaded.csv_name
     data = _read_limited(loaded, full, name, "MAX_CSV_BYTES", "staff file", ("staff", "file"))
@@ -503,158 +256,7 @@ def _read_staff(loaded, full):
     if text is None:
         loaded.fatal = True
         return
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
-    header = None
-    prev = 0
-    try:
-        for row in reader:
-            start, prev = prev + 1, reader.line_num
-            if not any(cell.strip() for cell in row):
-                continue
-            if header is None:
-                loaded._header_line = start
-                header = _header(loaded, row, start)
-                if header is None:
-                    loaded.fatal = True
-                    return
-                continue
-            if len(loaded.extensions) >= MAX_CSV_ROWS:
-                loaded.add(
-                    "error",
-                    (FILE, name, start),
-                    "%s has more than %d rows, the most zongji "
-                    "reads (sitefiles.MAX_CSV_ROWS): is this the right file?" % (name, MAX_CSV_ROWS),
-                )
-                loaded.fatal = True
-                return
-            _row(loaded, header, row, start)
-    except csv.Error as e:
-        loaded.add(
-            "error",
-            (FILE, name, prev + 1),
-            'this line can\'t be read as CSV (%s): check its quotes, a quote inside a cell is written twice ("")' % e,
-        )
-        loaded.fatal = True
-        return
-    if header is None:
-        loaded.add(
-            "error",
-            (FILE, name, 1),
-            "%s is empty: it needs a header row (number,name,...) and one row per extension" % name,
-        )
-        loaded.fatal = True
-
-
-def _header(loaded, row, line):
-    """Column index -> field name, or None if a required column is missing."""
-    cols = [_norm(h) for h in row]
-    name = loaded.csv_name
-    loaded.freepbx = all(_norm(m) in cols for m in FREEPBX_MARK)
-    fp = {_norm(k): v for k, v in FREEPBX_EXTRA.items()}
-    mapping = {}
-    seen = {}
-    for j, col in enumerate(cols):
-        if not col:
-            continue
-        if loaded.freepbx:
-            field = None if col == "password" else _ALIAS.get(col) or fp.get(col)
-            if field is None:
-                continue  # the export's other ~80 columns mean nothing here
-        else:
-            field = _ALIAS.get(col)
-        if field is None:
-            hint = schema.suggest(col, list(_ALIAS))
-            loaded.add(
-                "warning",
-                (FILE, name, line),
-                "unknown column '%s' is ignored%s"
-                % (
-                    row[j].strip(),
-                    ": did you mean '%s'?" % hint if hint else " (known columns: %s)" % ", ".join(COLUMNS),
-                ),
-            )
-            continue
-        if field in seen:
-            loaded.add(
-                "error",
-                (FILE, name, line),
-                "columns '%s' and '%s' both give the %s: keep one" % (row[seen[field]].strip(), row[j].strip(), field),
-            )
-            continue
-        seen[field] = j
-        mapping[j] = field
-    missing = [f for f in REQUIRED_COLUMNS if f not in seen]
-    for f in missing:
-        loaded.add(
-            "error",
-            (FILE, name, line),
-            "the header row has no '%s' column (also accepted: %s); "
-            "the first row of %s must name the columns, e.g. number,name,department,secret"
-            % (f, ", ".join(repr(a) for a in COLUMNS[f][1:]) or "-", name),
-        )
-    return None if missing else (mapping, len(row))
-
-
-def _row(loaded, header, row, line):
-    i = len(loaded.extensions)
-    loaded._row_lines.append(line)
-    mapping, width = header
-    values = {}
-    for j, field in mapping.items():
-        values[field] = row[j].strip() if j < len(row) else ""
-    if any(cell.strip() for cell in row[width:]):
-        loaded.add(
-            "warning",
-            ("staff", i),
-            "this row has more cells than the header has columns; the "
-            'extra cells are ignored (a comma inside a cell needs "quotes")',
-        )
-    if loaded.freepbx:
-        _freepbx_row(values)
-    ext = {f: values.get(f, "") for f in FIELDS}
-    follow = ext["follow_me"]
-    ext["follow_me"] = 0
-    if follow:
-        if follow.isascii() and follow.isdigit():
-            ext["follow_me"] = int(follow)
-        else:
-            loaded.add(
-                "error",
-                ("staff", i, "follow_me"),
-                "follow_me '%s' of extension %s must be whole "
-                "seconds the desk phone rings before the mobile, e.g. 20 (0 = never)" % (follow, ext["number"]),
-            )
-    ext["keys"] = _keys(ext["name"])
-    loaded.extensions.append(ext)
-
-
-def _freepbx_row(values):
-    """Follow-me from the export: the list's external entry (ends in '#') is the mobile."""
-    mobile = ""
-    for entry in values.pop("_grplist", "").split("-"):
-        entry = entry.strip()
-        if entry.endswith("#") and len(entry) > 1:
-            mobile = entry[:-1]
-            break
-    if mobile and not values.get("mobile"):
-        values["mobile"] = mobile
-    enabled = values.pop("_fm_enabled", "yes").lower() not in ("", "no", "0", "false")
-    grptime = values.pop("_grptime", "")
-    # follow-me rings the desk phone first: a virtual extension (no secret) is mobile-only
-    has_desk = bool(values.get("secret"))
-    if not values.get("follow_me") and enabled and mobile and has_desk and grptime.isdigit():
-        values["follow_me"] = grptime
-
-
-def _keys(name):
-    try:
-        from zongji_companion import namekeys  # pypinyin is slow to import: only when needed
-    except ImportError:  # pragma: no cover - the module lands separately
-        return ""
-    try:
-        return namekeys.name_keys(name)
-    except ValueError:
-        return ""
+    staffcsv.read_staff(loaded, text, MAX_CSV_ROWS)  # looked up now, so a changed limit takes effect
 
 
 # ---------------------------------------------------------------- the whole check
