@@ -68,7 +68,6 @@ class Loaded:
         self._toml_lines = {}
         self._row_lines = []
         self._header_line = 1
-        self._toml_text = ""
 
     def add(self, level, path, message):
         self.problems.append((level, tuple(path), message))
@@ -218,7 +217,6 @@ def load(path):
     if text is None:
         loaded.fatal = True
         return loaded
-    loaded._toml_text = text
     try:
         loaded.site_raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
