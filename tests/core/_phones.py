@@ -159,7 +159,8 @@ class Phone:
         )
 
     def register(self, expires=3600):
-        req = self._request("REGISTER", self.number, "reg-%s" % self.number, [("Expires", expires)])
+        # one Call-ID per device, as phones keep it: a desk phone and a softphone differ
+        req = self._request("REGISTER", self.number, "reg-%s-%d" % (self.number, self.addr[1]), [("Expires", expires)])
         self.send(req)
         challenge = self.got[-1]
         assert challenge.status == 401, challenge

@@ -418,3 +418,16 @@ def test_require_on_an_invite_is_for_the_callee_not_the_proxy():
     a.send(ack_for_failure(req, a.got[-1]))
     a.send(a.answer(req, a.got[-1], "Proxy-Authenticate", "Proxy-Authorization"))
     assert b.last("INVITE").get("require") == "100rel"  # passed on end to end (RFC 3261 16.3)
+
+
+def test_desk_phone_and_softphone_of_one_extension_ring_together():
+    net, (a, desk, soft) = setup("201", "202", "202")
+    desk.auto["INVITE"] = 180
+    soft.auto["INVITE"] = 180
+    a.invite("202")
+    assert desk.last("INVITE") is not None and soft.last("INVITE") is not None  # a parallel fork
+    ok = make_response(soft.last("INVITE"), 200, to_tag="soft")
+    ok.add("contact", soft.contact)
+    soft.send(ok)
+    assert a.last(200) is not None
+    assert desk.last("CANCEL") is not None  # the desk phone stops ringing
