@@ -27,7 +27,7 @@ REPO = os.path.dirname(HERE)
 sys.path[:0] = [os.path.join(REPO, "firmware"), os.path.join(REPO, "companion")]
 
 from click.testing import CliRunner  # noqa: E402
-from zongji import bundle  # noqa: E402
+from zongji.site import bundle  # noqa: E402
 from zongji_companion import sitefiles  # noqa: E402
 from zongji_companion.cli import main as cli  # noqa: E402
 
@@ -59,7 +59,7 @@ def make_site(root, n, first=3000, seed=1):
 
 def bare_site(n):
     """A minimal valid site with exactly n extensions, 3000.. (4 digits, spread over 3000-3999)."""
-    from zongji import schema
+    from zongji.site import schema
 
     raw = {
         "branch": {"name": "bench", "country": "CN", "timezone": "Asia/Shanghai", "tz": [[0, 28800]]},

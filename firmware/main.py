@@ -6,7 +6,7 @@
 # start from here as they land.
 import os
 
-from zongji import bundle
+from zongji.site import bundle
 
 SITE = "/site.zjb"
 PREV = "/site.prev.zjb"

@@ -7,7 +7,8 @@ import json
 gc.collect()
 base = gc.mem_alloc()
 # --- next call ---
-from zongji import attendant, bundle, dialplan, routing  # noqa: E402, F401  (what a device imports)
+from zongji.call import attendant, ringplan  # noqa: E402, F401
+from zongji.site import bundle, dialplan  # noqa: E402, F401  (what a device imports)
 
 # --- next call ---
 gc.collect()

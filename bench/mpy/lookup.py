@@ -17,7 +17,7 @@ except ImportError:
         return b - a
 
 
-from zongji import bundle
+from zongji.site import bundle
 
 try:
     ROOT = DATA_DIR  # noqa: F821  (set by the CPython driver)

@@ -221,7 +221,7 @@ def _load_site(path):
     """check_site + the device's own bundle loader: what simulate runs is what the device runs.
 
     Returns (runtime Site, bundle bytes). Raises ZongjiError listing the errors, if any."""
-    from zongji import bundle
+    from zongji.site import bundle
 
     loaded, problems = sitefiles.check_site(path)
     errors = [p for p in loaded.report(problems) if p["level"] == "error"]
@@ -528,7 +528,7 @@ def cdr_cmd(site, state, last, as_json):
     dialled, the outcome (answered, busy, no-answer, cancelled, failed, refused), the final SIP
     status, how long they talked and how the call was routed.
     """
-    from zongji.cdr import CdrLog
+    from zongji.call.cdr import CdrLog
 
     if site is None and os.path.exists("site.toml"):
         site = "."

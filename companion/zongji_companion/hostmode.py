@@ -2,7 +2,7 @@
 
     code = serve(site, "127.0.0.1", 5060, ".zongji-state")      what `zongji run` calls
 
-The shell of ARCHITECTURE principle 1, like aioquic's asyncio shell: the core (zongji.sip.switch)
+The shell of ARCHITECTURE principle 1, like aioquic's asyncio shell: the core (zongji.switch.switch)
 never sees a socket or a clock. This file owns both. Each datagram goes to
 sw.receive_datagram(data, addr, now_ms); after every input (a datagram or the timer) the shell
 sends what sw.datagrams_to_send() hands back, prints sw.take_events(), and re-arms its one
@@ -28,8 +28,8 @@ import socket
 import sys
 import time
 
-from zongji.sip.registrar import LoadError
-from zongji.sip.switch import Switch
+from zongji.switch.registrar import LoadError
+from zongji.switch.switch import Switch
 
 REGISTRATIONS = "registrations.json"
 CDR = "cdr.jsonl"

@@ -1,8 +1,8 @@
 """Keypad keys for dial-by-name, computed on the host (CPython only; uses pypinyin).
 
 `name_keys(name)` spells a staff name in keypad digits in the compact format of
-zongji.names (words separated by " ", syllables within a word by "."), which the device
-matches callers' keys against (zongji.names.match). A caller may start typing at any word,
+zongji.site.names (words separated by " ", syllables within a word by "."), which the device
+matches callers' keys against (zongji.site.names.match). A caller may start typing at any word,
 or type the initials of the whole name:
 
   Chinese name   王小明      "9264 9426.6464": the surname and the given name are words, so
@@ -20,7 +20,7 @@ here. Everything else uses pypinyin's default reading (heteronym=False, phrase-a
 import unicodedata
 
 from pypinyin import Style, lazy_pinyin
-from zongji.names import SYLLABLE, WORD, to_keys
+from zongji.site.names import SYLLABLE, WORD, to_keys
 
 # Compound (two-character) surnames, simplified and traditional, with their readings.
 COMPOUND_SURNAMES = {
@@ -224,7 +224,7 @@ def _words(name):
 
 
 def name_keys(name):
-    """The name's keys field for dial-by-name (format: zongji.names), e.g. 王小明 ->
+    """The name's keys field for dial-by-name (format: zongji.site.names), e.g. 王小明 ->
     "9264 9426.6464"; "" when the name has nothing a keypad can spell.
 
     Words are kept as they are, repeats included: a word's place in the name is what the

@@ -9,8 +9,9 @@ Key scripts: each character is a key (0-9 * #); "," waits one second; "." waits 
 attendant's next timeout fires. Between keys a caller takes KEY_GAP_MS.
 """
 
-from zongji import dialplan, routing
-from zongji.attendant import Attendant
+from zongji.call import ringplan
+from zongji.call.attendant import Attendant
+from zongji.site import dialplan
 
 KEY_GAP_MS = 600
 MAX_STEPS = 200  # a call that has not ended after this many events is reported as stuck
@@ -74,7 +75,7 @@ def _leg_text(site, leg):
 
 
 def _ring(site, result, t_ms, target):
-    plan = routing.ring_plan(site, target)
+    plan = ringplan.ring_plan(site, target)
     result.ring = plan
     for legs, secs in plan:
         text = ", ".join(_leg_text(site, leg) for leg in legs)

@@ -1,7 +1,7 @@
 """Reading a site folder: `site.toml` + the staff CSV, with every problem at a file and line.
 
 `load(path)` parses both files into plain data (`Loaded`); `check_site(path)` then runs the
-core's own validators (`zongji.schema.normalize`, `zongji.checks.check`) plus the checks only
+core's own validators (`zongji.site.schema.normalize`, `zongji.site.checks.check`) plus the checks only
 the host can make (does a prompt's audio file exist?). Nothing here raises on bad input: a
 problem is `(level, path, message)` as in docs/internals.md, and `Loaded.locate(path)` turns
 its path into `(file, line)`. Two path shapes are added here for file-level trouble:
@@ -19,7 +19,7 @@ import codecs
 import os
 import tomllib
 
-from zongji import schema
+from zongji.site import schema
 
 from zongji_companion import staffcsv
 from zongji_companion.staffcsv import COLUMNS, FIELDS, FREEPBX_EXTRA, FREEPBX_MARK, REQUIRED_COLUMNS
@@ -292,7 +292,7 @@ def check_site(path):
                     str(e) or "unknown time zone '%s': use an IANA name such as Asia/Shanghai" % branch["timezone"],
                 )
             )
-    from zongji import checks
+    from zongji.site import checks
 
     site, found = schema.normalize(raw)
     loaded.site = site

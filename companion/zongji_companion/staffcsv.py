@@ -10,7 +10,7 @@ at a line of the CSV, row-level ones as `("staff", row, column)`.
 import csv
 import io
 
-from zongji import schema
+from zongji.site import schema
 
 # canonical column -> accepted spellings (compared after _norm: case, '_'/'-' and spaces folded)
 COLUMNS = {

@@ -1,6 +1,6 @@
 """Compile an IANA time zone into the small offset table the device uses (CPython only).
 
-The device has no zone database: `zongji.hours.local_time` takes `[[utc_start_s, offset_s],
+The device has no zone database: `zongji.site.hours.local_time` takes `[[utc_start_s, offset_s],
 ...]`, sorted, one entry per UTC-offset change. This module builds that table from the host's
 `zoneinfo` for a span of years (2020-2045 by default: ~55 entries for a zone with daylight
 saving, one for Asia/Shanghai). Offsets are sampled every few hours and each change is pinned

@@ -14,7 +14,7 @@ import time
 
 import pytest
 from _sitedirs import edit, new_site, run
-from zongji.cdr import CdrLog
+from zongji.call.cdr import CdrLog
 from zongji.sip.digest import pick_challenge, respond
 from zongji.sip.message import Request, make_request, make_response, parse
 from zongji_companion import hostmode, sitefiles
@@ -439,7 +439,7 @@ def test_cdr_with_no_calls_yet(tmp_path):
 
 
 def test_events_read_as_sentences():
-    from zongji.sip.switch import Switch  # noqa: F401  (the events below are the switch's)
+    from zongji.switch.switch import Switch  # noqa: F401  (the events below are the switch's)
 
     class Site:
         def extension(self, number):

@@ -1,6 +1,6 @@
 import pytest
 from pypinyin import lazy_pinyin
-from zongji import names
+from zongji.site import names
 from zongji_companion.namekeys import COMPOUND_SURNAMES, SURNAME_READINGS, han_syllables, name_keys
 
 

@@ -163,7 +163,7 @@ def test_bundle_round_trip_and_canonical(tmp_path):
     info = json.loads(r1.output)
     assert info["extensions"] == 12 and len(info["version"]) == 64
     assert out1.read_bytes() == out2.read_bytes()
-    from zongji import bundle
+    from zongji.site import bundle
 
     loaded = bundle.load(out1.read_bytes())
     assert loaded.version == info["version"]

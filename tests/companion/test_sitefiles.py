@@ -191,7 +191,7 @@ def test_audio_problems_point_at_the_audio_key(tmp_path):
 
 
 def test_schema_problems_locate_to_their_lines(tmp_path):
-    from zongji import schema
+    from zongji.site import schema
 
     folder = new_site(tmp_path)
     edit(folder / "site.toml", "port = 5070", 'port = "5070"')

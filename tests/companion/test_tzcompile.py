@@ -1,4 +1,4 @@
-"""compile_tz + zongji.hours.local_time must agree with zoneinfo everywhere in 2020-2045."""
+"""compile_tz + zongji.site.hours.local_time must agree with zoneinfo everywhere in 2020-2045."""
 
 import random
 import time
@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from zongji.hours import local_time
+from zongji.site.hours import local_time
 from zongji_companion.tzcompile import compile_tz
 
 ZONES = [

@@ -10,8 +10,8 @@ a.last("INVITE") / a.got            # what the phone received, parsed, in order
 from _support import counter_random
 from zongji.sip import digest
 from zongji.sip.message import Request, make_request, make_response, parse
-from zongji.sip.switch import Switch
 from zongji.sip.uri import ParseError
+from zongji.switch.switch import Switch
 
 SWITCH = ("10.0.0.1", 5060)
 

@@ -1,8 +1,8 @@
 """A small, complete site for core tests, built in code (no TOML: MicroPython has no parser)."""
 
-from zongji import schema
-from zongji.config import Site
-from zongji.directory import FIELDS
+from zongji.site import schema
+from zongji.site.directory import FIELDS
+from zongji.site.model import Site
 
 STAFF = [
     # number, name, department, secret, mobile, class, follow_me, pin, keys

@@ -1,5 +1,5 @@
 from _sites import EVENING, HOLIDAY, OPEN, STAFF, WORKDAY_SAT, build, raw_site
-from zongji.attendant import Attendant
+from zongji.call.attendant import Attendant
 
 
 def kinds(actions):

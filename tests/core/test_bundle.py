@@ -1,7 +1,7 @@
 from _sites import STAFF, ext_dicts, raw_site
 from _support import raises
-from zongji import bundle, schema
-from zongji.bundle import BundleError
+from zongji.site import bundle, schema
+from zongji.site.bundle import BundleError
 
 try:
     import io

@@ -1,10 +1,10 @@
-"""zongji.cdr: call records in a bounded ring, checked on the way in, saved as JSON lines that
+"""zongji.call.cdr: call records in a bounded ring, checked on the way in, saved as JSON lines that
 survive a torn write."""
 
 import json
 
 from _support import IS_MICROPYTHON, SkipTest, raises
-from zongji.cdr import KEYS, OUTCOMES, CdrLog
+from zongji.call.cdr import KEYS, OUTCOMES, CdrLog
 
 T0 = 1764060000  # 2025-11-25 08:40 UTC
 

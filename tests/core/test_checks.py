@@ -1,5 +1,5 @@
 from _sites import STAFF, ext_dicts, raw_site
-from zongji import checks, schema
+from zongji.site import checks, schema
 
 
 def problems_of(raw=None, rows=None):

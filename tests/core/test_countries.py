@@ -1,6 +1,6 @@
 from _support import raises
-from zongji import countries
-from zongji.countries import (
+from zongji.site import countries
+from zongji.site.countries import (
     EMERGENCY,
     INTERNATIONAL,
     LOCAL,

@@ -1,6 +1,6 @@
 from _sites import STAFF, build
-from zongji import dialplan
-from zongji.dialplan import MATCH, MATCH_OR_MORE, NEED_MORE, NO_MATCH
+from zongji.site import dialplan
+from zongji.site.dialplan import MATCH, MATCH_OR_MORE, NEED_MORE, NO_MATCH
 
 
 def test_extension_completes_as_soon_as_unique():

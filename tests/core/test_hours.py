@@ -1,6 +1,6 @@
 from _support import raises
-from zongji import hours
-from zongji.hours import Hours, civil_from_days, days_from_civil, local_time, parse_days, parse_open
+from zongji.site import hours
+from zongji.site.hours import Hours, civil_from_days, days_from_civil, local_time, parse_days, parse_open
 
 MON, TUE, WED, THU, FRI, SAT, SUN = range(7)
 WEEKDAYS = 0b0011111

@@ -1,8 +1,8 @@
-"""zongji.md5: hashlib when the port has MD5, else the pure RFC 1321 path; both must agree."""
+"""zongji.sip.md5: hashlib when the port has MD5, else the pure RFC 1321 path; both must agree."""
 
 from _support import IS_MICROPYTHON, SkipTest
-from zongji import md5 as md5mod
-from zongji.md5 import _md5_pure, md5, md5_hex
+from zongji.sip import md5 as md5mod
+from zongji.sip.md5 import _md5_pure, md5, md5_hex
 
 # RFC 1321 appendix A.5
 RFC1321 = (

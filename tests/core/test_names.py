@@ -1,5 +1,5 @@
-from zongji import names
-from zongji.names import KEYPAD, match, search, to_keys
+from zongji.site import names
+from zongji.site.names import KEYPAD, match, search, to_keys
 
 
 def test_keypad_is_itu_e161():

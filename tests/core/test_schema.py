@@ -1,5 +1,5 @@
 from _sites import raw_site
-from zongji import schema
+from zongji.site import schema
 
 
 def test_defaults_are_filled():

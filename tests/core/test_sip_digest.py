@@ -111,7 +111,7 @@ def test_hmac_sha256_rfc4231_vectors():
 
 
 def test_client_md5_sess_by_hand():
-    from zongji.md5 import md5_hex
+    from zongji.sip.md5 import md5_hex
 
     ch = {"realm": "r", "nonce": "n", "qop": "auth", "algorithm": "MD5-sess"}
     sent = parse_auth(respond(ch, "INVITE", "sip:a@b", "u", "p", "cn", 2))
@@ -122,7 +122,7 @@ def test_client_md5_sess_by_hand():
 
 
 def test_client_empty_qop_means_rfc2069():
-    from zongji.md5 import md5_hex
+    from zongji.sip.md5 import md5_hex
 
     ch = {"realm": "r", "nonce": "n", "qop": ""}
     sent = parse_auth(respond(ch, "REGISTER", "sip:r", "u", "p", "", 1))

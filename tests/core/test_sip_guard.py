@@ -1,7 +1,7 @@
-"""zongji.sip.guard: failed-auth limiting per source IP, bans, a bounded table, svcrack."""
+"""zongji.switch.guard: failed-auth limiting per source IP, bans, a bounded table, svcrack."""
 
 from _support import IS_MICROPYTHON, SkipTest
-from zongji.sip.guard import Guard
+from zongji.switch.guard import Guard
 
 T0 = 7000000  # an arbitrary "now" in ms
 IP = "192.168.1.66"

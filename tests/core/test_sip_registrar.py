@@ -1,4 +1,4 @@
-"""zongji.sip.registrar: REGISTER with digest auth, bindings (RFC 3261 section 10.3), expiry,
+"""zongji.switch.registrar: REGISTER with digest auth, bindings (RFC 3261 section 10.3), expiry,
 events, persistence, and what a prober (svwar) can and cannot learn."""
 
 import json
@@ -6,9 +6,9 @@ import json
 from _sites import STAFF, build
 from _support import IS_MICROPYTHON, SkipTest, counter_random, raises
 from zongji.sip.digest import Authenticator, parse_challenge, pick_challenge, respond
-from zongji.sip.guard import Guard
 from zongji.sip.message import make_request, parse
-from zongji.sip.registrar import LoadError, Registrar
+from zongji.switch.guard import Guard
+from zongji.switch.registrar import LoadError, Registrar
 
 T0 = 5000000  # an arbitrary "now" in ms (a whole second: expiry is kept in seconds)
 DESK = ("192.168.1.21", 5060)
@@ -487,7 +487,7 @@ def test_memory_per_registered_phone():
         raise SkipTest("gc.mem_alloc is MicroPython only")
     import gc
 
-    from zongji.directory import code
+    from zongji.site.directory import code
 
     n = 50
     reg = _registrar()

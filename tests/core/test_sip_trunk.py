@@ -10,7 +10,7 @@ from _support import IS_MICROPYTHON, SkipTest
 from zongji.sip.digest import OK, STALE, Authenticator, parse_auth
 from zongji.sip.message import make_request, make_response, parse
 from zongji.sip.transaction import NewRequest, Timeout, TransactionLayer
-from zongji.sip.trunk import ClientAuth, TrunkRegistration, is_from_trunk
+from zongji.switch.trunk import ClientAuth, TrunkRegistration, is_from_trunk
 
 PROVIDER = ("198.51.100.7", 5060)
 LOCAL = ("192.0.2.10", 5060)

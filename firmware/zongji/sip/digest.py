@@ -51,7 +51,7 @@ Reboots: the table lives in RAM. Give each boot a fresh `secret_key` (the defaul
 from binascii import hexlify
 from hashlib import sha256
 
-from zongji.md5 import md5_hex
+from zongji.sip.md5 import md5_hex
 
 OK = "ok"
 STALE = "stale"

@@ -14,9 +14,9 @@ grows with the digits dialed, never with the size of the directory. Emergency nu
 over everything and are never subject to a class of service.
 """
 
-from zongji import countries
-from zongji.directory import code
-from zongji.targets import is_digits
+from zongji.site import countries
+from zongji.site.directory import code
+from zongji.site.targets import is_digits
 
 NEED_MORE = 0
 MATCH = 1

@@ -18,7 +18,7 @@ phone's call (see Switch._invite), which is also how they reach a follow-me mobi
 
 from zongji.sip.message import make_request, make_response
 from zongji.sip.transaction import TransactionError, make_cancel
-from zongji.sip.trunk import ClientAuth
+from zongji.switch.trunk import ClientAuth
 
 MAX_AUTH = 2  # digest answers per call before we give up on the provider
 

@@ -7,7 +7,7 @@ digits, so "0201" and "201" stay distinct and every code of up to six digits is 
 (no heap object of its own). Looking a number up costs one dict probe, whatever the size.
 """
 
-from zongji.targets import is_digits
+from zongji.site.targets import is_digits
 
 FIELDS = ("number", "name", "department", "secret", "mobile", "class", "follow_me", "pin", "keys")
 

@@ -14,13 +14,9 @@ as for ones it does (401/407 before anything else), so nothing can be enumerated
 Server/User-Agent header is sent: a version string only helps attackers.
 """
 
-from zongji.cdr import CdrLog
+from zongji.call.cdr import CdrLog
 from zongji.sip.digest import BAD, OK, STALE, Authenticator, parse_auth
-from zongji.sip.gateway import Gateway, TrunkBranch
-from zongji.sip.guard import Guard
 from zongji.sip.message import make_response
-from zongji.sip.proxy import Branch, Proxy, strip_top_via
-from zongji.sip.registrar import Registrar
 from zongji.sip.transaction import (
     AckReceived,
     NewRequest,
@@ -30,8 +26,12 @@ from zongji.sip.transaction import (
     TransactionLayer,
     TransportError,
 )
-from zongji.sip.trunk import TrunkRegistration, is_from_trunk
 from zongji.sip.uri import ParseError, parse_uri
+from zongji.switch.gateway import Gateway, TrunkBranch
+from zongji.switch.guard import Guard
+from zongji.switch.proxy import Branch, Proxy, strip_top_via
+from zongji.switch.registrar import Registrar
+from zongji.switch.trunk import TrunkRegistration, is_from_trunk
 
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE"
 _IN_DIALOG = ("BYE", "INFO", "UPDATE", "INVITE", "ACK")

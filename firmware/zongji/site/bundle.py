@@ -14,9 +14,9 @@ CLI ran; any error, a wrong hash or a short file raises BundleError and nothing 
 import hashlib
 import json
 
-from zongji import checks, schema
-from zongji.config import Site
-from zongji.directory import FIELDS, Directory
+from zongji.site import checks, schema
+from zongji.site.directory import FIELDS, Directory
+from zongji.site.model import Site
 
 FORMAT = 1
 KIND = "zongji-bundle"

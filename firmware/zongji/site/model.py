@@ -5,9 +5,9 @@ device or directly by the companion (simulate, host mode). Everything a call nee
 where to go is reached from here; it holds no per-call state.
 """
 
-from zongji import hours, targets
-from zongji.dialplan import DialPlan
-from zongji.directory import Directory
+from zongji.site import hours, targets
+from zongji.site.dialplan import DialPlan
+from zongji.site.directory import Directory
 
 
 class Site:

@@ -1,5 +1,5 @@
 from _sites import build
-from zongji.routing import ring_plan
+from zongji.call.ringplan import ring_plan
 
 
 def test_desk_phone_rings_alone():

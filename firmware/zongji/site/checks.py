@@ -9,7 +9,7 @@ Problems are `(level, path, message)` (see docs/internals.md). Walks over menus 
 iterative, so a 100-level menu tree costs a loop, not a stack overflow.
 """
 
-from zongji import countries, hours, targets
+from zongji.site import countries, hours, targets
 
 MIN_DIGITS = 2
 MAX_DIGITS = 6
@@ -204,7 +204,7 @@ def _check_extensions(site, extensions, country, problems):
 
 
 def _suggest(word, choices):
-    from zongji.schema import suggest
+    from zongji.site.schema import suggest
 
     hint = suggest(word, choices)
     return ": did you mean '%s'?" % hint if hint else ""

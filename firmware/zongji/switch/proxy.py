@@ -1,7 +1,7 @@
 """Calls between phones: a transaction-stateful forking proxy (RFC 3261 section 16).
 
 An INVITE from an authenticated phone is routed by the dial plan and the caller's class of
-service, then rung by the target's ring plan (zongji.routing): each stage forks the INVITE to
+service, then rung by the target's ring plan (zongji.call.ringplan): each stage forks the INVITE to
 every registered contact of its legs in parallel, for the stage's seconds, then CANCELs what
 still rings and starts the next stage (in-order groups, follow-me). The first 2xx wins and
 every other branch is CANCELled (16.7 step 10); when all stages fail the caller gets the best
@@ -16,9 +16,10 @@ Trunk legs (a colleague's mobile) go out through the trunk gateway when the swit
 without it they are skipped, as an unregistered desk phone is.
 """
 
-from zongji import dialplan, routing
+from zongji.call import ringplan
 from zongji.sip.message import Request, Response, make_response
 from zongji.sip.transaction import TransactionError, make_cancel
+from zongji.site import dialplan
 
 MAX_CALLS = 32  # calls being set up or in progress; the device's budget is 2 KB each
 MAX_RING_MS = 120000  # a last stage without its own time rings this long
@@ -124,7 +125,7 @@ class Proxy:
         return True
 
     def _start(self, call, target, now):
-        call.plan = routing.ring_plan(self.sw.site, target)
+        call.plan = ringplan.ring_plan(self.sw.site, target)
         call.server_tx.tu = call
         self.calls[call.call_id] = call
         self._next_stage(call, now)

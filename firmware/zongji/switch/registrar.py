@@ -56,12 +56,12 @@ import json
 from binascii import hexlify
 from hashlib import sha256
 
-from zongji.directory import code
 from zongji.sip.digest import BAD, OK, STALE, parse_auth
 from zongji.sip.message import make_response
-from zongji.sip.seconds import Seconds
 from zongji.sip.uri import ParseError, parse_uri
-from zongji.targets import is_digits
+from zongji.site.directory import code
+from zongji.site.targets import is_digits
+from zongji.switch.seconds import Seconds
 
 try:
     from os import urandom as _urandom

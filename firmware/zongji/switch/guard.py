@@ -39,7 +39,7 @@ pausing does not reset the doubling unless the source stays clean for 24 h after
 test_sip_guard replays exactly this and checks the figures.
 """
 
-from zongji.sip.seconds import Seconds
+from zongji.switch.seconds import Seconds
 
 # entry tuple fields
 _START = 0  # window start, seconds since self._base

@@ -22,8 +22,8 @@ during a menu; only short numbers, never the outside-line prefix or an emergency
 menu can't be used to place calls at the branch's expense.
 """
 
-from zongji import dialplan, names
-from zongji.prompts import phrase
+from zongji.call.prompts import phrase
+from zongji.site import dialplan, names
 
 _MENU = 0  # waiting for a menu key
 _NAME = 1  # dial-by-name: collecting letters
