@@ -452,7 +452,15 @@ def _parse_sip(text):
     "computer's address on its main network).",
 )
 @click.option("--json-events", is_flag=True, help="Print every event as one JSON object per line, for scripts.")
-def run_cmd(site, sip, state, advertise, json_events):
+@click.option(
+    "--limits",
+    type=click.Choice(["host", "device"]),
+    default="host",
+    show_default=True,
+    help="Table sizes: a PC's (thousands of transactions and calls), or the device's own "
+    "(64 transactions, 32 calls), to see how the appliance behaves under load.",
+)
+def run_cmd(site, sip, state, advertise, json_events, limits):
     """Run SITE's switchboard on this computer, until Ctrl-C.
 
     \b
@@ -503,6 +511,7 @@ def run_cmd(site, sip, state, advertise, json_events):
             advertise=advertise,
             json_events=json_events,
             hint=hint,
+            limits=hostmode.LIMITS[limits],
         )
     except hostmode.HostModeError as e:
         raise ZongjiError(str(e)) from None

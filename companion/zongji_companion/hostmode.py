@@ -34,8 +34,9 @@ from zongji.switch.switch import Switch
 REGISTRATIONS = "registrations.json"
 CDR = "cdr.jsonl"
 SAVE_INTERVAL_S = 1.0  # state files are rewritten at most this often
-LIMITS = {"max_transactions": 8192, "max_calls": 1000}  # a PC has room for more than a device:
-# 10 calls/s leave ~1,600 transactions lingering in their 32 s absorb timers
+# A PC has room for more than a device: 10 calls/s leave ~1,600 transactions lingering in their
+# 32 s absorb timers. "device" is the ESP32's own table sizes (zongji run --limits device).
+LIMITS = {"host": {"max_transactions": 8192, "max_calls": 1000}, "device": {"max_transactions": 64, "max_calls": 32}}
 _WILDCARDS = ("", "0.0.0.0", "::", "[::]")
 _PROBES = (("192.0.2.1", socket.AF_INET), ("2001:db8::1", socket.AF_INET6))  # TEST-NET-1, RFC 3849
 
@@ -366,7 +367,7 @@ def _resolve(host, port, warn):
         return None
 
 
-def serve(site, bind, port, state_dir, advertise=None, json_events=False, out=print, warn=None, hint=None):
+def serve(site, bind, port, state_dir, advertise=None, json_events=False, out=print, warn=None, hint=None, limits=None):
     """Run the switch for `site` on udp bind:port until SIGINT/SIGTERM. HostModeError if it
     cannot start. hint(server) -> lines printed under the banner (how to register a phone)."""
     warn = warn or (lambda text: print("zongji: warning: " + text, file=sys.stderr, flush=True))
@@ -379,7 +380,9 @@ def serve(site, bind, port, state_dir, advertise=None, json_events=False, out=pr
     host = advertise_address(bind, advertise)
     switch_host = "[%s]" % host if ":" in host and not host.startswith("[") else host
     try:
-        sw = Switch(site, switch_host, port, os.urandom(32), os.urandom, trunk_addr=trunk_addr, **LIMITS)
+        sw = Switch(
+            site, switch_host, port, os.urandom(32), os.urandom, trunk_addr=trunk_addr, **(limits or LIMITS["host"])
+        )
     except BaseException:
         sock.close()
         raise

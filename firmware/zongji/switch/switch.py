@@ -128,6 +128,19 @@ class Switch:
             self.trunk_reg.unregister(now_ms)
         self._collect()
 
+    def sizes(self):
+        """How full each table is: {name: (entries, cap)}, for status, tests and the fuzzer.
+        A cap of None is bounded by another table (the gateway's calls by the proxy's)."""
+        return {
+            "transactions": (len(self.tl), self.tl.max_transactions),
+            "calls": (len(self.proxy.calls), self.proxy.max_calls),
+            "trunk_calls": (len(self.gateway.calls) if self.gateway is not None else 0, None),
+            "registrations": (len(self.registrar), None),
+            "guard": (len(self.guard), self.guard.max_sources),
+            "events": (len(self._events), MAX_EVENTS),
+            "records": (len(self.cdr), getattr(self.cdr, "max_records", None)),
+        }
+
     def take_events(self):
         out = self._events
         self._events = []
