@@ -1,0 +1,46 @@
+"""`zongji bundle`: compile a site into the bundle the device loads."""
+
+import json
+import os
+
+import click
+
+from zongji_companion.cli import ZongjiError, load_site, main, plural
+
+
+@main.command("bundle")
+@click.argument("site", default=".", type=click.Path())
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the bundle here (default: SITE/site.zjb).")
+@click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
+def bundle_cmd(site, output, as_json):
+    """Compile SITE into the compact bundle the device loads.
+
+    The bundle is canonical JSON lines with a SHA-256 version over its content: the same site
+    always gives the same bytes and the same version, which `zongji status` shows on the
+    device. It is checked first and loaded back through the device's own loader before it is
+    written, so a bundle that this command writes is one the device accepts.
+    """
+    runtime, data = load_site(site)
+    if output is None:
+        output = os.path.join(site if os.path.isdir(site) else os.path.dirname(site) or ".", "site.zjb")
+    tmp = output + ".tmp"
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, output)
+    except OSError as e:
+        raise ZongjiError("can't write %s: %s" % (output, e.strerror)) from None
+    info = {
+        "file": output,
+        "bytes": len(data),
+        "version": runtime.version,
+        "extensions": len(runtime.directory),
+        "site": runtime.branch.get("name"),
+    }
+    if as_json:
+        click.echo(json.dumps(info, ensure_ascii=False, indent=2))
+    else:
+        click.echo(
+            "wrote %s: %d bytes, %s, version %s"
+            % (output, len(data), plural(info["extensions"], "extension"), runtime.version[:16])
+        )

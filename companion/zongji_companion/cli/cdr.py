@@ -1,0 +1,78 @@
+"""`zongji cdr`: the call records `zongji run` kept."""
+
+import json
+import os
+
+import click
+
+from zongji_companion.cli import ZongjiError, load_site, main, plural, state_for
+
+
+def _clock(seconds):
+    return (
+        "%d:%02d:%02d" % (seconds // 3600, seconds // 60 % 60, seconds % 60)
+        if seconds >= 3600
+        else ("%d:%02d" % (seconds // 60, seconds % 60))
+    )
+
+
+@main.command("cdr")
+@click.argument("site", required=False, type=click.Path())
+@click.option("--state", type=click.Path(file_okay=False), help="The folder `zongji run` keeps its state in.")
+@click.option("--last", type=click.IntRange(min=1), metavar="N", help="Only the newest N calls.")
+@click.option("--json", "as_json", is_flag=True, help="Print the records as one JSON object.")
+def cdr_cmd(site, state, last, as_json):
+    """List the calls `zongji run` recorded for SITE (default: this folder, or the example).
+
+    One line per call, oldest first, in the branch's local time: when, who called, what they
+    dialled, the outcome (answered, busy, no-answer, cancelled, failed, refused), the final SIP
+    status, how long they talked and how the call was routed.
+    """
+    from zongji.call.cdr import CdrLog
+
+    if site is None and os.path.exists("site.toml"):
+        site = "."
+    folder = state_for(site, state)
+    path = os.path.join(folder, "cdr.jsonl")
+    log = CdrLog(max_records=1000000)  # the file's own length is the limit here
+    try:
+        with open(path, "rb") as f:
+            log.load(f.read())
+    except FileNotFoundError:
+        pass
+    except OSError as e:
+        raise ZongjiError("can't read %s: %s" % (path, e.strerror)) from None
+    records = log.records()
+    if last:
+        records = records[-last:]
+    if as_json:
+        out = {"file": path, "records": records, "skipped": log.skipped}
+        click.echo(json.dumps(out, ensure_ascii=False, indent=2))
+        return
+    if log.skipped:
+        click.echo("zongji: warning: %s: skipped %s" % (path, plural(log.skipped, "damaged line")), err=True)
+    if not records:
+        click.echo("no calls recorded in %s yet (`zongji run` writes them)" % path)
+        return
+    local = None
+    try:  # the branch's own time zone, if the site loads; else this computer's
+        runtime, _ = load_site(site or os.path.join(folder, "example"))
+        local = runtime.local_time
+    except ZongjiError:
+        pass
+    row = "%%-16s  %%-%ds  %%-%ds  %%-9s  %%6s  %%7s  %%s" % (
+        max([4] + [len(r["from"]) for r in records]),
+        max([2] + [len(r["to"]) for r in records]),
+    )
+    click.echo(row % ("start", "from", "to", "outcome", "status", "talked", "route"))
+    for r in records:
+        if local is not None:
+            when = "%04d-%02d-%02d %02d:%02d" % local(r["start"])[:5]
+        else:
+            import time
+
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["start"]))
+        talked = _clock(r["duration"]) if r["answer"] is not None else "-"
+        status = str(r["status"]) if r["status"] else "-"
+        click.echo((row % (when, r["from"], r["to"], r["outcome"], status, talked, r["route"])).rstrip())
+    click.echo(plural(len(records), "call") + (" (times are this computer's)" if local is None else ""))
