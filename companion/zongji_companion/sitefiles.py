@@ -17,13 +17,14 @@ Limits are module constants so an installer with an unusual site can raise them.
 
 import codecs
 import os
+import stat
 import tomllib
 
 from zongji.site import schema
 
 from zongji_companion import staffcsv
 from zongji_companion.staffcsv import COLUMNS, FIELDS, FREEPBX_EXTRA, FREEPBX_MARK, REQUIRED_COLUMNS
-from zongji_companion.tomllines import key_lines, toml_error
+from zongji_companion.tomllines import Absurd, key_lines, toml_error
 
 __all__ = [
     "COLUMNS",
@@ -120,8 +121,16 @@ def _read_limited(loaded, full, name, limit_name, what, missing_path):
     except OSError as e:
         loaded.add("error", missing_path, "can't read %s '%s': %s" % (what, name, e.strerror))
         return None
-    if os.path.isdir(full):
+    if stat.S_ISDIR(st.st_mode):
         loaded.add("error", missing_path, "%s '%s' is a folder, not a file" % (what, name))
+        return None
+    if not stat.S_ISREG(st.st_mode):  # a FIFO, a terminal, /dev/stdin: reading would wait forever
+        loaded.add(
+            "error",
+            missing_path,
+            "%s '%s' is not a regular file (%s): zongji reads only files; save it as a file in the "
+            "site folder" % (what, name, _kind(st.st_mode)),
+        )
         return None
     if st.st_size > limit:
         loaded.add(
@@ -145,6 +154,16 @@ def _read_limited(loaded, full, name, limit_name, what, missing_path):
         )
         return None
     return data
+
+
+def _kind(mode):
+    if stat.S_ISFIFO(mode):
+        return "a pipe (FIFO)"
+    if stat.S_ISCHR(mode):
+        return "a terminal or device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a device"
 
 
 def _size(n):
@@ -217,6 +236,12 @@ def load(path):
     if text is None:
         loaded.fatal = True
         return loaded
+    try:  # first: it refuses absurd lines and keys that would make tomllib take minutes
+        lines = key_lines(text)
+    except Absurd as e:
+        loaded.add_at("error", toml_name, e.line, e.message)
+        loaded.fatal = True
+        return loaded
     try:
         loaded.site_raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -231,7 +256,7 @@ def load(path):
         )
         loaded.fatal = True
         return loaded
-    loaded._toml_lines = key_lines(text)
+    loaded._toml_lines = lines
     staff = loaded.site_raw.get("staff")
     csv_name = staff.get("file", "staff.csv") if isinstance(staff, dict) else "staff.csv"
     if not isinstance(csv_name, str) or not csv_name.strip():
@@ -239,6 +264,16 @@ def load(path):
             "error",
             ("staff", "file"),
             '[staff] file must be the staff CSV\'s name in quotes, e.g. file = "staff.csv"',
+        )
+        loaded.fatal = True
+        return loaded
+    bad = [ch for ch in csv_name if ord(ch) < 32 or ord(ch) == 127]
+    if bad:
+        loaded.add(
+            "error",
+            ("staff", "file"),
+            "[staff] file contains a control character (%s, often pasted by accident): no file is "
+            'named that way; retype the name, e.g. file = "staff.csv"' % ("NUL" if bad[0] == "\0" else repr(bad[0])),
         )
         loaded.fatal = True
         return loaded

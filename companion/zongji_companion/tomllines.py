@@ -4,6 +4,10 @@
 array elements) to the line it is written on, so a problem about a key can name its line.
 `toml_error(text, err)` turns a `tomllib.TOMLDecodeError` into `(line, message)` with a hint an
 installer can act on. Both work on text only: `sitefiles` reads the file and records problems.
+
+`key_lines` also refuses absurd text (`Absurd`: a line over `MAX_LINE` characters, a key of more
+than `MAX_KEY_PARTS` dotted parts or `MAX_KEY_CHARS` characters) before anything quadratic can
+happen: tomllib takes 52 s over one 40,000-part key. `sitefiles` runs it before tomllib.
 """
 
 import re
@@ -77,6 +81,40 @@ def toml_error(text, err):
     return line, human + where
 
 
+MAX_LINE = 4096  # characters; the longest line of a real site is a menu prompt of a few hundred
+MAX_KEY_PARTS = 16  # a.b.c: a site's deepest key has 5 (dialout.classes.NAME.allow + an index)
+MAX_KEY_CHARS = 256
+
+
+class Absurd(Exception):
+    """Text no site would hold, refused before parsing: `.line` (1-based) and `.message`."""
+
+    def __init__(self, line, message):
+        Exception.__init__(self, message)
+        self.line = line
+        self.message = message
+
+
+def long_line(text):
+    """`(line, message)` for the first line longer than MAX_LINE characters, else None."""
+    start = 0
+    n = 1
+    end = len(text)
+    while start < end:
+        j = text.find("\n", start)
+        if j < 0:
+            j = end
+        if j - start > MAX_LINE:
+            return n, (
+                "this line is %d characters long, more than the %d zongji reads (tomllines.MAX_LINE): "
+                'is this the right file? Split a long prompt over several lines with a """...""" string'
+                % (j - start, MAX_LINE)
+            )
+        start = j + 1
+        n += 1
+    return None
+
+
 _BARE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 
 
@@ -85,8 +123,13 @@ def key_lines(text):
 
     Table headers, dotted keys, keys inside inline tables and each element of an array
     (`("hours", "open", 2)`) are mapped; a path also maps its prefixes to their first line.
-    Meant for text tomllib accepted; on anything else it keeps what it mapped so far.
+    Safe on any text: on what tomllib would refuse it keeps what it mapped so far. Raises
+    `Absurd` for a line or key no site holds (see MAX_LINE, MAX_KEY_PARTS, MAX_KEY_CHARS),
+    so it can run before tomllib and keep both linear.
     """
+    found = long_line(text)
+    if found:
+        raise Absurd(*found)
     scan = _Scan(text)
     try:
         scan.document()
@@ -176,7 +219,14 @@ class _Scan:
                 parts.append(self.t[self.i : j])
                 self.advance(j - self.i)
             self.skip(False)
-            if self.peek() != ".":
+            more = self.peek() == "."
+            if len(parts) + more > MAX_KEY_PARTS or sum(len(p) for p in parts) > MAX_KEY_CHARS:
+                raise Absurd(
+                    self.line,
+                    "this key has more than %d dotted parts or %d characters (%s...): no site key is "
+                    "that long; is this the right file?" % (MAX_KEY_PARTS, MAX_KEY_CHARS, ".".join(parts[:3])[:40]),
+                )
+            if not more:
                 return tuple(parts)
             self.advance()
 

@@ -300,13 +300,13 @@ def test_unexpected_exception_is_one_line_and_exit_three(tmp_path, monkeypatch):
 # ---------------------------------------------------------------- the installed program
 
 
-def _zongji(*args, cwd=None):
+def _zongji(*args, cwd=None, timeout=120):
     return subprocess.run(
         [sys.executable, "-m", "zongji_companion"] + [str(a) for a in args],
         capture_output=True,
         text=True,
         cwd=cwd,
-        timeout=120,
+        timeout=timeout,
     )
 
 
@@ -332,3 +332,77 @@ def test_installed_program_init_then_check(tmp_path):
     out = _zongji("check", cwd=tmp_path / "branch")
     assert out.returncode == 0, out.stdout + out.stderr
     assert "site OK" in out.stdout
+
+
+# ---------------------------------------------------------------- check: hostile site files (issue 6 item 9)
+
+
+def test_a_forty_thousand_part_key_is_refused_before_parsing(tmp_path):
+    folder = new_site(tmp_path)
+    with open(folder / "site.toml", "a", encoding="utf-8") as f:
+        f.write("\n" + ".".join(["a"] * 40000) + " = 1\n")
+    line = line_of(folder / "site.toml", "a.a.a")
+    result = run("check", folder)  # took 52 s before the limit
+    assert result.exit_code == 1
+    (err,) = errors_in(result.output)
+    assert err.startswith("site.toml:%d: error: this line is 80003 characters long" % line)
+    assert "is this the right file?" in err
+
+
+def test_a_key_with_too_many_parts_names_its_line(tmp_path):
+    folder = new_site(tmp_path)
+    edit(folder / "site.toml", "[trunk]", "[trunk]\n" + ".".join(["x"] * 200) + " = 1")
+    line = line_of(folder / "site.toml", "x.x.x")
+    result = run("check", folder)
+    assert result.exit_code == 1
+    (err,) = errors_in(result.output)
+    assert err.startswith("site.toml:%d: error: this key has more than 16 dotted parts" % line)
+
+
+def test_a_table_header_with_an_absurd_name(tmp_path):
+    folder = new_site(tmp_path)
+    with open(folder / "site.toml", "a", encoding="utf-8") as f:
+        f.write('\n["%s"]\nprompt = "x"\n' % ("m" * 1000))
+    result = run("check", folder)
+    assert result.exit_code == 1
+    assert (
+        "site.toml:%d: error: this key has more than 16 dotted parts or 256 characters"
+        % line_of(folder / "site.toml", "mmmm")
+        in result.output
+    )
+
+
+def test_a_nul_in_the_staff_file_name_is_a_clear_error(tmp_path):
+    folder = new_site(tmp_path)
+    edit(folder / "site.toml", 'file = "staff.csv"', 'file = "staff\\u0000.csv"')
+    result = run("check", folder)
+    assert result.exit_code == 1
+    line = line_of(folder / "site.toml", "staff\\u0000.csv")
+    (err,) = errors_in(result.output)
+    assert err.startswith("site.toml:%d: error: [staff] file contains a control character (NUL" % line)
+    assert "internal error" not in result.output
+
+
+def test_a_fifo_as_the_staff_file_is_refused_not_waited_on(tmp_path):
+    folder = new_site(tmp_path)
+    os.remove(folder / "staff.csv")
+    os.mkfifo(folder / "staff.csv")
+    out = _zongji("check", folder, timeout=60)  # hung forever before
+    assert out.returncode == 1, out.stdout + out.stderr
+    line = line_of(folder / "site.toml", 'file = "staff.csv"')
+    assert "site.toml:%d: error: staff file 'staff.csv' is not a regular file (a pipe (FIFO))" % line in out.stdout
+
+
+def test_dev_stdin_as_the_staff_file_is_refused(tmp_path):
+    folder = new_site(tmp_path)
+    edit(folder / "site.toml", 'file = "staff.csv"', 'file = "/dev/stdin"')
+    proc = subprocess.run(
+        [sys.executable, "-m", "zongji_companion", "check", str(folder)],
+        stdin=subprocess.PIPE,  # left open: reading it would wait for ever
+        capture_output=False,
+        stdout=subprocess.PIPE,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1
+    assert "staff file '/dev/stdin' is not a regular file" in proc.stdout
