@@ -406,3 +406,55 @@ def test_dev_stdin_as_the_staff_file_is_refused(tmp_path):
     )
     assert proc.returncode == 1
     assert "staff file '/dev/stdin' is not a regular file" in proc.stdout
+
+
+# ---------------------------------------------------------------- a closed stdout (zongji cdr | head -1)
+
+
+def _with_closed_stdout(*args, cwd=None):
+    """Run zongji with a stdout whose reader is already gone, as `| head -1` leaves it."""
+    r, w = os.pipe()
+    os.close(r)
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "zongji_companion"] + [str(a) for a in args],
+            stdout=w,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=cwd,
+            timeout=120,
+        )
+    finally:
+        os.close(w)
+
+
+def test_a_closed_pipe_ends_every_command_quietly(tmp_path):
+    folder = new_site(tmp_path)
+    commands = [
+        ("--help",),
+        ("check", folder),
+        ("check", "--json", folder),
+        ("cdr", folder),
+        ("cdr", "--json", folder),
+        ("bundle", folder),
+        ("simulate", folder, "--call", "02155550100", "--keys", "2", "--at", "2026-11-27 10:00"),
+        ("init", tmp_path / "other"),
+    ]
+    for args in commands:
+        out = _with_closed_stdout(*args)
+        assert out.returncode in (0, 1, 141), (args, out.returncode, out.stderr)
+        assert out.stderr == "", (args, out.stderr)  # no "internal error: BrokenPipeError", no traceback
+    assert _with_closed_stdout("cdr", folder).returncode == 141  # as a shell reports SIGPIPE
+
+
+def test_cdr_into_head_prints_its_first_line(tmp_path):
+    folder = new_site(tmp_path)
+    out = subprocess.run(
+        "%s -m zongji_companion cdr %s | head -1" % (sys.executable, folder),
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.stdout.startswith("no calls recorded in")
+    assert out.stderr == ""

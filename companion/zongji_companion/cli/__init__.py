@@ -5,7 +5,9 @@ usage errors exit 2; anything unexpected becomes `zongji: internal error: ...` w
 (set ZONGJI_DEBUG=1 to see the traceback instead).
 """
 
+import io
 import os
+import sys
 
 import click
 
@@ -32,12 +34,50 @@ class ZongjiError(click.ClickException):
         click.echo("zongji: %s" % self.format_message(), err=True)
 
 
+EXIT_PIPE_CLOSED = 141  # what a shell reports for a program ended by SIGPIPE (128 + 13)
+
+
+def _stdout_closed():
+    """The reader of our stdout went away (`zongji cdr | head -1`): let what is still buffered
+    go nowhere, so neither we nor Python's exit flush print a BrokenPipeError."""
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, sys.stdout.fileno())
+        os.close(fd)
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        pass  # not a real file (tests): nothing will flush to the closed pipe
+
+
+def _flush_stdout():
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _stdout_closed()
+        raise SystemExit(EXIT_PIPE_CLOSED) from None
+
+
 class _Group(click.Group):
-    """Turns an unexpected exception into one line and exit code 3: the last resort."""
+    """Turns an unexpected exception into one line and exit code 3: the last resort. A closed
+    stdout ends any command quietly, with exit code 141 as a shell's SIGPIPE would."""
+
+    def main(self, *args, **kwargs):
+        try:
+            rv = super().main(*args, **kwargs)
+        except SystemExit:
+            _flush_stdout()  # --help, --version and every command end here: a closed pipe shows now
+            raise
+        _flush_stdout()
+        return rv
 
     def invoke(self, ctx):
         try:
-            return super().invoke(ctx)
+            try:
+                return super().invoke(ctx)
+            finally:
+                sys.stdout.flush()
+        except BrokenPipeError:
+            _stdout_closed()
+            raise click.exceptions.Exit(EXIT_PIPE_CLOSED) from None
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except Exception as e:
