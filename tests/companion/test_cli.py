@@ -61,6 +61,51 @@ def test_init_refuses_a_non_empty_folder(tmp_path):
     assert "[branch]" in (folder / "site.toml").read_text(encoding="utf-8")
 
 
+def test_init_accepts_a_folder_that_holds_only_a_git_repository(tmp_path):
+    folder = tmp_path / "branch"
+    subprocess.run(["git", "init", "-q", str(folder)], check=True, timeout=60)
+    (folder / "README.md").write_text("# our branch\n", encoding="utf-8")
+    (folder / ".gitignore").write_text("*.bak", encoding="utf-8")  # no final newline
+    result = run("init", folder)
+    assert result.exit_code == 0, result.output
+    assert (folder / "site.toml").is_file()
+    assert (folder / "README.md").read_text(encoding="utf-8") == "# our branch\n"
+    ignored = (folder / ".gitignore").read_text(encoding="utf-8").splitlines()
+    assert ignored[0] == "*.bak" and "*.zjb" in ignored and ".zongji-state/" in ignored
+    assert "added *.zjb, .zongji-state/ to %s" % (folder / ".gitignore") in result.output
+
+
+def test_init_refuses_a_folder_with_other_files_and_says_which(tmp_path):
+    folder = tmp_path / "branch"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine\n", encoding="utf-8")
+    result = run("init", folder)
+    assert result.exit_code == 1
+    assert "is not empty (it holds notes.txt)" in result.output and "--force" in result.output
+    assert not (folder / "site.toml").exists()
+
+
+def test_init_writes_a_gitignore_for_bundles_and_state(tmp_path):
+    folder = new_site(tmp_path)
+    lines = (folder / ".gitignore").read_text(encoding="utf-8").splitlines()
+    assert "*.zjb" in lines and ".zongji-state/" in lines
+    subprocess.run(["git", "init", "-q", str(folder)], check=True, timeout=60)
+    assert run("bundle", folder).exit_code == 0
+    (folder / ".zongji-state").mkdir()
+    (folder / ".zongji-state" / "cdr.jsonl").write_text("", encoding="utf-8")
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    assert "site.toml" in status and "staff.csv" in status
+    assert "site.zjb" not in status and ".zongji-state" not in status
+    assert run("init", "--force", folder).exit_code == 0  # nothing added twice
+    assert (folder / ".gitignore").read_text(encoding="utf-8").splitlines() == lines
+
+
 def test_init_then_check_is_clean(tmp_path):
     folder = new_site(tmp_path)
     result = run("check", folder)
