@@ -155,4 +155,4 @@ def state_for(site, state):
 
 # ---------------------------------------------------------------- the commands, in --help order
 
-from zongji_companion.cli import check, init, simulate, run, cdr, bundle  # noqa: E402, F401, I001
+from zongji_companion.cli import check, init, simulate, run, cdr, bundle, provider  # noqa: E402, F401, I001
