@@ -332,9 +332,41 @@ def check_site(path):
     site, found = schema.normalize(raw)
     loaded.site = site
     problems += found
-    problems += checks.check(site, loaded.extensions)
+    problems += [_name_the_first(loaded, site, p) for p in checks.check(site, loaded.extensions)]
     problems += audio_problems(loaded, site)
     return loaded, problems
+
+
+def _name_the_first(loaded, site, problem):
+    """A duplicate short number also says where the first use is: 'staff.csv:3'."""
+    level, path, message = problem
+    if "is already used by" not in message or not path:
+        return problem
+    number = None
+    if len(path) == 3 and path[0] == "staff" and isinstance(path[1], int):
+        number = loaded.extensions[path[1]].get("number")
+    elif path[0] == "groups" and len(path) == 2:
+        number = path[1]
+    elif path[0] == "menus" and len(path) == 3:
+        number = ((site.get("menus") or {}).get(path[1]) or {}).get("number")
+    if not number:
+        return problem
+    first = None
+    for i, ext in enumerate(loaded.extensions):  # the short-number space takes rows first
+        if ext.get("number") == number and ("staff", i, "number") != tuple(path):
+            first = ("staff", i, "number")
+            break
+    if first is None and number in (site.get("groups") or {}):
+        first = ("groups", number)
+    if first is None:
+        for name, menu in (site.get("menus") or {}).items():
+            if menu.get("number") == number and ("menus", name, "number") != tuple(path):
+                first = ("menus", name, "number")
+                break
+    if first is None:
+        return problem
+    where, line = loaded.locate(first)
+    return (level, path, "%s, on %s:%d" % (message, where, line))
 
 
 def audio_problems(loaded, site):

@@ -13,15 +13,16 @@ import io
 from zongji.site import schema
 
 # canonical column -> accepted spellings (compared after _norm: case, '_'/'-' and spaces folded)
+# (Chinese headers as a Chinese office's own spreadsheet names them: 分机号, 姓名, 部门, 手机, 密码)
 COLUMNS = {
-    "number": ("number", "extension", "ext", "short number"),
-    "name": ("name", "display name", "full name"),
-    "department": ("department", "dept"),
-    "secret": ("secret", "password", "sip secret"),
-    "mobile": ("mobile", "cell", "mobile phone"),
-    "class": ("class", "cos", "class of service"),
-    "follow_me": ("follow_me", "ring_time"),
-    "pin": ("pin",),
+    "number": ("number", "extension", "ext", "short number", "分机号", "分机", "分机号码"),
+    "name": ("name", "display name", "full name", "姓名", "名字"),
+    "department": ("department", "dept", "部门"),
+    "secret": ("secret", "password", "sip secret", "密码", "sip密码"),
+    "mobile": ("mobile", "cell", "mobile phone", "手机", "手机号", "手机号码"),
+    "class": ("class", "cos", "class of service", "权限"),
+    "follow_me": ("follow_me", "ring_time", "振铃时间"),
+    "pin": ("pin", "个人密码"),
 }
 FIELDS = ("number", "name", "department", "secret", "mobile", "class", "follow_me", "pin", "keys")
 REQUIRED_COLUMNS = ("number", "name")

@@ -503,3 +503,115 @@ def test_cdr_into_head_prints_its_first_line(tmp_path):
     )
     assert out.stdout.startswith("no calls recorded in")
     assert out.stderr == ""
+
+
+# ---------------------------------------------------------------- check: hints that save time (issue 7 item 7)
+
+
+def test_a_duplicate_number_names_the_other_rows_line(tmp_path):
+    folder = new_site(tmp_path)
+    with open(folder / "staff.csv", "a", encoding="utf-8") as f:
+        f.write("203,Copy 复制,Sales,another-secret-x,,staff,,\n")
+    first = line_of(folder / "staff.csv", "203,张伟")
+    dup = line_of(folder / "staff.csv", "203,Copy")
+    result = run("check", folder)
+    assert result.exit_code == 1
+    (err,) = errors_in(result.output)
+    assert err == (
+        "staff.csv:%d: error: short number 203 is already used by extension 203 (张伟), on staff.csv:%d" % (dup, first)
+    )
+
+
+def test_a_group_reusing_an_extension_number_names_the_csv_line(tmp_path):
+    folder = new_site(tmp_path)
+    edit(folder / "site.toml", "[groups.600]", "[groups.205]")
+    result = run("check", folder)
+    assert "already used by extension 205 (刘洋), on staff.csv:%d" % line_of(folder / "staff.csv", "205,") in (
+        result.output
+    )
+
+
+def test_members_written_as_numbers_say_quote_them(tmp_path):
+    folder = new_site(tmp_path)
+    text = (folder / "site.toml").read_text(encoding="utf-8")
+    start = text.index("members = [", text.index("[groups.600]"))
+    end = text.index("]", start) + 1
+    (folder / "site.toml").write_text(text[:start] + "members = [201, 202]" + text[end:], encoding="utf-8")
+    result = run("check", folder)
+    assert result.exit_code == 1
+    line = line_of(folder / "site.toml", "members = [201, 202]")
+    assert "site.toml:%d: error: 'members' in [groups.600] must be" % line in result.output
+    assert 'quote them, members = ["201", "202"]' in result.output
+
+
+def test_a_menu_name_without_menu_prefix_suggests_it(tmp_path):
+    folder = new_site(tmp_path)
+    edit(folder / "site.toml", '"2" = "menu:support"', '"2" = "support"')
+    result = run("check", folder)
+    assert result.exit_code == 1
+    line = line_of(folder / "site.toml", '"2" = "support"')
+    assert "site.toml:%d: error: 'support' is not a target" % line in result.output
+    assert 'write "menu:support"' in result.output
+
+
+def test_a_mobile_with_spaces_says_remove_them(tmp_path):
+    folder = new_site(tmp_path)
+    edit(folder / "staff.csv", "13800138002,", "138 0013 8002,")
+    result = run("check", folder)
+    assert result.exit_code == 1
+    line = line_of(folder / "staff.csv", "138 0013 8002")
+    assert "staff.csv:%d: error: mobile '138 0013 8002' of extension 202" % line in result.output
+    assert "remove the spaces, write 13800138002" in result.output
+
+
+def test_a_mobile_excel_wrote_in_scientific_form_says_format_as_text(tmp_path):
+    folder = new_site(tmp_path)
+    edit(folder / "staff.csv", "13800138002,", "1.38001E+10,")
+    result = run("check", folder)
+    assert result.exit_code == 1
+    (err,) = errors_in(result.output)
+    assert err.startswith("staff.csv:%d: error: mobile '1.38001E+10'" % line_of(folder / "staff.csv", "1.38001E+10"))
+    assert "digits after the first few were lost" in err and "format the column as Text" in err
+
+
+def test_chinese_headers_are_recognised(tmp_path):
+    folder = new_site(tmp_path)
+    edit(folder / "staff.csv", "number,name,department,secret,mobile,", "分机号,姓名,部门,密码,手机,")
+    result = run("check", folder)
+    assert result.exit_code == 0, result.output
+    assert "unknown column" not in result.output
+    exts = {e["number"]: e for e in sitefiles.load(folder).extensions}
+    assert exts["202"]["name"] == "王小明" and exts["202"]["mobile"] == "13800138002"
+    assert exts["202"]["department"] == "Sales 销售" and len(exts["202"]["secret"]) == 16
+
+
+def test_warnings_for_hours_provider_password_and_pins(tmp_path):
+    folder = new_site(tmp_path)
+    edit(folder / "site.toml", 'workdays = ["2026-10-10"]', 'workdays = ["2026-10-10", "2026-10-03"]')
+    edit(
+        folder / "site.toml",
+        'open = ["mon-fri 09:00-12:00,13:00-18:00"]',
+        'open = ["mon-fri 09:00-12:00,13:00-18:00", "fri 17:00-20:00"]',
+    )
+    edit(folder / "site.toml", 'password = "test-provider-password"', 'password = ""')
+    rows = (folder / "staff.csv").read_text(encoding="utf-8-sig").splitlines()
+    pins = {"201": "1234", "204": "204", "207": "7777"}  # 204: too short, an error rather than a warning
+    rows = [r.rsplit(",", 1)[0] + "," + pins[r[:3]] if r[:3] in pins else r for r in rows]
+    (folder / "staff.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    result = run("check", folder)
+    out = result.output
+    toml, csv = folder / "site.toml", folder / "staff.csv"
+    assert (
+        "site.toml:%d: warning: workday 2026-10-03 is also a holiday (2026-10-01..2026-10-07)"
+        % line_of(toml, "workdays =")
+        in out
+    )
+    assert (
+        "site.toml:%d: warning: opening hours overlap on fri: 13:00-18:00 and 17:00-20:00" % line_of(toml, "open =")
+        in out
+    )
+    assert "site.toml:%d: warning: the provider password is empty" % line_of(toml, 'password = ""') in out
+    assert "staff.csv:%d: warning: PIN 1234 of extension 201" % line_of(csv, ",1234") in out
+    assert "a straight run of digits" in out
+    assert "staff.csv:%d: warning: PIN 7777 of extension 207" % line_of(csv, ",7777") in out
+    assert "staff.csv:%d: error: PIN of extension 204 must be at least 4 digits" % line_of(csv, ",204") in out

@@ -178,3 +178,47 @@ def test_unknown_digest_algorithm():
     raw = raw_site()
     raw["staff"]["digest"] = ["SHA-1"]
     find(problems_of(raw), ("staff", "digest"), "unknown digest algorithm 'SHA-1'")
+
+
+def test_trivial_pins_are_warned_about():
+    for pin in ("1234", "0000", "7777", "9876", "123456", "890123"):
+        rows = [r[:7] + [pin, r[8]] if r[0] == "203" else r for r in STAFF]
+        p = find(problems_of(rows=rows), ("staff", 3, "pin"), "first a thief tries", "warning")
+        assert pin in p[2]
+    rows = [r[:7] + ["203203", r[8]] if r[0] == "203" else r for r in STAFF]
+    find(problems_of(rows=rows), ("staff", 3, "pin"), "the extension number", "warning")
+    rows = [r[:7] + ["4827", r[8]] if r[0] == "203" else r for r in STAFF]
+    assert [p for p in problems_of(rows=rows) if p[1] == ("staff", 3, "pin")] == []
+
+
+def test_mobile_hints_for_spaces_and_excel():
+    rows = [r[:4] + ["138 0013 8001"] + r[5:] if r[0] == "201" else r for r in STAFF]
+    p = find(problems_of(rows=rows), ("staff", 1, "mobile"), "not a phone number")
+    assert "remove the spaces, write 13800138001" in p[2]
+    rows = [r[:4] + ["1.38001E+10"] + r[5:] if r[0] == "201" else r for r in STAFF]
+    p = find(problems_of(rows=rows), ("staff", 1, "mobile"), "not a phone number")
+    assert "format the column as Text" in p[2]
+
+
+def test_a_menu_name_as_a_target_suggests_the_prefix():
+    raw = raw_site()
+    raw["menus"]["main"]["options"]["2"] = "support"
+    p = find(problems_of(raw), ("menus", "main", "options", "2"), "not a target")
+    assert 'write "menu:support"' in p[2]
+
+
+def test_overlapping_hours_and_a_holiday_workday_are_warned_about():
+    raw = raw_site()
+    raw["hours"]["open"] = ["mon-fri 09:00-18:00", "sat 09:00-12:00", "wed 10:00-11:00"]
+    raw["hours"]["workdays"] = ["2026-10-10", "2026-10-06"]
+    ps = problems_of(raw)
+    p = find(ps, ("hours", "open", 2), "overlap on wed: 09:00-18:00 and 10:00-11:00", "warning")
+    find(ps, ("hours", "workdays", 1), "also a holiday (2026-10-01..2026-10-07)", "warning")
+    assert [q for q in ps if q[1] in (("hours", "open", 0), ("hours", "open", 1), ("hours", "workdays", 0))] == []
+    assert p[0] == "warning"
+
+
+def test_an_empty_provider_password_is_a_warning():
+    raw = raw_site()
+    raw["trunk"]["password"] = ""
+    find(problems_of(raw), ("trunk", "password"), "provider password is empty", "warning")

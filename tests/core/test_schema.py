@@ -59,3 +59,15 @@ def test_distance():
     assert schema.distance("kitten", "sitting") == 3
     assert schema.distance("timeout", "timout") == 1
     assert schema.suggest("zzzzzz", ["timeout", "retries"]) is None
+
+
+def test_numbers_where_strings_belong_say_quote_them():
+    raw = raw_site()
+    raw["groups"]["600"]["members"] = [201, 202]
+    raw["menus"]["main"]["number"] = 800
+    raw["menus"]["main"]["options"] = {"1": 600}
+    _, ps = schema.normalize(raw)
+    msgs = dict((p[1], p[2]) for p in ps)
+    assert 'quote them, members = ["201", "202"]' in msgs[("groups", "600", "members")]
+    assert 'quote it, number = "800"' in msgs[("menus", "main", "number")]
+    assert 'quote the numbers, e.g. "1" = "600"' in msgs[("menus", "main", "options")]

@@ -28,8 +28,12 @@ def _random_secret():
 
 
 def _random_pin():
-    # no leading zero: a spreadsheet would drop it
-    return secrets.choice("123456789") + "".join(secrets.choice(string.digits) for _ in range(PIN_LENGTH - 1))
+    from zongji.site.staffchecks import trivial_pin
+
+    while True:  # no leading zero: a spreadsheet would drop it; nothing `check` calls trivial
+        pin = secrets.choice("123456789") + "".join(secrets.choice(string.digits) for _ in range(PIN_LENGTH - 1))
+        if not trivial_pin(pin, ""):
+            return pin
 
 
 def _fresh_staff(text):

@@ -3,21 +3,20 @@
 Shapes and types are `schema.py`'s job; this module checks meaning: the short-number space
 (duplicates, prefixes that force an inter-digit wait, emergency collisions), that every
 target exists, that menus are reachable and escapable, ring groups, opening hours and the
-dial-out classes that stand between a phone and toll fraud.
+dial-out classes (`staffchecks`: each staff row, classes, digests).
 
 Problems are `(level, path, message)` (see docs/internals.md). Walks over menus are
 iterative, so a 100-level menu tree costs a loop, not a stack overflow.
 """
 
-from zongji.site import countries, hours, targets
+from zongji.site import countries, hours, staffchecks, targets
 
 MIN_DIGITS = 2
 MAX_DIGITS = 6
 MAX_MENU_DEPTH = 10  # the device keeps a bounded "back" stack; deeper trees lose callers anyway
-NUMBER_KINDS = ("local", "mobile", "national", "premium", "international")
+NUMBER_KINDS = staffchecks.NUMBER_KINDS
 STRATEGIES = ("ring-all", "in-order")
 LANGUAGES = ("en", "zh")
-MIN_SECRET = 8
 
 
 def _err(problems, path, msg):
@@ -50,13 +49,13 @@ def check(site, extensions):
             "time zone '%s' was not compiled: check its spelling, e.g. Asia/Shanghai" % branch.get("timezone"),
         )
     numbers = _check_numbers(site, extensions, country, problems)
-    _check_extensions(site, extensions, country, problems)
+    staffchecks.check_extensions(site, extensions, country, problems)
     _check_groups(site, numbers, problems)
     _check_targets(site, numbers, problems)
     _check_menus(site, numbers, problems)
     _check_hours(site, problems)
-    _check_dialout(site, problems)
-    _check_staff(site, problems)
+    staffchecks.check_dialout(site, problems)
+    staffchecks.check_digest(site, problems)
     return problems
 
 
@@ -127,82 +126,6 @@ def _check_numbers(site, extensions, country, problems):
     return numbers
 
 
-def _check_extensions(site, extensions, country, problems):
-    classes = (site.get("dialout") or {}).get("classes") or {}
-    default = (site.get("staff") or {}).get("default_class") or "internal"
-    if default not in classes:
-        _err(problems, ("staff", "default_class"), "default_class '%s' is not a class in [dialout.classes]" % default)
-    has_trunk = bool(site.get("trunk"))
-    for i, ext in enumerate(extensions):
-        num = ext.get("number") or ""
-        if not (ext.get("name") or "").strip():
-            _err(problems, ("staff", i, "name"), "extension %s has no name" % num)
-        secret = ext.get("secret") or ""
-        mobile = ext.get("mobile") or ""
-        if not secret and not mobile:
-            _err(
-                problems,
-                ("staff", i, "secret"),
-                "extension %s has neither a SIP secret (desk phone) nor a mobile: give it one or the other" % num,
-            )
-        if secret:
-            if secret == num or secret in ("1234", "12345678", "password", "0000"):
-                _err(
-                    problems,
-                    ("staff", i, "secret"),
-                    "extension %s has a secret anyone would guess first; "
-                    "use a random one (zongji init shows how)" % num,
-                )
-            elif len(secret) < MIN_SECRET:
-                _warn(
-                    problems,
-                    ("staff", i, "secret"),
-                    "extension %s's secret is shorter than %d characters: easy to crack" % (num, MIN_SECRET),
-                )
-        if mobile:
-            if country and countries.classify(country, mobile) is None:
-                _err(
-                    problems,
-                    ("staff", i, "mobile"),
-                    "mobile '%s' of extension %s is not a phone number" % (mobile, num),
-                )
-            if not has_trunk:
-                _err(
-                    problems,
-                    ("staff", i, "mobile"),
-                    "extension %s has a mobile but the site has no [trunk] to reach it" % num,
-                )
-        follow = ext.get("follow_me") or 0
-        if follow and not (mobile and secret):
-            _err(
-                problems,
-                ("staff", i, "follow_me"),
-                "follow_me on extension %s needs both a desk phone (secret) and a mobile" % num,
-            )
-        cls = ext.get("class") or default
-        if cls not in classes:
-            hint = _suggest(cls, classes)
-            _err(problems, ("staff", i, "class"), "extension %s has unknown dial-out class '%s'%s" % (num, cls, hint))
-        elif classes[cls].get("pin") and not ext.get("pin"):
-            _warn(
-                problems,
-                ("staff", i, "pin"),
-                "extension %s's class '%s' asks for a PIN but the extension "
-                "has none, so it can't dial %s" % (num, cls, ", ".join(classes[cls]["pin"])),
-            )
-        pin = ext.get("pin") or ""
-        if pin and (not targets.is_digits(pin) or len(pin) < 4):
-            _err(problems, ("staff", i, "pin"), "PIN of extension %s must be at least 4 digits" % num)
-        for field in ("name", "department", "secret", "mobile"):
-            value = ext.get(field) or ""
-            for ch in value:
-                if ord(ch) < 32:
-                    _err(
-                        problems, ("staff", i, field), "%s of extension %s contains a control character" % (field, num)
-                    )
-                    break
-
-
 def _suggest(word, choices):
     from zongji.site.schema import suggest
 
@@ -246,6 +169,9 @@ def _target_problem(text, numbers, site, in_menu):
     """None if `text` names something that exists, else the reason why not."""
     t = targets.parse(text)
     if t is None:
+        name = text.strip() if isinstance(text, str) else ""
+        if name and name in (site.get("menus") or {}):
+            return "'%s' is not a target, but there is a menu of that name: write \"menu:%s\"" % (text, name)
         return "'%s' is not a target: write %s" % (text, targets.describe())
     kind, arg = t
     if kind in targets.MENU_ONLY and not in_menu:
@@ -287,6 +213,13 @@ def _check_targets(site, numbers, problems):
                 _err(problems, ("trunk", "did", k), why)
         if not 0 < (trunk.get("port") or 0) < 65536:
             _err(problems, ("trunk", "port"), "trunk port must be 1–65535")
+        if trunk.get("password") == "":
+            _warn(
+                problems,
+                ("trunk", "password"),
+                "the provider password is empty: registration and outside calls will be refused by "
+                "any provider that asks for one; put the account's password here",
+            )
 
 
 def _menu_edges(menu):
@@ -441,47 +374,53 @@ def _check_hours(site, problems):
             hours.parse_open(spec)
         except ValueError as e:
             _err(problems, ("hours", "open", i), str(e))
+    ranges = []
+    for i, spec in enumerate(hrs.get("open") or []):
+        try:
+            for r in hours.parse_open(spec):
+                ranges.append((r, i))
+        except ValueError:
+            pass  # reported above
+    _overlaps(ranges, problems)
+    spans = {}
     for key in ("holidays", "workdays"):
+        spans[key] = []
         for i, spec in enumerate(hrs.get(key) or []):
             try:
-                hours.parse_days(spec)
+                spans[key].append((hours.parse_days(spec), i, spec))
             except ValueError as e:
                 _err(problems, ("hours", key, i), str(e))
-
-
-DIGESTS = ("MD5", "SHA-256")
-
-
-def _check_staff(site, problems):
-    algs = (site.get("staff") or {}).get("digest") or []
-    if not algs:
-        _err(problems, ("staff", "digest"), "digest must name at least one of: %s" % ", ".join(DIGESTS))
-    for alg in algs:
-        if alg not in DIGESTS:
-            _err(problems, ("staff", "digest"), "unknown digest algorithm '%s': use %s" % (alg, ", ".join(DIGESTS)))
-
-
-def _check_dialout(site, problems):
-    classes = (site.get("dialout") or {}).get("classes") or {}
-    for name in classes:
-        c = classes[name]
-        path = ("dialout", "classes", name)
-        for kind in (c.get("allow") or []) + (c.get("pin") or []):
-            if kind not in NUMBER_KINDS:
-                _err(
+    for (first, last), i, spec in spans["workdays"]:
+        for (hfirst, hlast), _j, hspec in spans["holidays"]:
+            if first <= hlast and hfirst <= last:
+                _warn(
                     problems,
-                    path,
-                    "class '%s': unknown number kind '%s', use: %s" % (name, kind, ", ".join(NUMBER_KINDS)),
+                    ("hours", "workdays", i),
+                    "workday %s is also a holiday (%s): a date listed as both opens with Monday's "
+                    "hours; if it is a day off, take it out of workdays" % (spec, hspec),
                 )
-        for kind in c.get("pin") or []:
-            if kind not in (c.get("allow") or []):
-                _warn(problems, path + ("pin",), "class '%s' asks a PIN for %s but does not allow it" % (name, kind))
-        if "international" in (c.get("allow") or []) and "international" not in (c.get("pin") or []):
-            _warn(
-                problems,
-                path + ("allow",),
-                "class '%s' may dial international numbers without a PIN: one "
-                'stolen phone password becomes a large bill (toll fraud); add pin = ["international"]' % name,
-            )
-        if "premium" in (c.get("allow") or []) and "premium" not in (c.get("pin") or []):
-            _warn(problems, path + ("allow",), "class '%s' may dial premium-rate numbers without a PIN" % name)
+                break
+
+
+def _overlaps(ranges, problems):
+    """Opening ranges that cover the same minutes of a weekday: one per day, sorted, is linear."""
+    said = {}
+    for day in range(7):
+        bit = 1 << day
+        todays = sorted([(r[1], r[2], i) for r, i in ranges if r[0] & bit])
+        reach = None  # the range reaching latest so far
+        for start, end, i in todays:
+            if reach is not None and start < reach[1] and i not in said:
+                said[i] = True
+                _warn(
+                    problems,
+                    ("hours", "open", i),
+                    "opening hours overlap on %s: %s-%s and %s-%s; merge them into one range"
+                    % (hours.DAYS[day], _hhmm(reach[0]), _hhmm(reach[1]), _hhmm(start), _hhmm(end)),
+                )
+            if reach is None or end > reach[1]:
+                reach = (start, end)
+
+
+def _hhmm(minute):
+    return "%02d:%02d" % (minute // 60, minute % 60)

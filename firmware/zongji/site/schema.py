@@ -161,6 +161,31 @@ def _type_ok(kind, value):
     return False
 
 
+def _number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _quoted(value):
+    return '"%s"' % value
+
+
+def _quote_hint(kind, key, value):
+    """For numbers written where strings belong (members = [201, 202]): how to write them."""
+    if kind == "str" and _number(value):
+        return ": quote it, %s = %s" % (key, _quoted(value))
+    if kind == "strs" and isinstance(value, list):
+        for v in value:
+            if _number(v):
+                shown = [_quoted(v) if _number(v) else repr(v) for v in value[:4]]
+                more = ", ..." if len(value) > 4 else ""
+                return ": quote them, %s = [%s%s]" % (key, ", ".join(shown), more)
+    if kind == "map" and isinstance(value, dict):
+        for k in value:
+            if _number(value[k]):
+                return ': quote the numbers, e.g. "%s" = %s' % (k, _quoted(value[k]))
+    return ""
+
+
 def _copy(value):
     if isinstance(value, list):
         return list(value)
@@ -186,7 +211,13 @@ def _table(raw, keys, path, problems, where):
             elif kind == "num" and isinstance(value, float) and value == int(value):
                 value = int(value)
             if finite and not _type_ok(kind, value):
-                problems.append(("error", path + (key,), "'%s' in %s must be %s" % (key, where, _TYPE_WORDS[kind])))
+                problems.append(
+                    (
+                        "error",
+                        path + (key,),
+                        "'%s' in %s must be %s%s" % (key, where, _TYPE_WORDS[kind], _quote_hint(kind, key, value)),
+                    )
+                )
                 value = _copy(default) if default is not REQUIRED else None
             elif finite and kind in ("num", "int") and value < 0:
                 problems.append(("error", path + (key,), "'%s' in %s must not be negative" % (key, where)))
