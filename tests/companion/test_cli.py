@@ -615,3 +615,33 @@ def test_warnings_for_hours_provider_password_and_pins(tmp_path):
     assert "a straight run of digits" in out
     assert "staff.csv:%d: warning: PIN 7777 of extension 207" % line_of(csv, ",7777") in out
     assert "staff.csv:%d: error: PIN of extension 204 must be at least 4 digits" % line_of(csv, ",204") in out
+
+
+# ---------------------------------------------------------------- help and docs name only what exists
+
+
+def test_help_and_docs_name_only_commands_that_exist_and_document_all_of_them():
+    import re
+
+    from zongji_companion.cli import main
+
+    commands = set(main.commands)
+    assert {"init", "check", "simulate", "bundle", "run", "cdr", "provider"} <= commands
+    named = set(re.findall(r"zongji ([a-z]\w*) ", run("--help").output))
+    assert named <= commands, named - commands
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+    with open(os.path.join(root, "docs", "cli.md"), encoding="utf-8") as f:
+        cli_md = f.read()
+    for name in commands:
+        assert "\n## %s\n" % name in cli_md or "## %s\n" % name in cli_md, name
+        assert "`zongji %s" % name in cli_md, name
+        for option in main.commands[name].params:
+            for opt in option.opts:
+                if opt.startswith("--") and opt != "--help":
+                    assert opt in cli_md, "%s %s is not in docs/cli.md" % (name, opt)
+    for path in ("README.md", "docs/cli.md", "docs/site-format.md"):
+        with open(os.path.join(root, path), encoding="utf-8") as f:
+            used = set(re.findall(r"`zongji (\w+)", f.read()))
+        assert used <= commands, (path, used - commands)
+    for name in commands:
+        assert "sync" not in run(name, "--help").output and "zongji status" not in run(name, "--help").output

@@ -107,7 +107,10 @@ def main():
       zongji check shanghai      every problem as file:line, with how to fix it
       zongji simulate shanghai   play a call through the menus before anyone hears it
       zongji run shanghai        the switchboard on this computer: softphones register and call
-      zongji bundle / sync       compile the folder and send it to the device
+      zongji provider shanghai   (another terminal) a test SIP provider, to try outside calls
+      zongji cdr shanghai        the calls `run` recorded
+      zongji bundle shanghai     compile the folder into the bundle the device loads
+                                 (sending it to a device from here is coming, not there yet)
 
     Run `zongji COMMAND --help` for the details of a command.
     """

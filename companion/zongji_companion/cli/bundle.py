@@ -16,9 +16,11 @@ def bundle_cmd(site, output, as_json):
     """Compile SITE into the compact bundle the device loads.
 
     The bundle is canonical JSON lines with a SHA-256 version over its content: the same site
-    always gives the same bytes and the same version, which `zongji status` shows on the
-    device. It is checked first and loaded back through the device's own loader before it is
-    written, so a bundle that this command writes is one the device accepts.
+    always gives the same bytes and the same version (its first 16 hex digits are printed,
+    and host mode shows them in its banner). It holds the SIP secrets and the provider
+    password: keep it out of git (`zongji init` writes a .gitignore for it). It is checked
+    first and loaded back through the device's own loader before it is written, so a bundle
+    that this command writes is one the device accepts.
     """
     runtime, data = load_site(site)
     if output is None:
