@@ -409,8 +409,11 @@ class HostMode(Proc):
     LISTENING = r"listening on udp (\S+):(\d+)"
 
     @classmethod
-    def start(cls, site, port, state_dir, logdir, timeout=20.0):
+    def start(cls, site, port, state_dir, logdir, timeout=20.0, limits=None):
+        """limits: None (the default, "host") or "device" (`--limits device`: the ESP32's tables)."""
         argv = zongji_argv("run", site.path, "--sip", "%s:%d" % (LOOPBACK, port), "--state", state_dir)
+        if limits is not None:
+            argv += ["--limits", limits]
         hm = cls("zongji-run-%d" % port, argv, logdir, env=zongji_env())
         hm.port = port
         hm.addr = (LOOPBACK, port)
