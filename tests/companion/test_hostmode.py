@@ -29,11 +29,15 @@ STOPPED = re.compile(r"^stopped$")
 class Zongji:
     """A `zongji run ...` process; its output lines arrive in a queue read by a thread."""
 
-    def __init__(self, *args, cwd=None):
+    def __init__(self, *args, cwd=None, prelude=None):
         env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8")
         env.pop("ZONGJI_DEBUG", None)
+        # prelude: Python run before the CLI in the same process (a test's shorter timings)
+        cli = ["-m", "zongji_companion"]
+        if prelude:
+            cli = ["-c", prelude + "\nfrom zongji_companion.cli import main\nmain(prog_name='zongji')"]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "zongji_companion", "run"] + [str(a) for a in args],
+            [sys.executable] + cli + ["run"] + [str(a) for a in args],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -92,8 +96,8 @@ class Zongji:
 def procs():
     started = []
 
-    def start(*args, cwd=None):
-        p = Zongji(*args, cwd=cwd)
+    def start(*args, cwd=None, prelude=None):
+        p = Zongji(*args, cwd=cwd, prelude=prelude)
         started.append(p)
         return p
 
@@ -169,16 +173,16 @@ class Phone:
     def final(self):
         return self.recv(lambda status: status >= 200)
 
-    def register(self):
+    def register(self, expires=600):
         """REGISTER, answer the 401 with digest; the 200 and the 401's raw bytes."""
         uri = "sip:%s:%d" % self.server
         call_id = "reg-%s-%d@127.0.0.1" % (self.number, self.addr[1])
-        self.send(self.request("REGISTER", uri, self.number, call_id, [("Expires", 600)]))
+        self.send(self.request("REGISTER", uri, self.number, call_id, [("Expires", expires)]))
         challenge, raw = self.final()
         assert challenge.status == 401, challenge
         chal = pick_challenge(challenge.get_all("www-authenticate"))
         auth = respond(chal, "REGISTER", uri, self.number, self.secret, "c0ffee", 1)
-        self.send(self.request("REGISTER", uri, self.number, call_id, [("Expires", 600), ("Authorization", auth)]))
+        self.send(self.request("REGISTER", uri, self.number, call_id, [("Expires", expires), ("Authorization", auth)]))
         ok, _ = self.final()
         assert ok.status == 200, ok
         return ok, raw
@@ -227,6 +231,46 @@ def test_registration_is_printed_saved_at_ctrl_c_and_restored(tmp_path, procs, p
     again.started()
     assert "restored 1 registration and 0 call records" in again.wait_for("restored")
     assert again.stop(signal.SIGTERM) == 0
+
+
+# min_expires is 60 s; 10 s lifetimes let a test outlive a binding's first written expiry in seconds
+FAST_EXPIRY = "from zongji.switch.registrar import Registrar\nRegistrar.min_expires = 1"
+
+
+def test_a_phone_that_keeps_refreshing_survives_a_power_cut(tmp_path, procs, phones):
+    # The issue: refreshes were never written, so the file's expiry ran out while the phone was
+    # still refreshing. Here the phone refreshes 10 s bindings every second for 12 s, then the
+    # switch dies without a goodbye write (SIGKILL, as a power cut) and comes back.
+    site = new_site(tmp_path)
+    state = tmp_path / "state"
+    z = procs(site, "--sip", "127.0.0.1:0", "--state", state, prelude=FAST_EXPIRY)
+    server = z.started()
+    lily = phones("201", site, server)
+    lily.register(expires=10)
+    end = time.monotonic() + 12
+    while time.monotonic() < end:
+        time.sleep(1)
+        ok, _ = lily.register(expires=10)
+        assert ok.status == 200
+    time.sleep(1.5)  # the lazy write lands within the shell's one-second save interval
+    z.kill()
+
+    again = procs(site, "--sip", "127.0.0.1:0", "--state", state, prelude=FAST_EXPIRY)
+    server = again.started()
+    assert "restored 1 registration" in again.wait_for("restored")
+    # reachable without registering again: a call from 202 rings 201's socket
+    ming = phones("202", site, server)
+    ming.register()
+    uri = "sip:201@%s:%d" % server
+    invite = ming.request("INVITE", uri, "201", "call-202-201@127.0.0.1")
+    ming.send(invite)
+    challenge, _ = ming.final()
+    assert challenge.status == 407
+    auth = respond(pick_challenge(challenge.get_all("proxy-authenticate")), "INVITE", uri, "202", ming.secret, "ab", 1)
+    ming.send(ming.request("INVITE", uri, "201", "call-202-201@127.0.0.1", [("Proxy-Authorization", auth)]))
+    rung, _ = lily.recv("INVITE")
+    assert rung.uri.user == "201" and rung.from_addr().uri.user == "202"
+    again.kill()
 
 
 def test_a_call_between_two_softphones_is_printed_and_recorded(tmp_path, procs, phones):

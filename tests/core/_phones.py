@@ -7,6 +7,7 @@ a.send(a.invite("202"))             # send a request; net.run() delivers everyth
 a.last("INVITE") / a.got            # what the phone received, parsed, in order
 """
 
+import _sites
 from _support import counter_random
 from zongji.sip import digest
 from zongji.sip.message import Request, make_request, make_response, parse
@@ -54,7 +55,7 @@ class Net:
             self,
             number,
             ("10.0.0.%d" % (len(self.phones) + 2), port),
-            secret if secret is not None else (ext.secret if ext else "x"),
+            secret if secret is not None else (_sites.secret(number) if ext else "x"),
         )
         self.phones[p.addr] = p
         return p

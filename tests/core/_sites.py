@@ -1,11 +1,13 @@
 """A small, complete site for core tests, built in code (no TOML: MicroPython has no parser)."""
 
 from zongji.site import schema
-from zongji.site.directory import FIELDS
-from zongji.site.model import Site
+from zongji.site.bundle import stored_row
+from zongji.site.directory import STAFF_FIELDS
+from zongji.site.model import Site, realm_of
 
 STAFF = [
-    # number, name, department, secret, mobile, class, follow_me, pin, keys
+    # number, name, department, secret, mobile, class, follow_me, pin, keys: as the staff CSV
+    # has them; build() keeps only their hashes, as the bundle does. Phones know the secrets.
     ["200", "Operator Desk 前台", "Admin", "op-secret-200", "", "staff", 0, "", "67372867 3375 7426 824"],
     ["201", "王小明", "Sales", "s3cret-201-x", "13800138001", "staff", 20, "", "9264 9426.6464"],
     ["202", "Lily 王丽", "Sales", "s3cret-202-x", "", "staff", 0, "", "5459 9264 54"],
@@ -79,14 +81,32 @@ def raw_site(**overrides):
 
 
 def ext_dicts(rows=None):
-    return [dict(zip(FIELDS, r)) for r in (rows if rows is not None else STAFF)]
+    return [dict(zip(STAFF_FIELDS, r)) for r in (rows if rows is not None else STAFF)]
+
+
+_SECRETS = {}  # number -> secret of every row build() was given: what the phones know
+
+
+def secret(number):
+    """The SIP secret a phone of `number` registers with (the site itself keeps only HA1s)."""
+    if number in _SECRETS:
+        return _SECRETS[number]
+    for r in STAFF:
+        if r[0] == number:
+            return r[3]
+    return None
 
 
 def build(raw=None, rows=None):
+    """A Site from staff rows (STAFF_FIELDS order), hashed with the site's realm."""
     site, problems = schema.normalize(raw if raw is not None else raw_site())
     errors = [p for p in problems if p[0] == "error"]
     assert not errors, errors
-    return Site(site, rows if rows is not None else STAFF)
+    realm = realm_of(site)
+    exts = ext_dicts(rows)
+    for e in exts:
+        _SECRETS[e["number"]] = e["secret"]
+    return Site(site, [stored_row(e, realm) for e in exts])
 
 
 # Wednesday 2026-11-25 10:30 (open), Wednesday 20:30 (closed), National Day (holiday),

@@ -56,8 +56,16 @@ def _answer(auth, now, user, password, nc=1, method="REGISTER", uri="sip:zongji.
     return parse_auth(respond(params, method, uri, user, password, "c0ffee", nc)), params
 
 
+# what the switch's directory holds: HA1s, never the passwords
+HA1S = {(u, a): digest.ha1(a, u, "zongji.local", USERS[u]) for u in USERS for a in ("MD5", "SHA-256")}
+
+
+def _lookup(user, algorithm):
+    return HA1S.get((user, algorithm))
+
+
 def _check(auth, params, now, method="REGISTER"):
-    return auth.check(method, params, USERS.get, now)
+    return auth.check(method, params, _lookup, now)
 
 
 # ---- vectors --------------------------------------------------------------------------------
@@ -200,32 +208,74 @@ def test_unknown_user_is_indistinguishable_from_wrong_password():
 
 
 def test_unknown_user_costs_the_same_hashing():
-    calls = []
-    real = digest._response
+    hashed = []
+    real = dict(digest._HASHES)
 
-    def counting(*args):
-        calls.append(args[2])  # the username
-        return real(*args)
+    def counting(h):
+        def count(text):
+            hashed.append(len(text))
+            return h(text)
+
+        return count
 
     auth = _server()
     p1, _ = _answer(auth, T0, "201", "guess")
     p2, _ = _answer(auth, T0, "999", "guess")
-    digest._response = counting
+    for name in real:
+        digest._HASHES[name] = (counting(real[name][0]), real[name][1])
     try:
         _check(auth, p1, T0)
+        known = list(hashed)
+        del hashed[:]
         _check(auth, p2, T0)
     finally:
-        digest._response = real
-    assert calls == ["201", "999"]
+        digest._HASHES.update(real)
+    assert known == hashed and len(known) == 2  # H(A2) and the response: no HA1 to make
 
 
 def test_unknown_or_empty_password_user_never_authenticates():
     auth = _server()
-    # even knowing the dummy password used for unknown users gets nowhere
-    params, _ = _answer(auth, T0, "999", digest._DUMMY)
-    assert _check(auth, params, T0) == FAIL
-    params, _ = _answer(auth, T0, "203", "")
-    assert auth.check("REGISTER", params, {"203": ""}.get, T0) == FAIL
+    # even a response made from the dummy HA1 used for unknown users gets nowhere
+    ch = parse_challenge(auth.challenge(T0)[1])
+    a1 = "0" * 32
+    response = digest._response(digest._HASHES["MD5"][0], a1, "REGISTER", "sip:z", ch["nonce"], "00000001", "c", "auth")
+    params = {"username": "999", "realm": "zongji.local", "nonce": ch["nonce"], "uri": "sip:z"}
+    params.update(response=response, algorithm="MD5", qop="auth", nc="00000001", cnonce="c")
+    assert auth.check("REGISTER", params, lambda u, a: None, T0) == FAIL
+    params["username"] = "203"
+    assert auth.check("REGISTER", params, lambda u, a: "", T0) == FAIL
+    assert auth.check("REGISTER", params, lambda u, a: a1, T0) == OK  # the response is well made
+
+
+def test_the_lookup_is_asked_for_the_ha1_of_the_algorithm_used():
+    asked = []
+
+    def lookup(user, algorithm):
+        asked.append((user, algorithm))
+        return _lookup(user, algorithm)
+
+    auth = _server()
+    for which in (0, 1):
+        params, _ = _answer(auth, T0, "201", USERS["201"], which=which)
+        assert auth.check("REGISTER", params, lookup, T0) == OK
+    assert asked == [("201", "SHA-256"), ("201", "MD5")]
+    # the MD5 HA1 handed out for SHA-256 (a mixed-up table) does not pass
+    params, _ = _answer(auth, T0, "201", USERS["201"], which=0)
+    assert auth.check("REGISTER", params, lambda u, a: _lookup(u, "MD5"), T0) == FAIL
+
+
+def test_ha1_is_hash_of_user_realm_password():
+    from zongji.sip.md5 import md5_hex
+
+    # RFC 2617 section 3.5's user: the MD5 HA1 a Kamailio `ha1` column would hold
+    assert digest.ha1("MD5", "Mufasa", "testrealm@host.com", "Circle Of Life") == md5_hex(
+        "Mufasa:testrealm@host.com:Circle Of Life"
+    )
+    assert digest.ha1("md5", "u", "r", "p") == digest.ha1("MD5", "u", "r", "p")
+    assert len(digest.ha1("SHA-256", "u", "r", "p")) == 64
+    raises(ValueError, digest.ha1, "SHA-512-256", "u", "r", "p")
+    lookup = digest.from_passwords(USERS.get, "zongji.local")
+    assert lookup("201", "MD5") == _lookup("201", "MD5") and lookup("299", "MD5") is None
 
 
 def test_expired_nonce_is_stale_only_with_the_right_password():

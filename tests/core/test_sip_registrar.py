@@ -3,7 +3,7 @@ events, persistence, and what a prober (svwar) can and cannot learn."""
 
 import json
 
-from _sites import STAFF, build
+from _sites import STAFF, build, raw_site
 from _support import IS_MICROPYTHON, SkipTest, counter_random, raises
 from zongji.sip.digest import Authenticator, parse_challenge, pick_challenge, respond
 from zongji.sip.message import make_request, parse
@@ -18,7 +18,7 @@ NONE = object()  # "no Contact header" (a query)
 
 def _registrar(guard=None, site=None):
     site = site or build()
-    auth = Authenticator(site.realm, b"0123456789abcdef", random_bytes=counter_random())
+    auth = Authenticator(site.realm, b"0123456789abcdef", random_bytes=counter_random(), algorithms=site.digest)
     return Registrar(site, auth, guard, random_bytes=counter_random())
 
 
@@ -86,8 +86,12 @@ def _contacts(resp):
 # ---- authentication ------------------------------------------------------------------------
 
 
+def _sha256_site():
+    return build(raw_site(staff={"default_class": "internal", "digest": ["SHA-256", "MD5"]}))
+
+
 def test_register_is_challenged_then_bound():
-    reg = _registrar()
+    reg = _registrar(site=_sha256_site())
     phone = _desk()
     first = reg.handle(phone.request(), DESK, T0)
     assert first.status == 401
@@ -479,6 +483,82 @@ def test_garbage_files_raise_load_error_and_leave_no_bindings():
     assert isinstance(LoadError("x"), ValueError)
 
 
+class Disk:
+    """What a shell does with the registrar's file: write when dirty or due, read at boot."""
+
+    def __init__(self):
+        self.data = None
+        self.at = None
+        self.writes = 0
+
+    def save(self, reg, now, force=False):
+        due = reg.save_due()
+        if reg.dirty or (due is not None and (force or now >= due)):
+            self.data, self.at = reg.dump(now), now
+            self.writes += 1
+            reg.saved(now)
+
+    def boot(self, now):
+        """A restart at `now`: a new registrar loads the file, knowing its age."""
+        after = _registrar()
+        after.load(self.data, now, elapsed_ms=now - self.at)
+        return after
+
+
+def test_a_refreshing_phone_stays_reachable_across_a_restart_with_few_writes():
+    # phones refresh every `every` s with lifetime `expires`, for 12 minutes; a restart can come
+    # at any moment, and the restored binding must last until the phone's next refresh
+    for expires, every in ((120, 60), (120, 10), (600, 60), (3600, 60), (90, 80)):
+        reg = _registrar()
+        disk = Disk()
+        phone = _desk()
+        now = T0
+        while now < T0 + 12 * 60000:
+            assert phone.register(reg, now, expires=expires).status == 200
+            disk.save(reg, now)
+            nxt = now + every * 1000
+            for crash in range(now, nxt, 5000):  # power cut at `crash`, back at once
+                after = disk.boot(crash)
+                assert after.contacts("201", nxt), (expires, every, crash - T0)
+            now = nxt
+        # about two writes a lifetime, however often the phone refreshes (the first is its
+        # registration); an hour's binding refreshed each minute is written once in 12 min
+        assert 1 <= disk.writes <= 2 * 720 // expires + 1, (expires, every, disk.writes)
+
+
+def test_the_issue_case_restores_the_phone_after_twelve_minutes():
+    # 60 s refreshes of a 120 s binding, then Ctrl-C and a restart a few seconds later
+    reg = _registrar()
+    disk = Disk()
+    phone = _desk()
+    for minute in range(13):
+        phone.register(reg, T0 + minute * 60000, expires=120)
+        disk.save(reg, T0 + minute * 60000)
+    disk.save(reg, T0 + 12 * 60000 + 20000, force=True)  # shutdown 20 s after the last refresh
+    after = disk.boot(T0 + 12 * 60000 + 23000)
+    assert [c[0] for c in after.contacts("201", T0 + 12 * 60000 + 23000)] == ["sip:201@192.168.1.21:5060"]
+    assert len(after) == 1 and not after.dirty and after.save_due() is None
+
+
+def test_save_due_says_when_and_a_failed_write_is_tried_again():
+    reg = _registrar()
+    phone = _desk()
+    phone.register(reg, T0, expires=600)
+    assert reg.dirty
+    reg.saved(T0)  # as if written
+    assert not reg.dirty and reg.save_due() is None
+    phone.register(reg, T0 + 10000, expires=600)  # a refresh: nothing to write yet
+    assert not reg.dirty
+    due = reg.save_due()
+    # written at T0 for T0+600 s; now E = T0+610 s: due once W - now < (E - now)/2 + 5
+    assert due == T0 + (2 * 600 - 610 - 10) * 1000
+    reg.dump(due)  # the write fails: saved() is not called, so it stays due
+    assert reg.save_due() == due
+    reg.dump(due)
+    reg.saved(due)
+    assert reg.save_due() is None and not reg.dirty
+
+
 # ---- memory --------------------------------------------------------------------------------
 
 
@@ -504,7 +584,7 @@ def test_memory_per_registered_phone():
         # during a call on this port): an upper bound
         uri = "sip:%s@192.168.1.%d:5060;transport=udp" % (numbers[i], 100 + i)
         ip = "192.168.1.%d" % (100 + i)
-        reg._commit(keys[i], numbers[i], empty, [(uri, ip, 5060, 3600, 123456789, 1)])
+        reg._commit(keys[i], numbers[i], empty, [(uri, ip, 5060, 3600, 123456789, 1, 0)])
     used = gc.mem_alloc() - before
     assert len(reg) == n
     assert used // n <= 300, used // n

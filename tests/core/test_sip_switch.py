@@ -254,7 +254,8 @@ def test_provider_challenge_is_answered_with_the_trunk_account():
     again = prov.last("INVITE")
     assert again is not first and again.get("proxy-authorization") is not None
     params = digest.parse_auth(again.get("proxy-authorization"))
-    assert auth.check("INVITE", params, lambda u: "trunkpass" if u == "branch" else None, net.now) == digest.OK
+    lookup = digest.from_passwords({"branch": "trunkpass"}.get, "provider")
+    assert auth.check("INVITE", params, lookup, net.now) == digest.OK
 
 
 def test_follow_me_rings_the_desk_then_the_mobile_over_the_trunk():

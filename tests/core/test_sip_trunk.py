@@ -7,7 +7,7 @@ TransactionLayer and a real digest.Authenticator checking the credentials, on a 
 """
 
 from _support import IS_MICROPYTHON, SkipTest
-from zongji.sip.digest import OK, STALE, Authenticator, parse_auth
+from zongji.sip.digest import OK, STALE, Authenticator, ha1, parse_auth
 from zongji.sip.message import make_request, make_response, parse
 from zongji.sip.transaction import NewRequest, Timeout, TransactionLayer
 from zongji.switch.trunk import ClientAuth, TrunkRegistration, is_from_trunk
@@ -52,8 +52,8 @@ class Provider:
         self.binding = None  # (contact uri text, expires at ms)
         self.log = []  # (ms, request, status) for every new REGISTER transaction
 
-    def _lookup(self, user):
-        return self.password if user == TRUNK["username"] else None
+    def _lookup(self, user, algorithm):  # a provider that keeps passwords: HA1 made on demand
+        return ha1(algorithm, user, REALM, self.password) if user == TRUNK["username"] else None
 
     def answer(self, ev, now):
         req = ev.request
@@ -426,8 +426,8 @@ def test_client_auth_answers_a_407_to_an_invite():
     params = parse_auth(again.get("proxy-authorization"))
     assert params["uri"] == "sip:13800138000@198.51.100.7"
 
-    def lookup(user):
-        return "s3cret" if user == "0755123" else None
+    def lookup(user, algorithm):
+        return ha1(algorithm, user, REALM, "s3cret") if user == "0755123" else None
 
     assert proxy.check("INVITE", params, lookup, 0) == OK
     # refused again although the credentials answered its fresh nonce: a wrong password

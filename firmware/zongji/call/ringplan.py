@@ -20,7 +20,7 @@ def _person(site, number):
     ext = site.extension(number)
     if ext is None:
         return None
-    if ext.secret:
+    if ext.has_phone():
         return ("desk", number)
     if ext.mobile:
         return ("trunk", ext.mobile)
@@ -33,7 +33,7 @@ def ring_plan(site, target):
         ext = site.extension(target[1])
         if ext is None:
             return []
-        if not ext.secret:
+        if not ext.has_phone():
             return [([("trunk", ext.mobile)], None)] if ext.mobile else []
         if ext.follow_me and ext.mobile:
             return [([("desk", ext.number)], ext.follow_me), ([("trunk", ext.mobile)], None)]

@@ -7,7 +7,15 @@ Works on header *values* (strings), so it does not depend on the message parser:
     auth = Authenticator(realm, secret_key)
     values = auth.challenge(now_ms)         header values for a 401/407: SHA-256 first, MD5 second
     code = auth.check(method, params, lookup, now_ms)   OK STALE FAIL or BAD; auth.reason: why
+           lookup(username, algorithm) -> HA1 hex, or None for no such user
     value = respond(params, method, uri, username, password, cnonce, nc)   the client side
+    ha1(algorithm, username, realm, password)   H(username:realm:password), what a server stores
+
+The server never needs a password: RFC 7616 section 3.4.2 computes the response from
+HA1 = H(username ":" realm ":" password), so the switch keeps only HA1 per algorithm (computed on
+the host when the site bundle is built; site/directory.py). An HA1 is as good as the password
+in this realm (it answers any challenge of it), though it does not show the password; a weak
+password can still be guessed from it offline.
 
 Theory of operation (server side)
 ---------------------------------
@@ -26,7 +34,7 @@ Verdicts, in the order `check` reaches them:
            userhash, SHA-256 without qop): the caller answers 400
     FAIL   wrong realm, a nonce we did not issue, an unknown user or a wrong password: the
            caller answers 401/407 with a fresh `challenge(now_ms)`. An unknown user walks the
-           same path as a wrong password (a dummy password is hashed) and gets the same reason,
+           same path as a wrong password (a dummy HA1 is hashed) and gets the same reason,
            so neither the answer nor its timing tells a prober which user names exist.
     STALE  the password was right but the nonce is too old, or its nonce count did not go up
            (a replay), or it fell out of the replay table: answer with
@@ -66,7 +74,6 @@ _TIME_MASK = 0xFFFFFFFFFFFF  # 48 bits of milliseconds in a nonce: 8,900 years
 _NONCE_LEN = 52  # 12 time + 8 salt + 32 tag hex digits
 _NC_MAX = 0x3FFFFFFF  # highest nc tracked: keeps table values small ints (no heap)
 _ONCE = _NC_MAX  # the "last nc" of a no-qop nonce: nothing can follow it
-_DUMMY = "\x00zongji-no-such-user\x00"  # hashed for unknown users; never accepted
 _HEX = "0123456789abcdefABCDEF"
 _TOKEN_PUNCT = "-.!%*_+`'~"
 _WS = " \t\r\n"
@@ -141,15 +148,33 @@ def _algorithm(name):
     return None if entry is None else (entry[0], entry[1], sess)
 
 
-def _response(h, sess, username, realm, password, method, uri, nonce, nc, cnonce, qop):
-    """The request-digest of RFC 2617 section 3.2.2.1 (and RFC 2069 when qop is None)."""
-    ha1 = h(username + ":" + realm + ":" + password)
-    if sess:
-        ha1 = h(ha1 + ":" + nonce + ":" + cnonce)
+def ha1(algorithm, username, realm, password):
+    """HA1 = H(username ":" realm ":" password) as lowercase hex, for "MD5" or "SHA-256" (RFC
+    7616 section 3.4.2; Kamailio's `ha1` column is the MD5 one). Raises ValueError for another
+    algorithm."""
+    entry = _HASHES.get(algorithm.upper())
+    if entry is None:
+        raise ValueError("algorithm %s is not supported" % algorithm)
+    return entry[0](username + ":" + realm + ":" + password)
+
+
+def from_passwords(password_lookup, realm):
+    """An HA1 lookup for Authenticator.check from a password lookup (username -> password or
+    None): for a server that does hold passwords, such as a test's stand-in provider."""
+
+    def lookup(username, algorithm):
+        password = password_lookup(username)
+        return ha1(algorithm, username, realm, password) if password else None
+
+    return lookup
+
+
+def _response(h, a1, method, uri, nonce, nc, cnonce, qop):
+    """The request-digest of RFC 2617 section 3.2.2.1 (and RFC 2069 when qop is None), from HA1."""
     ha2 = h(method + ":" + uri)
     if qop is None:
-        return h(ha1 + ":" + nonce + ":" + ha2)
-    return h(ha1 + ":" + nonce + ":" + nc + ":" + cnonce + ":" + qop + ":" + ha2)
+        return h(a1 + ":" + nonce + ":" + ha2)
+    return h(a1 + ":" + nonce + ":" + nc + ":" + cnonce + ":" + qop + ":" + ha2)
 
 
 # ---- parsing ---------------------------------------------------------------------------------
@@ -318,7 +343,10 @@ def respond(challenge, method, uri, username, password, cnonce, nc):
         raise ValueError("algorithm %s needs qop" % alg)
     realm = challenge["realm"]
     nonce = challenge["nonce"]
-    digest = _response(h, sess, username, realm, password, method, uri, nonce, nc_text, cnonce, qop)
+    a1 = h(username + ":" + realm + ":" + password)
+    if sess:
+        a1 = h(a1 + ":" + nonce + ":" + cnonce)
+    digest = _response(h, a1, method, uri, nonce, nc_text, cnonce, qop)
     parts = [
         "Digest username=" + _quote(username),
         "realm=" + _quote(realm),
@@ -423,11 +451,12 @@ class Authenticator:
         self.reason = reason
         return code
 
-    def check(self, method, params, password_lookup, now_ms):
+    def check(self, method, params, ha1_lookup, now_ms):
         """Verify credentials (a dict from parse_auth) for a request with this method.
 
-        `password_lookup(username)` returns the password, or None (or "") for no such user.
-        Returns OK, STALE, FAIL or BAD and sets `self.reason`.
+        `ha1_lookup(username, algorithm)` returns ha1(algorithm, username, realm, password) as
+        lowercase hex, or None (or "") for no such user; `algorithm` is "MD5" or "SHA-256", one
+        of self.algorithms. Returns OK, STALE, FAIL or BAD and sets `self.reason`.
         """
         for name in ("username", "realm", "nonce", "uri", "response"):
             if name not in params:
@@ -468,13 +497,11 @@ class Authenticator:
         if issued is None:
             return self._done(FAIL, "unknown nonce")
         username = params["username"]
-        password = password_lookup(username)
-        known = bool(password)
+        a1 = ha1_lookup(username, alg)
+        known = bool(a1)
         if not known:
-            password = _DUMMY  # same hashing work as a real user: no timing oracle
-        expected = _response(
-            h, False, username, self.realm, password, method, params["uri"], nonce, nc_text, cnonce, qop
-        )
+            a1 = "0" * size  # same hashing work as a real user: no timing oracle
+        expected = _response(h, a1, method, params["uri"], nonce, nc_text, cnonce, qop)
         if not _equal(expected, answer) or not known:
             return self._done(FAIL, "wrong credentials")
 

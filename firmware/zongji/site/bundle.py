@@ -1,8 +1,14 @@
 """The device bundle: a compiled site in canonical JSON lines, versioned by SHA-256.
 
-    line 1   {"count":N,"format":1,"kind":"zongji-bundle","sha256":HEX,"site":NAME}
+    line 1   {"count":N,"format":2,"kind":"zongji-bundle","sha256":HEX,"site":NAME}
     line 2   the normalised site dict (sorted keys, compact separators, UTF-8)
     line 3+  one extension per line: a JSON array in directory.FIELDS order
+
+An extension row holds no SIP secret and no PIN: stored_row() replaces the secret with its
+digest HA1s (MD5 and SHA-256, H(number:realm:secret)) and the PIN with directory.pin_hash(),
+using the site's realm. Format 1 held both in the clear; it is refused with a hint to rebuild.
+The site line still holds [trunk] password: the provider's realm is not known in advance, so
+only the password can answer its challenges.
 
 `sha256` covers every byte after the header line, so the version names the content and two
 builds of the same site are byte-identical. The loader streams: it hashes and parses one
@@ -15,10 +21,10 @@ import hashlib
 import json
 
 from zongji.site import checks, schema
-from zongji.site.directory import FIELDS, Directory
-from zongji.site.model import Site
+from zongji.site.directory import FIELDS, HA1_COLUMNS, Directory, pin_hash
+from zongji.site.model import Site, digest_of, realm_of
 
-FORMAT = 1
+FORMAT = 2  # 1: secrets and PINs in the clear; 2: HA1s and PIN hashes
 KIND = "zongji-bundle"
 MAX_LINE = 16384  # one extension row, or the site line; longer lines are refused
 
@@ -36,15 +42,31 @@ def _canonical(value):
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def stored_row(ext, realm):
+    """A staff row (a dict by directory.STAFF_FIELDS names: secret and PIN in the clear) -> the
+    row the bundle and the Directory hold (directory.FIELDS: HA1s, PIN hash). Host side: the
+    device never sees the secret."""
+    from zongji.sip.digest import ha1  # host only: the device loads HA1s, never makes them
+
+    number = str(ext.get("number") or "")
+    secret = ext.get("secret") or ""
+    pin = ext.get("pin") or ""
+    made = {"pin_hash": _hex(pin_hash(realm, number, pin)) if pin else ""}
+    for alg in HA1_COLUMNS:
+        made[FIELDS[HA1_COLUMNS[alg][0]]] = ha1(alg, number, realm, secret) if secret else ""
+    row = []
+    for f in FIELDS:
+        v = made[f] if f in made else ext.get(f)
+        row.append(int(v or 0) if f == "follow_me" else ("" if v is None else str(v)))
+    return row
+
+
 def encode(site, extensions):
-    """Build bundle bytes from a normalised site and extension dicts (host side)."""
+    """Build bundle bytes from a normalised site and staff dicts (host side)."""
     body = [_canonical(site)]
+    realm = realm_of(site)
     for ext in extensions:
-        row = []
-        for f in FIELDS:
-            v = ext.get(f)
-            row.append(int(v or 0) if f == "follow_me" else ("" if v is None else str(v)))
-        body.append(_canonical(row))
+        body.append(_canonical(stored_row(ext, realm)))
     data = b"\n".join(body) + b"\n"
     header = {
         "count": len(extensions),
@@ -87,9 +109,15 @@ def read_header(line):
     header = _json_line(line, "bundle header")
     if not isinstance(header, dict) or header.get("kind") != KIND:
         raise BundleError("not a zongji bundle")
+    if header.get("format") == 1:
+        raise BundleError(
+            "bundle format 1 (SIP secrets in the clear) is no longer read: re-run `zongji bundle` "
+            "to rebuild site.zjb in format %d" % FORMAT
+        )
     if header.get("format") != FORMAT:
         raise BundleError(
-            "bundle format %r is not supported (this core reads format %d)" % (header.get("format"), FORMAT)
+            "bundle format %r is not supported (this core reads format %d): re-run `zongji bundle` "
+            "with the zongji version of this device" % (header.get("format"), FORMAT)
         )
     sha = header.get("sha256")
     if not isinstance(sha, str) or len(sha) != 64:
@@ -119,7 +147,7 @@ def load(source):
     raw = _json_line(site_line, "site line")
     site, problems = schema.normalize(raw)
     _raise_errors(problems)
-    directory = Directory()
+    directory = Directory(digest_of(site))
     lineno = 2
     for line in lines:
         lineno += 1

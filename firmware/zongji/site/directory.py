@@ -1,16 +1,42 @@
 """The staff directory, packed for a small heap.
 
 500 extensions as 500 dicts of strings would cost ~100 KB of MicroPython heap. Instead every
-extension is one record in a single bytearray (fields split by 0x1f, records ended by 0x1e)
-and an index maps a number *code* to the record's offset. A code is the integer of "1" +
-digits, so "0201" and "201" stay distinct and every code of up to six digits is a small int
-(no heap object of its own). Looking a number up costs one dict probe, whatever the size.
+extension is one record in a single bytes object and an index maps a number *code* to the
+record's offset. A code is the integer of "1" + digits, so "0201" and "201" stay distinct and
+every code of up to six digits is a small int (no heap object of its own). Looking a number up
+costs one dict probe, whatever the size.
+
+A record is a binary head, then text fields split by 0x1f, ended by 0x1e:
+
+    flags    1 byte: 1 = a desk phone (HA1 digests follow), 2 = a PIN (its hash follows)
+    HA1s     the raw digests of the directory's algorithms, in order (16 bytes MD5, 32 SHA-256)
+    PIN      PIN_BYTES of pin_hash(realm, number, pin)
+    text     number, name, department, mobile, class, follow_me, keys
+
+The head has a known length, so the 0x1e searched for after it is never a digest byte. No
+secret and no PIN is held in the clear: HA1 = H(number:realm:secret) is what digest checks
+need (RFC 7616 section 3.4.2), computed on the host when the bundle is built. Only the
+algorithms the site offers are kept: MD5 alone costs 16 bytes a phone (about what a 16-character
+secret cost), SHA-256 adds 32.
 """
+
+from binascii import hexlify, unhexlify
+from hashlib import sha256
 
 from zongji.site.targets import is_digits
 
-FIELDS = ("number", "name", "department", "secret", "mobile", "class", "follow_me", "pin", "keys")
+# A bundle row (and Directory.add's argument): HA1s and the PIN hash as lowercase hex, "" for none.
+FIELDS = ("number", "name", "department", "ha1_md5", "ha1_sha256", "mobile", "class", "follow_me", "pin_hash", "keys")
+# A row as the staff CSV gives it (the host side): secrets and PINs in the clear.
+STAFF_FIELDS = ("number", "name", "department", "secret", "mobile", "class", "follow_me", "pin", "keys")
+# digest algorithm -> (its column in FIELDS, raw digest bytes)
+HA1_COLUMNS = {"MD5": (3, 16), "SHA-256": (4, 32)}
+PIN_BYTES = 8  # 64 bits of SHA-256: a PIN has far fewer, so more would not make it harder to find
 
+_PHONE = 1
+_PIN = 2
+_TEXT = (0, 1, 2, 5, 6, 7, 9)  # FIELDS kept as text, in record order
+_INTERNED = (2, 4)  # department and class, as positions in the text part
 _RS = 0x1E
 
 
@@ -19,20 +45,50 @@ def code(digits):
     return int("1" + digits)
 
 
+def pin_hash(realm, number, pin):
+    """The PIN_BYTES stored for an extension's PIN: SHA-256 salted with realm and number, so
+    equal PINs of two extensions or two branches hash apart. A 4-8 digit PIN is quickly found
+    from its hash by trying them all: the bundle stays secret (docs/site-format.md)."""
+    return sha256(("zongji-pin:%s:%s:%s" % (realm, number, pin)).encode()).digest()[:PIN_BYTES]
+
+
+def _equal(a, b):
+    """Constant-time compare of two byte strings of the same length."""
+    if len(a) != len(b):
+        return False
+    diff = 0
+    for i in range(len(a)):
+        diff |= a[i] ^ b[i]
+    return diff == 0
+
+
+def _unhex(text, size, what, number):
+    if len(text) != 2 * size:
+        raise ValueError("%s of extension %s must be %d hex digits" % (what, number, 2 * size))
+    try:
+        return unhexlify(text)
+    except ValueError:
+        raise ValueError("%s of extension %s is not hex" % (what, number))
+
+
 class Extension:
     """One decoded directory record (made on demand, dropped after use)."""
 
-    def __init__(self, values):
-        (self.number, self.name, self.department, self.secret, self.mobile, self.cls, follow, self.pin, self.keys) = (
-            values
-        )
+    def __init__(self, values, ha1, pin):
+        (self.number, self.name, self.department, self.mobile, self.cls, follow, self.keys) = values
         self.follow_me = int(follow) if follow else 0
+        self.ha1 = ha1  # the HA1 digests of the directory's algorithms, b"" without a desk phone
+        self.pin_hash = pin  # pin_hash(...) of its PIN, b"" without one
 
     def has_phone(self):
-        return bool(self.secret)
+        return bool(self.ha1)
+
+    def has_pin(self):
+        return bool(self.pin_hash)
 
     def get(self, field, default=None):
-        """Dict-style access by CSV field name, so checks run on records as on dicts."""
+        """Dict-style access by CSV field name, so checks run on records as on dicts. There is
+        no "secret" or "pin" here: a record holds their hashes ("ha1", "pin_hash")."""
         if field == "class":
             return self.cls
         return getattr(self, field, default)
@@ -41,17 +97,15 @@ class Extension:
         return "Extension(%s %s)" % (self.number, self.name)
 
 
-# Fields most rows share (a handful of departments and dial-out classes): stored once in a
-# table, the record holds the table index. Saves ~15 bytes a row.
-_INTERNED = (2, 5)
-
-
 class Directory:
-    def __init__(self):
+    def __init__(self, algorithms=("MD5",)):
         self._blob = bytearray()  # frozen to exact-size bytes by freeze(): no growth slack
         self._index = {}
         self._table = []  # interned strings
         self._ids = {}  # interned string -> index, dropped by freeze()
+        # the HA1s kept: the site's digest algorithms (unknown names are left to checks.py)
+        self.algorithms = tuple([a for a in algorithms if a in HA1_COLUMNS])
+        self._width = sum([HA1_COLUMNS[a][1] for a in self.algorithms])
 
     def __len__(self):
         return len(self._index)
@@ -62,24 +116,40 @@ class Directory:
             raise ValueError("extension row needs %d fields, got %d" % (len(FIELDS), len(row)))
         if self._ids is None:
             raise ValueError("the directory is frozen")
+        number = str(row[0]) if row[0] else ""
+        if not is_digits(number) or len(number) > 9:
+            raise ValueError("extension number %r is not 1-9 digits" % number)
+        key = code(number)
+        if key in self._index:
+            raise ValueError("duplicate extension %s" % number)
+        head = bytearray(1)
+        if row[3] or row[4]:
+            for a in self.algorithms:
+                column, size = HA1_COLUMNS[a]
+                if not row[column]:
+                    raise ValueError("extension %s has a phone but no %s" % (number, FIELDS[column]))
+                head.extend(_unhex(row[column], size, FIELDS[column], number))
+            if self.algorithms:
+                head[0] |= _PHONE
+        if row[8]:
+            head.extend(_unhex(row[8], PIN_BYTES, "pin_hash", number))
+            head[0] |= _PIN
         parts = []
-        for i, v in enumerate(row):
+        for i in _TEXT:
+            v = row[i]
             s = str(v) if v else ""  # follow_me 0 is stored as nothing
             if "\x1e" in s or "\x1f" in s:
                 raise ValueError("control character in extension field")
-            if i in _INTERNED:
-                idx = self._ids.get(s)
-                if idx is None:
-                    idx = self._ids[s] = len(self._table)
-                    self._table.append(s)
-                s = str(idx)
             parts.append(s)
-        if not is_digits(parts[0]) or len(parts[0]) > 9:
-            raise ValueError("extension number %r is not 1-9 digits" % parts[0])
-        key = code(parts[0])
-        if key in self._index:
-            raise ValueError("duplicate extension %s" % parts[0])
+        for i in _INTERNED:
+            s = parts[i]
+            idx = self._ids.get(s)
+            if idx is None:
+                idx = self._ids[s] = len(self._table)
+                self._table.append(s)
+            parts[i] = str(idx)
         self._index[key] = len(self._blob)
+        self._blob.extend(head)
         self._blob.extend("\x1f".join(parts).encode())
         self._blob.append(_RS)
 
@@ -90,21 +160,56 @@ class Directory:
             self._ids = None
         return self
 
-    def _record(self, offset, end):
-        values = bytes(self._blob[offset:end]).decode().split("\x1f")
+    def _record(self, offset):
+        """(Extension, offset of the next record) for the record at offset."""
+        blob = self._blob
+        flags = blob[offset]
+        p = offset + 1
+        ha1 = pin = b""
+        if flags & _PHONE:
+            ha1 = bytes(blob[p : p + self._width])
+            p += self._width
+        if flags & _PIN:
+            pin = bytes(blob[p : p + PIN_BYTES])
+            p += PIN_BYTES
+        end = blob.find(b"\x1e", p)
+        values = bytes(blob[p:end]).decode().split("\x1f")
         for i in _INTERNED:
             values[i] = self._table[int(values[i])]
-        return Extension(values)
+        return Extension(values, ha1, pin), end + 1
 
     def get(self, number):
         """The Extension for a number, or None."""
         offset = self._index.get(code(number)) if is_digits(number) and len(number) < 10 else None
         if offset is None:
             return None
-        return self._record(offset, self._blob.find(b"\x1e", offset))
+        return self._record(offset)[0]
 
     def has(self, number):
         return is_digits(number) and len(number) < 10 and code(number) in self._index
+
+    def ha1(self, number, algorithm):
+        """The HA1 of an extension's desk phone for a digest algorithm ("MD5", "SHA-256") as
+        lowercase hex, or None (no such extension, no phone, an algorithm not kept): the
+        lookup digest.Authenticator.check asks."""
+        ext = self.get(number)
+        if ext is None or not ext.ha1 or algorithm not in self.algorithms:
+            return None
+        start = 0
+        for a in self.algorithms:
+            size = HA1_COLUMNS[a][1]
+            if a == algorithm:
+                return hexlify(ext.ha1[start : start + size]).decode()
+            start += size
+        return None  # pragma: no cover  (algorithm is in self.algorithms)
+
+    def check_pin(self, number, pin, realm):
+        """Is `pin` the PIN of extension `number` (the attendant's PIN prompt)? False when the
+        extension has no PIN."""
+        ext = self.get(number)
+        if ext is None or not ext.pin_hash or not pin:
+            return False
+        return _equal(pin_hash(realm, number, pin), ext.pin_hash)
 
     def numbers(self):
         for key in self._index:
@@ -115,9 +220,8 @@ class Directory:
         offset = 0
         n = len(self._blob)
         while offset < n:
-            end = self._blob.find(b"\x1e", offset)
-            yield self._record(offset, end)
-            offset = end + 1
+            ext, offset = self._record(offset)
+            yield ext
 
     def view(self):
         """A re-iterable view of every record, for checks that walk the list twice."""

@@ -10,7 +10,20 @@ from zongji.site.dialplan import DialPlan
 from zongji.site.directory import Directory
 
 
+def realm_of(site):
+    """The digest realm of a normalised site dict: HA1s and PIN hashes are made with it."""
+    return (site.get("staff") or {}).get("realm") or "zongji"
+
+
+def digest_of(site):
+    """The digest algorithms a normalised site dict offers, preferred first."""
+    return tuple((site.get("staff") or {}).get("digest") or ("MD5",))
+
+
 class Site:
+    """`rows` are directory rows (directory.FIELDS: HA1s and PIN hashes, as bundle.stored_row
+    makes them from staff rows with this site's realm), or pass a filled `directory`."""
+
     def __init__(self, site, rows=(), directory=None, version=""):
         self.data = site
         self.version = version
@@ -18,7 +31,9 @@ class Site:
         self.country = self.branch["country"]
         self.language = self.branch.get("language") or "en"
         self.tz = self.branch.get("tz") or [[0, 0]]
-        self.directory = directory if directory is not None else Directory()
+        self.realm = realm_of(site)
+        self.digest = digest_of(site)
+        self.directory = directory if directory is not None else Directory(self.digest)
         for row in rows:
             self.directory.add(row)
         self.directory.freeze()
@@ -27,8 +42,6 @@ class Site:
         self.attendant = site.get("attendant") or {}
         self.hours = hours.Hours(site["hours"]) if site.get("hours") else None
         self.trunk = site.get("trunk")
-        self.realm = (site.get("staff") or {}).get("realm") or "zongji"
-        self.digest = tuple((site.get("staff") or {}).get("digest") or ("MD5",))
         self.default_class = (site.get("staff") or {}).get("default_class") or "internal"
         dp = site.get("dialplan") or {}
         self.interdigit_ms = int((dp.get("interdigit_timeout") or 3) * 1000)
@@ -43,6 +56,10 @@ class Site:
 
     def extension(self, number):
         return self.directory.get(number)
+
+    def check_pin(self, number, pin):
+        """Is `pin` extension `number`'s dial-out PIN? (False if it has none.)"""
+        return self.directory.check_pin(number, pin, self.realm)
 
     def is_open(self, tm):
         """Open at local wall-clock time tm = (year, month, mday, hour, minute, weekday)?"""

@@ -1,12 +1,13 @@
 """SIP registrar (RFC 3261 section 10.3): parsed REGISTER requests -> responses, and the table
 of where each extension's phones are.
 
-    reg = Registrar(site, Authenticator(site.realm), guard=Guard())
+    reg = Registrar(site, Authenticator(site.realm, algorithms=site.digest), guard=Guard())
     resp = reg.handle(request, (ip, port), now_ms)    a REGISTER -> the Response to send
     reg.contacts("201", now_ms)     [(contact uri, (ip, port), expires_at_ms), ...] live bindings
     reg.next_timer() / reg.handle_timer(now_ms)       expiry (ms, or None when nothing registered)
     reg.take_events()               [(kind, number, contact uri, (ip, port)), ...] for the log
-    reg.dirty / reg.dump(now_ms)    persistence: write the bytes when dirty, then clear it
+    reg.dirty / reg.save_due()      persistence: write reg.dump(now_ms) when dirty, or when the
+    reg.saved(now_ms)                 save_due() ms has come; then call saved()
     reg.load(data, now_ms)          at boot; LoadError on garbage, leaving no bindings
 
 Theory of operation
@@ -31,21 +32,38 @@ domain is ours (phones register to an IP address) and it answers 420 before call
 
 Bindings: at most max_contacts per extension (desk phone, softphone ...); one more replaces the
 binding closest to expiry. A binding is a tuple (contact uri, source ip, source port, expiry,
-Call-ID hash, CSeq). Send to the source address, which behind NAT differs from the Contact's
+Call-ID hash, CSeq, expiry as last written). Send to the source address, which behind NAT differs from the Contact's
 host:port, with the Contact URI as Request-URI: both are kept. Expiry counts seconds from the
 first now_ms and the Call-ID is a 30-bit hash, so the numbers are small ints with no heap of
 their own: a phone costs ~200 bytes (uri and ip strings, the tuple, a share of list and dict),
 measured on MicroPython by test_sip_registrar against the 300-byte budget.
 
 Persistence (flash wears out): `dirty` is set when the set of bindings changes (a new contact,
-one seen from a new source address, a removal, an expiry, a replacement), never by a refresh
-that only moves an expiry (and the stored CSeq / Call-ID) forward. The shell, when dirty:
-data = reg.dump(now_ms), write a temp file, flush, close, os.rename over the real one, then
-reg.dirty = False (left set if the write failed). At boot: reg.load(data, now_ms); on
-LoadError log it and start empty (phones register again within their refresh interval). The
-file holds remaining lifetimes, written only on changes, so after a reboot a binding can
-outlive its phone by up to max_expires; pass `elapsed_ms` if the shell knows the downtime.
-The stored CSeq only ever lags the phone's, so a reload never fails its next REGISTER.
+one seen from a new source address, a removal, an expiry, a replacement): write soon. A refresh
+that only moves an expiry (and the stored CSeq / Call-ID) forward does not set it; such changes
+are written lazily. Each binding remembers the expiry the file holds for it (W, as of the last
+dump), beside its real one (E). A write is due when, for some live binding refreshed since,
+
+    W - now < (E - now) / 2 + save_slack        (seconds; save_slack = 5)
+
+that is, when the file no longer covers half of what the binding has left. Why this is enough:
+a phone refreshing every I seconds with lifetime L (I < L) that was not found due just after a
+refresh has W >= now + L/2 + slack, past its next refresh if I <= L/2; if I > L/2 every refresh
+of it is due, so W = E. Either way a restart at any moment restores the binding until the phone
+next refreshes, with at least save_slack to spare. And writes stay few: a dump brings every W up
+to date, so one binding causes at most a write each L/2 - save_slack seconds, about two a
+lifetime, whatever its refresh rate (a 60 s refresh of an hour's binding: a write each 30 min,
+not each minute); many phones' writes fall together.
+
+The shell (zongji.shell.pump): when reg.dirty, or once now_ms >= reg.save_due() (ms, or None
+while the file holds every binding exactly): data = reg.dump(now_ms), write a temp file, flush,
+close, os.rename over the real one, then reg.saved(now_ms) (which clears `dirty`); a failed
+write calls nothing, so it is tried again. At shutdown, write if dirty or save_due() is not
+None. At boot: reg.load(data, now_ms, elapsed_ms); on LoadError log it and start empty (phones
+register again within their refresh interval). The file holds remaining lifetimes, so pass
+`elapsed_ms` if the shell knows the downtime (host mode: the file's age), else a binding can
+outlive its phone by the downtime. The stored CSeq only ever lags the phone's, so a reload
+never fails its next REGISTER.
 
 Events (take_events, at most max_events, oldest dropped first): "registered" (a new contact,
 or one from a new source address), "unregistered" (by its phone, or set_site found the
@@ -78,6 +96,7 @@ _PORT = 2
 _EXP = 3  # seconds since self._base
 _CID = 4  # 30-bit hash of the Call-ID
 _CSEQ = 5
+_SAVED = 6  # the expiry the file holds (as of the last dump), 0 before any
 
 
 class LoadError(ValueError):
@@ -118,6 +137,7 @@ class Registrar(Seconds):
     max_contacts = 5  # bindings per extension; a new one replaces the one closest to expiry
     max_uri = 255  # characters in a contact URI (bounds the memory a binding takes)
     max_events = 64  # undrained events kept
+    save_slack = 5  # seconds of margin in the lazy write rule (module docstring)
 
     def __init__(self, site, authenticator, guard=None, random_bytes=None):
         self.site = site
@@ -127,6 +147,7 @@ class Registrar(Seconds):
         self._b = {}  # directory.code(number) -> [binding tuple, ...] in order of arrival
         self._base = None  # now_ms // 1000 when first seen: stored times count from here
         self._next = None  # earliest expiry (a lower bound), or None with no bindings
+        self._due = None  # earliest lazy write (a lower bound, seconds), or None
         self._events = []
         random_bytes = random_bytes or _urandom
         self._seed = random_bytes(8) if random_bytes else b"zongji"
@@ -180,11 +201,7 @@ class Registrar(Seconds):
                 break
         if chosen is None:
             return BAD, None
-        return self.auth.check("REGISTER", chosen, self._secret, now_ms), chosen.get("username")
-
-    def _secret(self, user):
-        ext = self.site.directory.get(user)
-        return ext.secret if ext is not None else None
+        return self.auth.check("REGISTER", chosen, self.site.directory.ha1, now_ms), chosen.get("username")
 
     def _tag(self, request):
         # stable for one request (a retransmission gets the same tag), unpredictable otherwise
@@ -247,7 +264,7 @@ class Registrar(Seconds):
                 if new[i][_CID] == cid and cseq <= new[i][_CSEQ]:
                     return self._reply(request, 500, "CSeq Out Of Order")
             touched.append(text)
-            b = (text, addr[0], addr[1], now + secs, cid, cseq)
+            b = (text, addr[0], addr[1], now + secs, cid, cseq, new[i][_SAVED] if i >= 0 else 0)
             if i < 0:
                 if secs:
                     new.append(b)
@@ -277,8 +294,17 @@ class Registrar(Seconds):
             for b in new:
                 if self._next is None or b[_EXP] < self._next:
                     self._next = b[_EXP]
+                t = self._due_at(b)
+                if t is not None and (self._due is None or t < self._due):
+                    self._due = t
         else:
             self._b.pop(key, None)
+
+    def _due_at(self, b):
+        """When binding b makes a write due (seconds), or None while the file holds it exactly."""
+        if b[_SAVED] >= b[_EXP]:
+            return None
+        return 2 * b[_SAVED] - b[_EXP] - 2 * self.save_slack
 
     def _earliest(self):
         nxt = None
@@ -356,9 +382,26 @@ class Registrar(Seconds):
 
     # -- persistence --
 
+    def save_due(self):
+        """When (ms, same clock as now_ms) refreshed bindings make a write due, by the rule in
+        the module docstring; None while the file holds every binding's expiry. Apart from
+        `dirty`: that one means write now."""
+        return None if self._due is None else self._ms(self._due)
+
+    def saved(self, now_ms):
+        """What dump() returned is safely written: the file now holds every binding as it is."""
+        for key in self._b:
+            bindings = self._b[key]
+            for i in range(len(bindings)):
+                b = bindings[i]
+                if b[_SAVED] != b[_EXP]:
+                    bindings[i] = b[:_SAVED] + (b[_EXP],)
+        self._due = None
+        self.dirty = False
+
     def dump(self, now_ms):
-        """The live bindings as compact JSON bytes, lifetimes as seconds left. Does not clear
-        `dirty`: the shell does that once the file is safely renamed into place."""
+        """The live bindings as compact JSON bytes, lifetimes as seconds left. Changes nothing:
+        the shell calls saved() once the file is safely renamed into place."""
         now = self._sec(now_ms)
         rows = []
         for key in sorted(self._b):
@@ -376,6 +419,7 @@ class Registrar(Seconds):
         Raises LoadError on anything that is not such a file; the table is then empty."""
         self._b = {}
         self._next = None
+        self._due = None
         self.dirty = False
         now = self._sec(now_ms)
         table = {}
@@ -412,7 +456,7 @@ class Registrar(Seconds):
             if ext is None or not ext.has_phone() or left <= 0 or len(bindings) >= self.max_contacts:
                 dropped = True
             else:
-                bindings.append((text, host, port, now + left, cid, cseq))
+                bindings.append((text, host, port, now + left, cid, cseq, now + left))
         self._b = {key: table[key] for key in table if table[key]}
         self._next = self._earliest()
         self.dirty = dropped

@@ -264,9 +264,9 @@ class Switch:
         self.guard.succeeded(addr[0])
         self.proxy.invite(tx, req, caller, now)
 
-    def _secret(self, user):
-        ext = self.site.extension(user)
-        return ext.secret if ext is not None else None
+    def _secret(self, user, algorithm):
+        # the caller's HA1 for the INVITE's digest (the site keeps no secrets: site/directory.py)
+        return self.site.directory.ha1(user, algorithm)
 
     def _challenge(self, tx, now, stale):
         values = self.auth.challenge(now, stale)
