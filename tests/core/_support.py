@@ -2,8 +2,8 @@
 
 Only what both interpreters have: no os.path, no pathlib, no pytest. Paths are built with plain
 string operations from this file's own location, so the layout is the same on the host
-(<repo>/tests/core, <repo>/../shared/testdata) and inside the MicroPython runner's filesystem
-(/repo/tests/core, /shared/testdata).
+(<repo>/tests/core, <repo>/tests/data) and inside the MicroPython runner's filesystem
+(/repo/tests/core, /repo/tests/data).
 """
 
 import sys
@@ -26,7 +26,7 @@ def _here():
 
 
 REPO = _parent(_parent(_here()))  # <repo>/tests/core -> <repo>
-TESTDATA = _parent(REPO) + "/shared/testdata"  # the shared folder sits beside the checkout
+TESTDATA = REPO + "/tests/data"  # test data lives in the repo: a clone alone passes
 
 
 class SkipTest(Exception):

@@ -8,7 +8,7 @@
 //   <repo>/firmware/zongji   -> /repo/firmware/zongji   (on sys.path as /repo/firmware)
 //   <repo>/tests/core        -> /repo/tests/core        (on sys.path)
 //   <repo>/tests/mpy/runner.py -> /repo/tests/mpy/runner.py
-//   <repo>/../shared/testdata -> /shared/testdata
+//   <repo>/tests/data         -> /repo/tests/data
 // Exit status: 0 all passed, 1 a test failed, 2 no tests ran or the runner itself broke.
 
 import fs from "node:fs";
@@ -17,7 +17,6 @@ import { fileURLToPath } from "node:url";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(HERE, "..", "..");
-const SHARED = path.resolve(REPO, "..", "shared");
 
 let mpmod;
 try {
@@ -75,7 +74,7 @@ mirror(path.join(REPO, "tests", "core"), "/repo/tests/core");
 mp.FS.writeFile("/repo/firmware/main.py", fs.readFileSync(path.join(REPO, "firmware", "main.py")));
 mp.FS.mkdirTree("/repo/tests/mpy");
 mp.FS.writeFile("/repo/tests/mpy/runner.py", fs.readFileSync(path.join(HERE, "runner.py")));
-mirror(path.join(SHARED, "testdata"), "/shared/testdata");
+mirror(path.join(REPO, "tests", "data"), "/repo/tests/data");
 
 // A JSON array of strings is also a valid Python list literal.
 const code = `
