@@ -22,6 +22,7 @@ during a menu; only short numbers, never the outside-line prefix or an emergency
 menu can't be used to place calls at the branch's expense.
 """
 
+from zongji.call.decision import entry_at
 from zongji.call.prompts import phrase
 from zongji.site import dialplan, names
 
@@ -59,11 +60,7 @@ class Attendant:
 
     def start(self, now_ms):
         out = self._begin()
-        if self.site.is_open(self.tm):
-            entry = self.entry or "menu:" + self.site.attendant.get("main_menu", "main")
-        else:
-            entry = self.site.data["hours"]["closed"]
-        self._go(entry, now_ms)
+        self._go(entry_at(self.site, self.entry, self.tm)[0], now_ms)
         return out
 
     def key(self, k, now_ms):

@@ -24,6 +24,8 @@ A record is a dict with exactly these keys (add() fills the optional ones):
               failed     the route broke: no phone registered, a trunk or network error
               refused    the switch would not place it: unknown number, class of service
     status    int, the final SIP status the caller got (200, 486, 487 ...), 0 if none  default 0
+    reason    str, why, in the call decision's words ("class 'staff' may not dial     default ""
+              international numbers", "the provider is unavailable")
     duration  int seconds talked: end - answer, 0 when not answered                 computed
 
 Times are whole seconds (floats are truncated), answer lies within [start, end]. Text is cut
@@ -46,10 +48,10 @@ rewritten clean); the shell clears it once the file is safely renamed into place
 
 import json
 
-KEYS = ("start", "answer", "end", "from", "to", "route", "outcome", "status", "duration")
+KEYS = ("start", "answer", "end", "from", "to", "route", "outcome", "status", "reason", "duration")
 OUTCOMES = ("answered", "busy", "no-answer", "cancelled", "failed", "refused")
 
-_TEXT = ("from", "to", "route")
+_TEXT = ("from", "to", "route", "reason")
 _MAX_TIME = 0xFFFFFFFFFF  # 40 bits of seconds: far beyond any real clock, catches ms by mistake
 
 
@@ -116,7 +118,7 @@ class CdrLog:
                 text = str(text)
             if not isinstance(text, str):
                 raise ValueError("cdr: %s must be text, not %r" % (key, text))
-            limit = self.max_route if key == "route" else self.max_text
+            limit = self.max_route if key in ("route", "reason") else self.max_text
             out[key] = text[:limit] if len(text) > limit else text
         outcome = record["outcome"]
         if outcome not in OUTCOMES:
@@ -136,9 +138,11 @@ class CdrLog:
         return out
 
     def _encode(self, r):
-        # by hand, in KEYS order: MicroPython's json.dumps has no sort_keys
+        # by hand, in KEYS order: MicroPython's json.dumps has no sort_keys. An empty reason is
+        # left out: most answered calls have none, and the line stays short
+        reason = ',"reason":%s' % _quote(r["reason"]) if r["reason"] else ""
         return (
-            '{"start":%d,"answer":%s,"end":%d,"from":%s,"to":%s,"route":%s,"outcome":"%s","status":%d,'
+            '{"start":%d,"answer":%s,"end":%d,"from":%s,"to":%s,"route":%s,"outcome":"%s","status":%d%s,'
             '"duration":%d}\n'
             % (
                 r["start"],
@@ -149,6 +153,7 @@ class CdrLog:
                 _quote(r["route"]),
                 r["outcome"],
                 r["status"],
+                reason,
                 r["duration"],
             )
         ).encode()
@@ -185,6 +190,8 @@ class CdrLog:
         out = []
         for line in self._lines():
             r = json.loads(line)
+            if "reason" not in r:  # left out when empty (see _encode)
+                r["reason"] = ""
             if since is None or r["start"] >= since:
                 out.append(r)
         return out

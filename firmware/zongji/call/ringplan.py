@@ -1,6 +1,6 @@
 """Ring plans: who rings, in what order, for how long, once a call has a target.
 
-`ring_plan(site, target)` turns a dial-plan target into stages. Each stage is
+`ring_plan(site, target, caller)` turns a dial-plan target into stages. Each stage is
 `(legs, seconds)`: the legs ring together (a parallel fork) for `seconds` (None = until the
 caller gives up), then the next stage starts. A leg is ("desk", number) — every registered
 contact of that extension — or ("trunk", outside_number).
@@ -12,7 +12,9 @@ contact of that extension — or ("trunk", outside_number).
     in-order group            [([member 1], t), ([member 2], t), ...]
     outside / emergency       [([trunk number], None)]
 
-The SIP layer carries these out; `zongji simulate` prints them.
+A group never rings the caller's own phone or mobile: 201 calling the sales group that 201 is
+in rings the others. The call decision (call.decision) asks for the plan; the switch carries it
+out and `zongji simulate` prints it.
 """
 
 
@@ -27,7 +29,9 @@ def _person(site, number):
     return None
 
 
-def ring_plan(site, target):
+def ring_plan(site, target, caller=None):
+    """The stages for `target`; `caller` (an extension number, or None for an outside caller)
+    is left out of group stages."""
     kind = target[0]
     if kind == "ext":
         ext = site.extension(target[1])
@@ -42,7 +46,7 @@ def ring_plan(site, target):
         g = site.groups.get(target[1])
         if g is None:
             return []
-        legs = [leg for leg in (_person(site, m) for m in g["members"]) if leg is not None]
+        legs = [leg for leg in (_person(site, m) for m in g["members"] if m != caller) if leg is not None]
         t = g["member_timeout"]
         if g["strategy"] == "in-order":
             return [([leg], t) for leg in legs]

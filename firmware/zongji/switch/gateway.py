@@ -5,42 +5,43 @@ the provider challenges us with 401/407 for the account in [trunk], expects its 
 a CSeq that grows with each answer, and knows nothing of the phone. So the proxy hands a trunk
 leg of a ring plan to `ring()`, and the gateway places a call of its own to the provider
 (sip:NUMBER@provider, From the trunk account, the phone's SDP as its offer), answering
-challenges with the trunk's ClientAuth. Toward the phone it looks like one more forked branch:
-provisional and final answers come back as responses to the phone's INVITE, with our Contact
-so the phone's ACK and BYE reach us, and the provider's SDP so media still flows end to end.
+challenges with the trunk's ClientAuth. Toward the phone it is one more leg of the call
+(legs.Leg): provisional and final answers come back as responses to the phone's INVITE, with
+our Contact so the phone's ACK and BYE reach us, and the provider's SDP so media still flows
+end to end.
 
 Once answered, the two dialogs are bridged: a BYE on either side ends both. Re-INVITEs across
-the bridge (hold) are refused with 488 for now; the call stays up.
+the bridge (hold) are refused with 488 for now; the call stays up. The provider's in-dialog
+requests are accepted only for a call it answered, with its own tags; a BYE before the answer
+(which RFC 3261 section 15 does not allow a callee) ends that leg: it is CANCELled.
 
-Calls *from* the provider need no gateway: the switch proxies them to the DID's target like a
-phone's call (see Switch._invite), which is also how they reach a follow-me mobile again.
+Every leg leaves `calls` when its call ends, whatever ended it (answered and hung up, failed,
+CANCELled, timed out), so the table is bounded by the proxy's calls. Calls *from* the provider
+need no gateway: the proxy rings the DID's target like a phone's call.
 """
 
+from zongji.call import state
 from zongji.sip.message import make_request, make_response
-from zongji.sip.transaction import TransactionError, make_cancel
+from zongji.sip.transaction import TransactionError
+from zongji.sip.uri import ParseError
+from zongji.switch.legs import Leg
 from zongji.switch.trunk import ClientAuth
 
 MAX_AUTH = 2  # digest answers per call before we give up on the provider
 
 
-class TrunkBranch:
-    """A forked branch of a proxy Call that is really a call of ours to the provider."""
+class TrunkLeg(Leg):
+    """A leg of a proxy Call that is really a call of ours to the provider."""
 
-    b2bua = True
+    trunk = True
 
-    def __init__(self, call, number):
-        self.call = call
-        self.number = number
-        self.request = None  # our INVITE to the provider (the latest, with credentials)
-        self.addr = None
-        self.tx = None
-        self.provisional = False
-        self.final = None
-        self.cancel_pending = False
+    def __init__(self, gateway, call, number, now):
+        Leg.__init__(self, gateway, call, number, now)
         self.tag = None  # our To tag toward the phone
         self.auth_tries = 0
         self.dialog = None  # (remote target uri, route set, To with the provider's tag)
         self.cseq = 1
+        self.back = None  # (To, From) of the phone's INVITE: to hang the phone up
 
 
 class Gateway:
@@ -51,14 +52,15 @@ class Gateway:
         self.auth = ClientAuth(trunk_cfg["username"], trunk_cfg["password"], random_bytes)
         port = trunk_cfg.get("port") or 5060
         self.domain = trunk_cfg["host"] + ("" if port == 5060 else ":%d" % port)
-        self.calls = {}  # the provider leg's Call-ID -> TrunkBranch, while it lasts
+        self.calls = {}  # the provider leg's Call-ID -> TrunkLeg, while its call lasts
 
     # ---- out: ringing a number through the provider --------------------------------------------
 
     def ring(self, call, number, now):
         sw = self.sw
-        branch = TrunkBranch(call, number)
-        branch.tag = sw.tag()
+        leg = TrunkLeg(self, call, number, now)
+        leg.tag = sw.tag()
+        leg.back = (call.invite.get("to"), call.invite.get("from"))
         call_id = "%s@%s" % (sw.tag(), sw.host)
         req = make_request(
             "INVITE",
@@ -71,136 +73,169 @@ class Gateway:
             body=call.invite.body,
             content_type=call.invite.get("content-type"),
         )
-        if not self._send(branch, req, now):
+        if not self._send(leg, req, now):
             return 0
-        self.calls[call_id] = branch
-        call.branches.append(branch)
+        self.calls[call_id] = leg
+        call.legs.append(leg)
         return 1
 
-    def _send(self, branch, req, now):
+    def _send(self, leg, req, now):
         try:
             tx = self.sw.tl.send_request(req, self.addr, now)
         except TransactionError:
+            self.sw.count("trunk leg not rung: transaction table full")
             return False
-        tx.tu = branch
-        branch.request = req
-        branch.addr = self.addr
-        branch.tx = tx
-        branch.cseq = req.cseq()[0]
+        tx.tu = leg
+        leg.request = req
+        leg.addr = self.addr
+        leg.tx = tx
+        leg.cseq = req.cseq()[0]
         return True
 
-    def response(self, branch, resp, now):
-        """A response from the provider to our INVITE."""
-        call = branch.call
-        proxy = self.sw.proxy
+    def leg_response(self, leg, resp, now):
+        """A response from the provider to our INVITE (legs.Leg.on_response sends it here)."""
+        call = leg.call
         status = resp.status
-        if status in (401, 407) and branch.auth_tries < MAX_AUTH and branch.final is None:
-            branch.auth_tries += 1
-            again = self.auth.retry(branch.request, resp)
-            if again is not None and self._send(branch, again, now):
+        if status in (401, 407) and leg.auth_tries < MAX_AUTH and leg.final is None:
+            leg.auth_tries += 1
+            again = self.auth.retry(leg.request, resp)
+            if again is not None and self._send(leg, again, now):
                 return
             status = 503  # the provider refuses our account: the caller hears "unavailable"
-        if status == 100:
-            return
         if 200 <= status < 300:
-            self._ack(branch, resp)
-            if branch.dialog is not None:
+            self._ack(leg, resp)
+            if leg.dialog is not None:
                 return  # a retransmitted 200: ACKed again, nothing else
             route = list(reversed(resp.get_all("record-route")))
             contacts = resp.contacts()
-            target = contacts[0].uri if contacts else branch.request.uri
-            branch.dialog = (target, route, resp.get("to"))
-            if call.done:  # someone else answered first, or the caller gave up: hang this up
-                self._bye(branch, now)
+            target = contacts[0].uri if contacts else leg.request.uri
+            leg.dialog = (target, route, resp.get("to"))
+            if not call.life.live:  # someone else answered first, or the caller gave up
+                leg.final = status
+                self._bye(leg, now)
                 return
-        out = make_response(call.invite, status, resp.reason, to_tag=branch.tag, body=resp.body)
+        if status == 100 or not call.life.live:
+            if status >= 200 and leg.final is None:
+                leg.final = status
+            return self.sw.proxy.leg_response(leg, resp, now) if status < 200 else None
+        out = make_response(call.invite, status, resp.reason, to_tag=leg.tag, body=resp.body)
         if resp.body and resp.get("content-type"):
             out.add("content-type", resp.get("content-type"))
         if status < 300:
             out.add("contact", "<sip:%s>" % self.sw.me)
-        proxy.response(branch, out, now)
+        self.sw.proxy.leg_response(leg, out, now)
 
-    def _ack(self, branch, resp):
+    def leg_failed(self, leg, now, status=408):
+        self.sw.proxy.leg_failed(leg, now, status)
+
+    def hang_up_extra(self, leg, resp, now):
+        self._bye(leg, now)
+
+    def _ack(self, leg, resp):
         contacts = resp.contacts()
-        target = contacts[0].uri if contacts else branch.request.uri
-        ack = make_request(
-            "ACK", target, branch.request.get("from"), resp.get("to"), branch.request.call_id(), branch.cseq
-        )
+        target = contacts[0].uri if contacts else leg.request.uri
+        ack = make_request("ACK", target, leg.request.get("from"), resp.get("to"), leg.request.call_id(), leg.cseq)
         for r in reversed(resp.get_all("record-route")):
             ack.add("route", r)
         self.sw.prepare_forward(ack, record_route=False)
         self.sw.tl.send_stateless(ack, self.addr)
 
-    def cancel(self, branch, now):
-        if branch.final is not None or branch.tx is None:
-            return
-        if not branch.provisional:
-            branch.cancel_pending = True
-            return
-        branch.cancel_pending = False
-        branch.final = 487
-        try:
-            self.sw.tl.send_request(make_cancel(branch.request), self.addr, now).tu = None
-        except TransactionError:
-            pass
+    def forget(self, call):
+        """The call is over: its legs leave the table (those still being CANCELled live on in
+        their transactions, which hang up any late answer)."""
+        for leg in call.legs:
+            if leg.trunk and leg.request is not None:
+                self.calls.pop(leg.request.call_id(), None)
 
     # ---- the bridge ----------------------------------------------------------------------------
 
     def caller_request(self, call, tx, req, now):
-        """An in-dialog request from the phone on a call answered through the trunk."""
-        branch = call.bridge
+        """An in-dialog request from the phone (a party of the call) answered through the trunk."""
+        leg = call.bridge
         if tx is None:  # the phone's ACK for our 200: ends here
             return
         if req.method == "BYE":
             self.sw.reply(tx, 200, now)
-            self._bye(branch, now)
-            self.sw.proxy.end(call, now)
+            self._bye(leg, now)
+            self.sw.proxy.hung_up(call, now, "the caller")
         else:
             self.sw.reply(tx, 488, now, reason="Not Supported Across The Trunk")
+
+    def provider_leg(self, req):
+        """The leg an in-dialog request from the provider's address belongs to, or None: one of
+        our calls out, with our From tag as its To tag and, once answered, its own tag as From."""
+        leg = self.calls.get(req.call_id())
+        if leg is None:
+            return None
+        frm = req.from_addr()
+        to = req.to_addr()
+        ours = leg.request.from_addr()
+        if frm is None or to is None or ours is None or to.tag != ours.tag:
+            return None
+        if leg.dialog is not None:
+            theirs = _tag(leg.dialog[2])
+            if frm.tag != theirs:
+                return None
+        return leg
 
     def provider_request(self, tx, req, now):
         """An in-dialog request from the provider; False when it is none of our calls."""
-        branch = self.calls.get(req.call_id())
-        if branch is None:
+        leg = self.provider_leg(req)
+        if leg is None:
             return False
-        call = branch.call
-        if req.method == "BYE":
-            self.sw.reply(tx, 200, now)
-            self.calls.pop(req.call_id(), None)
-            self._bye_caller(call, branch, now)
-            self.sw.proxy.end(call, now)
-        else:
+        call = leg.call
+        if req.method == "ACK":
+            return True
+        if req.method != "BYE":
             self.sw.reply(tx, 488, now, reason="Not Supported Across The Trunk")
+            return True
+        self.sw.reply(tx, 200, now)
+        if leg.dialog is None or call.bridge is not leg:
+            # before the answer (not the callee's to send, 15): end this leg only
+            leg.send_cancel(self.sw, now)
+            self.sw.proxy.leg_failed(leg, now, 480)
+            return True
+        self.calls.pop(req.call_id(), None)
+        self._bye_caller(call, leg, now)
+        self.sw.proxy.hung_up(call, now, "the provider")
         return True
 
-    def _bye(self, branch, now):
+    def _bye(self, leg, now):
         """Hang up our call to the provider."""
-        self.calls.pop(branch.request.call_id(), None)
-        if branch.dialog is None:
+        self.calls.pop(leg.request.call_id(), None)
+        if leg.dialog is None:
             return
-        target, route, to = branch.dialog
-        branch.cseq += 1
-        bye = make_request("BYE", target, branch.request.get("from"), to, branch.request.call_id(), branch.cseq)
+        target, route, to = leg.dialog
+        leg.cseq += 1
+        leg.life.go(state.HANGUP, now)
+        bye = make_request("BYE", target, leg.request.get("from"), to, leg.request.call_id(), leg.cseq)
         for r in route:
             bye.add("route", r)
         self.auth.authorize(bye)
         try:
-            self.sw.tl.send_request(bye, self.addr, now).tu = None
+            self.sw.tl.send_request(bye, self.addr, now)
         except TransactionError:
-            pass
+            self.sw.count("bye not sent: transaction table full")
 
-    def _bye_caller(self, call, branch, now):
+    def _bye_caller(self, call, leg, now):
         """The provider hung up: hang up the phone's side of the bridge."""
-        contact, to, frm, call_id = call.back
-        if not contact:
-            return
-        uri = self.sw.parse_uri(contact)
-        bye = make_request("BYE", uri, "%s;tag=%s" % (to, branch.tag), frm, call_id, 1)
-        self.sw.prepare_forward(bye, record_route=False)
-        addr = self.sw.next_hop(None, uri)
-        if addr is None:
-            return
+        d = call.dialog
+        to, frm = leg.back
         try:
-            self.sw.tl.send_request(bye, addr, now).tu = None
+            uri = self.sw.parse_uri(d.targets[0])
+        except ParseError:
+            return
+        bye = make_request("BYE", uri, "%s;tag=%s" % (to, leg.tag), frm, call.call_id, 1)
+        self.sw.prepare_forward(bye, record_route=False)
+        try:
+            self.sw.tl.send_request(bye, d.addrs[0], now)
         except TransactionError:
-            pass
+            self.sw.count("bye not sent: transaction table full")
+
+
+def _tag(header):
+    # ';tag=' of a To/From header text
+    i = header.find(";tag=") if header else -1
+    if i < 0:
+        return None
+    return header[i + 5 :].split(";", 1)[0].strip()

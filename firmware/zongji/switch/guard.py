@@ -127,6 +127,11 @@ class Guard(Seconds):
     prefix_rate = 2  # and more a second
     overall_burst = 60
     overall_rate = 5
+    answer_prefix_burst = 40  # answers to requests with no credentials, per prefix ...
+    answer_prefix_rate = 10
+    answer_burst = 100  # ... and overall
+    answer_rate = 20
+    charge_failures = True  # failed() takes a token from the overall bucket
     max_events = 32  # undrained events kept; the oldest go first
 
     def __init__(self):
@@ -136,6 +141,8 @@ class Guard(Seconds):
         self._good = {}  # ip -> sequence number of its last success
         self._seq = 0
         self._all = None  # [tokens, second] of the overall bucket
+        self._ap = {}  # prefix -> [tokens, second]: answers without credentials
+        self._aall = None
         self._base = None
         self._events = []
 
@@ -157,6 +164,57 @@ class Guard(Seconds):
             return False
         e = self._u.get("%s %s" % (ip, _cut(user))) if self._u else None
         return e is None or e[_UNTIL] <= self._sec(now_ms)
+
+    def may_answer(self, ip, now_ms):
+        """May the switch answer a request that carries no credentials (a first challenge, an
+        OPTIONS answer, a rejection)? Takes a token from its prefix's and the overall answer
+        buckets: such answers give nothing away, so these are roomier than the guess buckets."""
+        now = self._sec(now_ms)
+        p = prefix(ip)
+        b = self._ap.get(p)
+        if b is None:
+            if len(self._ap) >= self.max_prefixes:
+                self._ap = {}  # forget the lot rather than search: they refill in seconds
+            b = self._ap[p] = [self.answer_prefix_burst, now]
+        every = self._aall
+        if every is None:
+            every = self._aall = [self.answer_burst, now]
+        for bucket, burst, rate in (
+            (b, self.answer_prefix_burst, self.answer_prefix_rate),
+            (every, self.answer_burst, self.answer_rate),
+        ):
+            bucket[0] = min(burst, bucket[0] + (now - bucket[1]) * rate)
+            bucket[1] = now
+        if b[0] < 1 or every[0] < 1:
+            return False
+        b[0] -= 1
+        every[0] -= 1
+        return True
+
+    def may_verify(self, ip, now_ms):
+        """May the switch check credentials from `ip` now? False while its prefix (or everyone
+        not known good) has had its share of failed guesses: then the request is dropped
+        unchecked, so a right guess looks like a wrong one. A failure is charged in failed()."""
+        now = self._sec(now_ms)
+        b = self._p.get(prefix(ip))
+        if b is not None and min(self.prefix_burst, b[0] + (now - b[1]) * self.prefix_rate) < 1:
+            return False
+        every = self._all
+        if ip in self._good or every is None:
+            return True
+        return min(self.overall_burst, every[0] + (now - every[1]) * self.overall_rate) >= 1
+
+    def _charge(self, ip, now_ms):
+        # a failed guess costs everyone a token (not an address that authenticated before):
+        # rotation then buys at most the overall rate. In place: no allocation per failure
+        if ip in self._good:
+            return
+        now = self._sec(now_ms)
+        every = self._all
+        if every is None:
+            every = self._all = [self.overall_burst, now]
+        every[0] = min(self.overall_burst, every[0] + (now - every[1]) * self.overall_rate) - 1
+        every[1] = now
 
     def may_challenge(self, ip, now_ms):
         """True: send the stateless answer to an unauthenticated request (it took a token).
@@ -217,6 +275,8 @@ class Guard(Seconds):
             self._drain(ip, now)
         if self._address(ip, a, user, now, reason, anonymous_ban):
             verdict = "banned"
+        if self.charge_failures:
+            self._charge(ip, now_ms)
         return verdict
 
     def _address(self, ip, a, user, now, reason, force):

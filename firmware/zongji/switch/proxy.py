@@ -1,31 +1,34 @@
-"""Calls between phones: a transaction-stateful forking proxy (RFC 3261 section 16).
+"""Calls: a transaction-stateful forking proxy for phones (RFC 3261 section 16).
 
-An INVITE from an authenticated phone is routed by the dial plan and the caller's class of
-service, then rung by the target's ring plan (zongji.call.ringplan): each stage forks the INVITE to
-every registered contact of its legs in parallel, for the stage's seconds, then CANCELs what
-still rings and starts the next stage (in-order groups, follow-me). The first 2xx wins and
-every other branch is CANCELled (16.7 step 10); when all stages fail the caller gets the best
-failure (16.7 step 6: 486 over 480 over the rest).
+An INVITE from an authenticated phone, or from the provider, is decided by the core's call
+decision (zongji.call.decision: the dial plan, the class of service, the ring plan); this file
+carries the decision out. Each stage of the ring plan forks the INVITE to every registered
+contact of its legs in parallel, for the stage's seconds, then CANCELs what still rings and
+starts the next stage (in-order groups, follow-me). The first 2xx wins and every other leg is
+CANCELled (16.7 step 10); a leg that answers after the winner is hung up by the switch, so a
+call has one dialog. When every stage fails the caller gets the best failure (16.7 step 6:
+486 over 480 over the rest), and 503 when only the provider could have taken it and it is down.
 
-The proxy Record-Routes (16.6 step 4), so BYE, re-INVITE (hold/resume) and the ACK for a 2xx
-come back through it; it forwards them by loose routing (16.4, 16.12) only for dialogs it
-set up, so nobody can relay through the switch. SDP passes untouched: media flows phone to
-phone. Every call leaves a record in the switch's CDR log.
+A call and each leg follow the lifecycle table of zongji.call.state. The proxy Record-Routes
+(16.6 step 4), so in-dialog requests come back through it; zongji.switch.dialog passes them on
+between the dialog's two parties only. SDP passes untouched: media flows phone to phone. Every
+call leaves a record in the switch's CDR log, with the decision's status and reason.
 
-Trunk legs (a colleague's mobile) go out through the trunk gateway when the switch has one;
-without it they are skipped, as an unregistered desk phone is.
+Trunk legs (a colleague's mobile, an outside number) go out through the gateway (a B2BUA).
 """
 
-from zongji.call import ringplan
-from zongji.sip.message import Request, Response, make_response
-from zongji.sip.transaction import TransactionError, make_cancel
-from zongji.site import dialplan
+from zongji.call import decision, state
+from zongji.sip.message import Request, make_response
+from zongji.sip.transaction import TransactionError
+from zongji.switch.legs import Leg, strip_top_via
 
 MAX_CALLS = 32  # calls being set up or in progress; the device's budget is 2 KB each
 MAX_RING_MS = 120000  # a last stage without its own time rings this long
 MAX_CALL_MS = 4 * 3600 * 1000  # an answered call we never saw end is forgotten after this
 SETTLED_MS = 40000  # after 64*T1 the INVITE server transaction is gone: drop our reference
 _PREFERENCE = (486, 600, 603, 480, 404, 408)  # 16.7 step 6, as phones understand it
+
+PROVIDER_DOWN = "the provider is unavailable"
 
 
 def clone(req):
@@ -36,37 +39,30 @@ def clone(req):
     return out
 
 
-class Branch:
-    def __init__(self, call, number, request, addr):
-        self.call = call
-        self.number = number  # the extension rung, for the call record
-        self.request = request
-        self.addr = addr
-        self.tx = None
-        self.provisional = False
-        self.final = None  # status once answered
-        self.cancel_pending = False
-
-
 class Call:
-    def __init__(self, server_tx, invite, caller, target, plan, now):
+    """One call, from the caller's INVITE to its end; see zongji.call.state for `life`."""
+
+    def __init__(self, server_tx, invite, caller, addr, d, dialed, now):
         self.server_tx = server_tx
-        self.invite = invite
-        self.caller = caller
-        self.target = target
-        self.plan = plan
+        self.invite = invite  # until answered: the dialog keeps what it needs
+        self.caller = caller  # an extension, or the outside caller's user part
+        self.caller_addr = addr  # where the INVITE came from: the dialog's caller side
+        self.decision = d
+        self.target = d.target or ("number", dialed)
+        self.plan = d.plan
+        self.dialed = dialed
         self.stage = -1
         self.stage_end = None
-        self.branches = []
+        self.legs = []
         self.best = None  # the best failure response so far
-        self.answered_by = None
-        self.done = False  # the caller has its final response
-        self.start_ms = now
-        self.answer_ms = None
+        self.winner = None  # the leg that answered
+        self.rang = False  # some leg was started
+        self.skipped_trunk = False  # a trunk leg was left out: the provider was down
+        self.life = state.Lifecycle(now)
         self.call_id = invite.call_id()
-        self.route = ""
-        self.bridge = None  # the trunk branch that answered: in-dialog requests go to the gateway
-        self.back = None  # bridged calls: (phone's contact, To, From, Call-ID) to hang it up
+        self.route = "%s %s" % (self.target[0], self.target[1])
+        self.dialog = None  # dialog.Dialog once answered
+        self.bridge = None  # the gateway's TrunkLeg that answered: in-dialog goes through it
 
 
 class Proxy:
@@ -75,58 +71,59 @@ class Proxy:
     def __init__(self, switch):
         self.sw = switch
         self.calls = {}  # Call-ID -> Call, while ringing and while the dialog lasts
+        self.relays = []  # dialog's Relay objects with a Timer C running
 
-    # ---- initial INVITE ----------------------------------------------------------------------
+    # ---- the first INVITE --------------------------------------------------------------------
 
-    def invite(self, tx, req, caller, now):
-        """Route an authenticated INVITE from extension `caller` (an Extension)."""
-        sw = self.sw
-        if self._full(tx, now):
+    def invite(self, tx, req, caller, addr, now):
+        """An INVITE from extension `caller` (an authenticated Extension)."""
+        if self._full(tx, now, addr):
             return
         number = req.uri.user or ""
-        status, target = sw.site.dialplan.match(number)
-        call = Call(tx, req, caller.number, target or ("number", number), [], now)
-        call.route = _describe(call.target)
-        refuse = None
-        if status == dialplan.NEED_MORE:
-            refuse = (484, None)
-        elif status == dialplan.NO_MATCH:
-            refuse = (404, None)
-        else:
-            verdict = sw.site.dialplan.authorize(caller.cls or sw.site.default_class, target)
-            if verdict == dialplan.NEED_PIN:
-                refuse = (403, "PIN Required")
-            elif verdict != dialplan.OK:
-                refuse = (403, "Not Allowed By Class Of Service")
-            elif target[0] == "menu":
-                refuse = (480, "Menus Answer Outside Calls Only")
-        if refuse is not None:
-            call.done = True
-            sw.reply(tx, refuse[0], now, reason=refuse[1])
-            sw.record(call, now, refuse[0])
-            return
-        self._start(call, target, now)
+        d = decision.decide(self.sw.site, number, caller)
+        self._begin(Call(tx, req, caller.number, addr, d, number, now), now)
 
-    def inbound(self, tx, req, target, did, now):
-        """A call from the provider to one of our numbers (already mapped from its DID)."""
-        sender = req.from_addr()
-        caller = (sender.uri.user if sender is not None and sender.uri.is_sip else None) or "anonymous"
+    def inbound(self, tx, req, addr, now):
+        """An INVITE from the provider to one of our numbers (its Request-URI user, the DID)."""
         if self._full(tx, now):
             return
-        call = Call(tx, req, caller[:32], target, [], now)
-        call.route = "did %s -> %s" % (did, _describe(target))
-        self._start(call, target, now)
+        did = req.uri.user or ""
+        d = decision.decide_inbound(self.sw.site, did, self.sw.local_time(now))
+        sender = req.from_addr()
+        caller = (sender.uri.user if sender is not None and sender.uri.is_sip else None) or "anonymous"
+        call = Call(tx, req, caller[:32], addr, d, did, now)
+        call.route = "did %s -> %s" % (did, call.route)
+        self._begin(call, now)
 
-    def _full(self, tx, now):
-        """Over max_calls: 503 with Retry-After, and True."""
+    def _full(self, tx, now, addr=None):
+        """Over max_calls, or over one source's share of them (a quarter: one phone or one
+        compromised account cannot take every line): 503 with Retry-After, and True."""
         if len(self.calls) < self.max_calls:
-            return False
+            share = max(4, self.max_calls // 4)
+            mine = 0
+            for call in self.calls.values():
+                if call.caller_addr == addr:
+                    mine += 1
+            if addr is None or mine < share:
+                return False
+            self.sw.count("call refused: the source has its share")
         self.sw.reply(tx, 503, now, (("Retry-After", 30),))
         return True
 
-    def _start(self, call, target, now):
-        call.plan = ringplan.ring_plan(self.sw.site, target)
-        call.server_tx.tu = call
+    def _begin(self, call, now):
+        d = call.decision
+        if call.call_id in self.calls:
+            # a second INVITE for a call we have, by another branch: a merged request (RFC 3261
+            # 8.2.2.2), a fork looping back, or a replay; it must not orphan the first
+            self.sw.count("merged request refused")
+            self.sw.reply(call.server_tx, 482, now, reason="Merged Request")
+            return
+        if d.action != decision.RING:
+            call.life.go(state.FAIL, now)
+            self.sw.reply(call.server_tx, d.status, now, reason=d.reason)
+            self.sw.record(call, now, d.status, d.note)
+            return
+        call.server_tx.tu = call  # a CANCEL finds its call through the INVITE's transaction
         self.calls[call.call_id] = call
         self._next_stage(call, now)
 
@@ -142,6 +139,7 @@ class Proxy:
             for leg in legs:
                 started += self._ring_leg(call, leg, now)
             if started:
+                call.rang = True
                 last = call.stage == len(call.plan) - 1
                 call.stage_end = now + (seconds * 1000 if seconds and not last else MAX_RING_MS)
                 return
@@ -149,149 +147,171 @@ class Proxy:
     def _ring_leg(self, call, leg, now):
         sw = self.sw
         if leg[0] == "trunk":
-            return sw.gateway.ring(call, leg[1], now) if sw.gateway is not None else 0
+            if sw.gateway is None:
+                return 0
+            if not sw.trunk_up():
+                call.skipped_trunk = True
+                return 0
+            return sw.gateway.ring(call, leg[1], now)
         count = 0
         for uri, addr, _expires in sw.registrar.contacts(leg[1], now):
             req = clone(call.invite)
             req.uri = sw.parse_uri(uri)
             sw.prepare_forward(req, record_route=True)
             req.remove("proxy-authorization")
-            branch = Branch(call, leg[1], req, addr)
+            branch = Leg(self, call, leg[1], now)
+            branch.request = req
+            branch.addr = addr
             try:
                 branch.tx = sw.tl.send_request(req, addr, now)
             except TransactionError:
+                sw.count("leg not rung: transaction table full")
                 continue
             branch.tx.tu = branch
-            call.branches.append(branch)
+            call.legs.append(branch)
             count += 1
         return count
 
-    # ---- responses from the branches ---------------------------------------------------------
+    # ---- what the legs hear --------------------------------------------------------------------
 
-    def response(self, branch, resp, now):
-        call = branch.call
+    def leg_response(self, leg, resp, now):
+        """A response on leg (a phone's, or the gateway's translated for the caller)."""
+        call = leg.call
         status = resp.status
-        if status == 100:
-            return
         if status < 200:
-            branch.provisional = True
-            if branch.cancel_pending:
-                self._cancel_branch(branch, now)
-            elif not call.done:
-                self._relay(call, resp, now, branch)
+            if leg.provisional(now):  # the CANCEL that waited for this
+                leg.send_cancel(self.sw, now)
+            elif status > 100 and call.life.live and leg.final is None:
+                leg.life.go(state.PROVISIONAL, now)
+                call.life.go(state.PROVISIONAL, now)
+                self._relay(call, resp, now, leg)
             return
-        branch.final = status
         if status < 300:
-            if call.answered_by is None:
-                call.answered_by = branch.number
-                call.answer_ms = now
-                call.done = True
-                if getattr(branch, "b2bua", False):
-                    call.bridge = branch
-                for other in call.branches:
-                    if other is not branch:
-                        self._cancel_branch(other, now)
-                self._relay(call, resp, now, branch)
-                self._settle(call)
-                return
-            self._relay(call, resp, now, branch)  # retransmissions and other forks' 2xx too (16.7)
+            leg.life.go(state.ANSWER, now)
+            if call.winner is None and call.life.live:
+                leg.final = status
+                self._answer(call, leg, resp, now)
+            elif leg is call.winner:
+                self._relay(call, resp, now, leg)  # a retransmission: the caller's ACK got lost
+            else:
+                leg.final = status
+                leg.owner.hang_up_extra(leg, resp, now)
             return
-        if call.done:
+        leg.life.go(state.FAIL, now)
+        if leg.final is None:
+            leg.final = status
+        if not call.life.live:
             return
         if call.best is None or _rank(status) < _rank(call.best.status):
             call.best = resp
         if self._stage_over(call):  # everyone in this stage said no: don't wait for its timer
             self._next_stage(call, now)
 
-    def _stage_over(self, call):
-        for b in call.branches:
-            if b.final is None and not b.cancel_pending:
-                return False
-        return True
+    def leg_failed(self, leg, now, status=408):
+        """Timer B, Timer C, the CANCEL timeout or a transport error on a leg: it counts as 408."""
+        leg.life.go(state.TIMEOUT, now)
+        if leg.final is None:
+            leg.final = status
+        call = leg.call
+        if call.life.live and self._stage_over(call):
+            self._next_stage(call, now)
 
-    def _settle(self, call):
-        """Answered: keep only what the dialog needs. The parsed INVITE and the forwarded
-        copies cost kilobytes; the device's budget is 2 KB a call. (Branches still being
-        CANCELled live on in their transactions.)"""
-        if call.bridge is not None:  # the gateway hangs up the phone's side with these
-            inv = call.invite
-            contacts = inv.contacts()
-            call.back = (str(contacts[0].uri) if contacts else None, inv.get("to"), inv.get("from"), inv.call_id())
+    def hang_up_extra(self, leg, resp, now):
+        """A second phone answered after the winner (a fork race): ACK and BYE it ourselves, so
+        the caller keeps one dialog and the late phone does not stay off-hook."""
+        self.sw.dialogs.hang_up_answer(leg.request, resp, leg.addr, now)
+
+    def _answer(self, call, leg, resp, now):
+        call.winner = leg
+        call.life.go(state.ANSWER, now)
+        if leg.trunk:
+            call.bridge = leg
+        for other in call.legs:
+            if other is not leg:
+                other.send_cancel(self.sw, now)
+        self._relay(call, resp, now, leg)
+        call.dialog = self.sw.dialogs.make(call, leg, resp)
+        # keep only what the dialog needs: the parsed INVITE and the forked copies cost
+        # kilobytes; the device's budget is 2 KB a call (legs being CANCELled live on in
+        # their transactions)
         call.invite = None
         call.plan = None
         call.best = None
-        call.branches = []
+        call.legs = [leg] if leg.trunk else []
 
-    def branch_failed(self, branch, now):
-        """Timer B / transport error on a branch: it counts as 408."""
-        branch.final = 408
-        call = branch.call
-        if not call.done and self._stage_over(call):
-            self._next_stage(call, now)
+    def _stage_over(self, call):
+        for leg in call.legs:
+            if leg.final is None and not leg.cancel_pending:
+                return False
+        return True
 
-    def _relay(self, call, resp, now, branch):
+    def _relay(self, call, resp, now, leg):
         if call.server_tx is None:  # a 2xx retransmission long after the answer: the ACK went
             return
-        # a gateway branch hands us a response already made for the caller
-        out = resp if getattr(branch, "b2bua", False) else strip_top_via(resp)
+        # a gateway leg hands us a response already made for the caller
+        out = resp if leg.trunk else strip_top_via(resp)
         self.sw.tl.respond(call.server_tx, out, now)
 
     def _fail(self, call, now):
-        if call.done:
+        if not call.life.live:
             return
-        call.done = True
+        call.life.go(state.FAIL, now)
         best = call.best
+        reason = None
         if best is not None:
-            out = make_response(call.invite, best.status, best.reason, to_tag=self.sw.tag())
+            status, phrase = best.status, best.reason
+        elif call.skipped_trunk:
+            status, phrase, reason = 503, "Provider Unavailable", PROVIDER_DOWN
+            if call.target[0] == "emergency":
+                self.sw.alert("EMERGENCY call %s from %s could not go out: %s" % (call.target[1], call.caller, reason))
+        elif call.rang:
+            status, phrase = 480, None
         else:
-            out = make_response(call.invite, 480, to_tag=self.sw.tag())
+            status, phrase, reason = 480, "Not Registered", "no phone is registered for %s" % call.dialed
+        out = make_response(call.invite, status, phrase, to_tag=self.sw.tag())
         self.sw.tl.respond(call.server_tx, out, now)
-        self._end(call, now, out.status)
+        self._end(call, now, status, reason)
 
-    # ---- timers ------------------------------------------------------------------------------
+    # ---- timers --------------------------------------------------------------------------------
 
     def next_timer(self):
         best = None
         for call in self.calls.values():
-            t = call.stage_end if not call.done else None
-            if call.answer_ms is not None:
-                t = call.answer_ms + (SETTLED_MS if call.server_tx is not None else MAX_CALL_MS)
+            for t in _deadlines(call):
+                if t is not None and (best is None or t < best):
+                    best = t
+        for relay in self.relays:
+            t = relay.timer_c
             if t is not None and (best is None or t < best):
                 best = t
         return best
 
     def handle_timer(self, now):
         for call in list(self.calls.values()):
-            if call.answer_ms is not None:
-                if now - call.answer_ms >= MAX_CALL_MS:
-                    self._end(call, now, 200, hangup=True)  # a BYE we never saw: free the slot
-                elif now - call.answer_ms >= SETTLED_MS:
+            life = call.life
+            if life.answered:
+                if now - life.answer_ms >= MAX_CALL_MS:
+                    life.go(state.TIMEOUT, now)
+                    self._end(call, now, 200, "the longest call we keep: no BYE seen")
+                elif now - life.answer_ms >= SETTLED_MS:
                     call.server_tx = None  # past its accepted state: let the transaction go
                 continue
-            if call.done or call.stage_end is None or call.stage_end > now:
-                continue
-            call.stage_end = None
-            for b in call.branches:
-                self._cancel_branch(b, now)
-            self._next_stage(call, now)
+            for leg in list(call.legs):
+                if leg.timer_c is not None and leg.timer_c <= now:
+                    leg.timer_c_fired(self.sw, now)
+            if call.life.live and call.stage_end is not None and call.stage_end <= now:
+                call.stage_end = None
+                for leg in call.legs:
+                    leg.send_cancel(self.sw, now)
+                self._next_stage(call, now)
+        for relay in list(self.relays):
+            if relay.timer_c is None:
+                self.relays.remove(relay)
+            elif relay.timer_c <= now:
+                self.relays.remove(relay)
+                relay.timer_c_fired(self.sw, now)
 
-    def _cancel_branch(self, branch, now):
-        if getattr(branch, "b2bua", False):
-            return self.sw.gateway.cancel(branch, now)
-        if branch.final is not None or branch.tx is None:
-            return
-        if not branch.provisional:  # 9.1: CANCEL only once the callee said something
-            branch.cancel_pending = True
-            return
-        branch.cancel_pending = False
-        branch.final = 487
-        try:
-            tx = self.sw.tl.send_request(make_cancel(branch.request), branch.addr, now)
-            tx.tu = None
-        except TransactionError:
-            pass
-
-    # ---- CANCEL, ACK and in-dialog requests --------------------------------------------------
+    # ---- CANCEL and the end ----------------------------------------------------------------------
 
     def cancel(self, tx, req, invite_tx, now):
         sw = self.sw
@@ -299,58 +319,37 @@ class Proxy:
         if not isinstance(call, Call):
             return sw.reply(tx, 481, now)
         sw.reply(tx, 200, now)
-        if call.done:
+        if not call.life.live:
             return
-        call.done = True
-        for b in call.branches:
-            self._cancel_branch(b, now)
+        call.life.go(state.CANCEL, now)
+        for leg in call.legs:
+            leg.send_cancel(sw, now)
         sw.tl.respond(call.server_tx, make_response(call.invite, 487, to_tag=sw.tag()), now)
-        self._end(call, now, 487)
+        self._end(call, now, 487, "the caller hung up while it rang")
 
-    def in_dialog(self, tx, req, addr, now):
-        """A request with a To tag (tx is None for the ACK of a 2xx): loose-route it on."""
-        sw = self.sw
-        call = self.calls.get(req.call_id())
-        routes = req.get_all("route")
-        if routes and sw.is_me(routes[0]):
-            routes = routes[1:]
-        if call is None or call.answered_by is None:
-            if tx is not None:
-                sw.reply(tx, 481, now)
-            return
-        if call.bridge is not None:
-            return sw.gateway.caller_request(call, tx, req, now)
-        out = clone(req)
-        out.set_all("route", routes)
-        next_hop = sw.next_hop(routes[0] if routes else None, out.uri)
-        if next_hop is None:
-            if tx is not None:
-                sw.reply(tx, 404, now)
-            return
-        sw.prepare_forward(out, record_route=False)
-        if tx is None:  # the ACK for a 2xx: forwarded statelessly (16.11)
-            sw.tl.send_stateless(out, next_hop)
-            return
-        try:
-            ctx = sw.tl.send_request(out, next_hop, now)
-        except TransactionError:
-            return sw.reply(tx, 503, now)
-        ctx.tu = ("relay", tx)
-        if req.method == "BYE":
-            self._end(call, now, 200, hangup=True)
+    def hung_up(self, call, now, by):
+        """A BYE from one of the dialog's parties: the call is over."""
+        call.life.go(state.HANGUP, now)
+        self._end(call, now, 200, "hung up by %s" % by)
 
-    def relay_response(self, server_tx, resp, now):
-        self.sw.tl.respond(server_tx, strip_top_via(resp), now)
-
-    def end(self, call, now):
-        """A bridged call was hung up (by the gateway's side of things)."""
-        self._end(call, now, 200, hangup=True)
-
-    def _end(self, call, now, status, hangup=False):
+    def _end(self, call, now, status, reason=None):
         """The call is over for the records: failed, cancelled, or hung up after an answer."""
-        if hangup or call.answered_by is None:
-            self.calls.pop(call.call_id, None)
-            self.sw.record(call, now, status)
+        self.calls.pop(call.call_id, None)
+        self.sw.record(call, now, status, reason or call.decision.note)
+        if self.sw.gateway is not None:
+            self.sw.gateway.forget(call)
+
+
+def _deadlines(call):
+    life = call.life
+    if life.answered:
+        yield life.answer_ms + (SETTLED_MS if call.server_tx is not None else MAX_CALL_MS)
+        return
+    if not life.live:
+        return
+    yield call.stage_end
+    for leg in call.legs:
+        yield leg.timer_c
 
 
 def _rank(status):
@@ -358,18 +357,3 @@ def _rank(status):
         return _PREFERENCE.index(status)
     except ValueError:
         return len(_PREFERENCE) + status
-
-
-def strip_top_via(resp):
-    """A copy of resp without our Via on top (16.7 step 3)."""
-    out = Response(resp.status, resp.reason, body=resp.body)
-    out.headers = list(resp.headers)
-    for i in range(len(out.headers)):
-        if out.headers[i][0] == "via":
-            del out.headers[i]
-            break
-    return out
-
-
-def _describe(target):
-    return "%s %s" % (target[0], target[1])

@@ -172,10 +172,12 @@ class Registrar(Seconds):
             to = request.to_addr().uri
             if to.is_sip and to.user == user:
                 if self.guard is not None:
-                    self.guard.succeeded(ip)
+                    self.guard.succeeded(ip, user)
                 return self._update(request, user, addr, now_ms)
         if self.guard is not None:
-            self.guard.failed(ip, now_ms)
+            why = ("not the extension registered" if verdict == OK else "bad credentials" if verdict == BAD
+                   else "wrong password or unknown user")  # fmt: skip
+            self.guard.failed(ip, user, now_ms, why)
         if verdict == OK:
             return self._reply(request, 403, "Username Does Not Match To")
         if verdict == BAD:
@@ -346,6 +348,16 @@ class Registrar(Seconds):
     def next_timer(self):
         """When handle_timer should run next (ms, same clock as now_ms), or None."""
         return None if self._next is None else self._ms(self._next)
+
+    def has_source(self, addr):
+        """True when a live binding was made from exactly this (ip, port): the switch lets a
+        registered phone through even when its address is banned or rate-limited."""
+        ip, port = addr[0], addr[1]
+        for bindings in self._b.values():
+            for b in bindings:
+                if b[_PORT] == port and b[_HOST] == ip:
+                    return True
+        return False
 
     def handle_timer(self, now_ms):
         """Drop expired bindings ("expired" events, dirty)."""

@@ -4,45 +4,60 @@
     sw.receive_datagram(data, addr, now_ms)
     for data, addr in sw.datagrams_to_send(): sock.sendto(data, addr)
     deadline = sw.next_timer(); sw.handle_timer(now_ms)
-    for event in sw.take_events(): ...
+    sw.transport_error(addr, now_ms)      the shell could not send there (ICMP unreachable)
+    for event in sw.take_events(): ...    zongji.switch.events: kind, as_dict()
 
-Every datagram passes the failed-auth guard first (a banned source is dropped unread), then
-the transaction layer, then goes by method: REGISTER to the registrar, INVITE (after digest
-authentication with 407) to the proxy, CANCEL/ACK/in-dialog requests to the proxy's routing,
-OPTIONS answered here. Requests for extensions the switch does not know get the same answers
-as for ones it does (401/407 before anything else), so nothing can be enumerated. No
-Server/User-Agent header is sent: a version string only helps attackers.
+What a request costs. Every datagram passes the failed-auth guard first (a banned address is
+dropped unread, unless a phone is registered from that very ip:port). A new request is then
+screened before any transaction exists (TransactionLayer.screen): OPTIONS, challenges (401 for
+REGISTER, 407 for INVITE), wrong credentials, in-dialog requests from no party of a dialog,
+CANCELs of nothing and malformed requests are all answered statelessly, once, and the switch
+keeps nothing, as Kamailio's `sl` replies do. Those answers are rate-limited per address prefix
+by the guard (Guard.may_challenge) for sources with no registered phone. Only an authenticated
+phone, the provider and a dialog's own parties get a transaction, and no one source can hold
+more than the tables allow: unauthenticated floods cannot lock phones out. One request draws
+one answer: nothing the switch sends to an unverified address is retransmitted.
+
+Then by method: REGISTER to the registrar, INVITE to the proxy (the call decision decides where
+it goes), CANCEL, ACK and in-dialog requests to the dialogs (zongji.switch.dialog), which pass
+them on between the two parties of a call only. Requests for extensions the switch does not
+know get the same answers as for ones it does, so nothing can be enumerated. No Server or
+User-Agent header is sent: a version string only helps attackers.
 """
 
 from zongji.call.cdr import CdrLog
+from zongji.call.decision import RING
 from zongji.sip.digest import BAD, OK, STALE, Authenticator, parse_auth
 from zongji.sip.message import make_response
-from zongji.sip.transaction import (
-    AckReceived,
-    NewRequest,
-    ResponseReceived,
-    StrayResponse,
-    Timeout,
-    TransactionLayer,
-    TransportError,
-)
+from zongji.sip.transaction import AckReceived, NewRequest, ResponseReceived, StrayResponse, TransactionLayer
 from zongji.sip.uri import ParseError, parse_uri
-from zongji.switch.gateway import Gateway, TrunkBranch
+from zongji.switch import events
+from zongji.switch.dialog import Dialogs
+from zongji.switch.gateway import Gateway
 from zongji.switch.guard import Guard
-from zongji.switch.proxy import Branch, Proxy, strip_top_via
+from zongji.switch.proxy import Proxy
 from zongji.switch.registrar import Registrar
-from zongji.switch.trunk import TrunkRegistration, is_from_trunk
+from zongji.switch.trunk import REJECTED, RETRYING, TrunkRegistration, is_from_trunk
 
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE"
-_IN_DIALOG = ("BYE", "INFO", "UPDATE", "INVITE", "ACK")
-_PASSED_ON = ("INVITE", "ACK", "BYE", "INFO", "UPDATE", "CANCEL")  # everything else we answer
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, REFER"
+_IN_DIALOG = ("BYE", "INFO", "UPDATE", "INVITE", "ACK", "REFER", "NOTIFY", "MESSAGE", "PRACK")
+_PASSED_ON = ("INVITE", "ACK", "BYE", "INFO", "UPDATE", "CANCEL", "REFER", "NOTIFY", "MESSAGE", "PRACK")
 
 MAX_EVENTS = 128
 
 
 class Switch:
     def __init__(
-        self, site, host, port, secret_key=None, random_bytes=None, max_transactions=64, trunk_addr=None, max_calls=None
+        self,
+        site,
+        host,
+        port,
+        secret_key=None,
+        random_bytes=None,
+        max_transactions=64,
+        trunk_addr=None,
+        max_calls=None,
+        max_nonces=None,
     ):
         if host in ("", "0.0.0.0", "::", "[::]"):
             raise ValueError("the switch must advertise an address phones can reach, not %r" % host)
@@ -53,13 +68,18 @@ class Switch:
         self.tl = TransactionLayer(self.me, random_bytes=random_bytes)
         self.tl.max_transactions = max_transactions
         self.tl.symmetric = True  # answer where the request came from: phones behind NAT
+        self.tl.screen = self._screen
         self.guard = Guard()
         self.auth = Authenticator(site.realm, secret_key, random_bytes=random_bytes, algorithms=site.digest)
+        if max_nonces:
+            self.auth.track(max_nonces)
         self.registrar = Registrar(site, self.auth, self.guard, random_bytes)
         self.proxy = Proxy(self)
         if max_calls is not None:
             self.proxy.max_calls = max_calls
+        self.dialogs = Dialogs(self)
         self.cdr = CdrLog()
+        self.counters = {}  # what was dropped or refused, by why: for status and tests
         self.gateway = None  # trunk calls (B2BUA), when the site has a trunk
         self.trunk_reg = None
         trunk = site.trunk
@@ -71,9 +91,10 @@ class Switch:
                 self.trunk_reg = TrunkRegistration(trunk, self.tl, host, port, random_bytes)
                 self.trunk_reg.addr = self.trunk_addr
         self._started = False
-        self.epoch_ms = 0
-        self._events = [("listening", host, port)]
+        self.epoch_ms = 0  # wall time = epoch_ms + now_ms; 0 until the shell knows the time
+        self._events = [events.Listening(host, port)]
         self._record_route = "<sip:%s;lr>" % self.me
+        self._screened = None  # (request, verdict) the screen already authenticated
 
     def set_site(self, site):
         """A new site (a sync): registrations of extensions that remain stay, calls carry on."""
@@ -91,7 +112,8 @@ class Switch:
     def receive_datagram(self, data, addr, now_ms):
         if not self._started:
             self._start(now_ms)
-        if not self.guard.allowed(addr[0], now_ms):
+        if not self.guard.allowed(addr[0], now_ms) and not self.registrar.has_source(addr):
+            self.count("datagram from a banned address")
             return
         for ev in self.tl.receive(data, addr, now_ms):
             self._dispatch(ev, now_ms)
@@ -121,6 +143,13 @@ class Switch:
             self.trunk_reg.handle_timer(now_ms)
         self._collect()
 
+    def transport_error(self, addr, now_ms):
+        """The shell could not send to addr (ICMP port unreachable, no route): every transaction
+        sending there ends at once, as if its timer had run out (RFC 3261 17.1.1.2, 17.1.2.2)."""
+        for ev in self.tl.transport_error(addr, now_ms):
+            self._dispatch(ev, now_ms)
+        self._collect()
+
     def close(self, now_ms):
         """Shutting down: unregister from the provider (the shell sends what this queues,
         best effort, before it closes the socket)."""
@@ -135,10 +164,11 @@ class Switch:
             "transactions": (len(self.tl), self.tl.max_transactions),
             "calls": (len(self.proxy.calls), self.proxy.max_calls),
             "trunk_calls": (len(self.gateway.calls) if self.gateway is not None else 0, None),
+            "relays": (len(self.proxy.relays), self.tl.max_transactions),
             "registrations": (len(self.registrar), None),
             "guard": (len(self.guard), self.guard.max_sources),
             "events": (len(self._events), MAX_EVENTS),
-            "records": (len(self.cdr), getattr(self.cdr, "max_records", None)),
+            "records": (len(self.cdr), self.cdr.max_records),
         }
 
     def take_events(self):
@@ -147,12 +177,18 @@ class Switch:
         return out
 
     def _collect(self):
-        self._events.extend(self.registrar.take_events())
-        self._events.extend(self.guard.take_events())
-        if self.trunk_reg is not None:
-            self._events.extend(self.trunk_reg.take_events())
+        for source in (self.registrar, self.guard, self.trunk_reg):
+            if source is not None:
+                for t in source.take_events():
+                    self._events.append(events.from_tuple(t))
         if len(self._events) > MAX_EVENTS:  # a shell that never drains must not eat the heap
             del self._events[: len(self._events) - MAX_EVENTS]
+
+    def count(self, why):
+        self.counters[why] = self.counters.get(why, 0) + 1
+
+    def alert(self, text):
+        self._events.append(events.Alert(text))
 
     # ---- dispatch ---------------------------------------------------------------------------
 
@@ -161,52 +197,137 @@ class Switch:
             self._request(ev.tx, ev.request, ev.addr, ev.cancels, now)
         elif isinstance(ev, AckReceived):
             if ev.tx is None:
-                self.proxy.in_dialog(None, ev.request, ev.addr, now)
-        elif self.trunk_reg is not None and hasattr(ev, "tx") and ev.tx is not None and self.trunk_reg.owns(ev.tx):
-            self.trunk_reg.on_event(ev, now)
-        elif isinstance(ev, ResponseReceived):
-            tu = ev.tx.tu
-            if isinstance(tu, TrunkBranch):
-                self.gateway.response(tu, ev.response, now)
-            elif isinstance(tu, Branch):
-                self.proxy.response(tu, ev.response, now)
-            elif isinstance(tu, tuple) and tu[0] == "relay":
-                self.proxy.relay_response(tu[1], ev.response, now)
+                self._ack(ev.request, ev.addr, now)
         elif isinstance(ev, StrayResponse):
-            self._stray(ev.response)
-        elif isinstance(ev, (Timeout, TransportError)):
-            tu = ev.tx.tu
-            if isinstance(tu, (Branch, TrunkBranch)):
-                self.proxy.branch_failed(tu, now)
-            elif isinstance(tu, tuple) and tu[0] == "relay":
-                self.reply(tu[1], 408, now)
+            self.dialogs.stray(ev.response, ev.addr)
+        elif hasattr(ev, "tx") and ev.tx is not None and ev.tx.tu is not None:
+            tu = ev.tx.tu  # a client transaction's user: a call's leg, a relay, the trunk
+            if isinstance(ev, ResponseReceived):
+                tu.on_response(ev.tx, ev.response, now)
+            elif hasattr(tu, "on_timeout") and type(ev).__name__ in ("Timeout", "TransportError"):
+                tu.on_timeout(ev.tx, now, getattr(ev, "timer", None))
+
+    def _ack(self, req, addr, now):
+        # the ACK for a 2xx: the provider's for a call it answered ends at the gateway
+        if self._from_trunk(addr) and self.gateway.provider_leg(req) is not None:
+            return
+        self.dialogs.in_dialog(None, req, addr, now)
+
+    def _screen(self, req, addr, cancels, now):
+        """Before any transaction: None (go on, statefully), a Response to send statelessly, or
+        False to drop. See the module docstring."""
+        self._screened = None
+        method = req.method
+        problem = self._check(req)
+        if problem is not None:
+            return self._stateless(req, addr, now, problem[0], problem[1], problem[2])
+        to = req.to_addr()
+        trunk = self._from_trunk(addr)
+        if to is not None and to.tag and method in _IN_DIALOG:
+            if trunk and self.gateway.provider_leg(req) is not None:
+                return None
+            if self.dialogs.party(req, addr) is not None:
+                return None
+            self.count("in-dialog request from no party of a dialog")
+            return self._stateless(req, addr, now, 481)
+        if method == "CANCEL":
+            return None if cancels is not None else self._stateless(req, addr, now, 481)
+        if method == "OPTIONS":
+            return self._stateless(req, addr, now, 200, None, (("Allow", ALLOW), ("Accept", "application/sdp")))
+        if method == "REGISTER":
+            if not self._may_verify(req, "authorization", addr, now):
+                return False
+            resp = self.registrar.handle(req, addr, now)
+            if resp.status < 300:
+                self._screened = (req, resp)  # bound: a transaction absorbs retransmissions
+                return None
+            return self._stateless(req, addr, now, resp=resp, charged=_has_digest(req, "authorization"))
+        if method == "INVITE":
+            if trunk:
+                return None  # the provider: known by its address, answered statefully
+            return self._authenticate_invite(req, addr, now)
+        if method in _IN_DIALOG:
+            return self._stateless(req, addr, now, 481)
+        return self._stateless(req, addr, now, 405, None, (("Allow", ALLOW),))
+
+    def _stateless(self, req, addr, now, status=None, reason=None, headers=None, resp=None, charged=False):
+        """A response with no transaction, or False (drop) when the guard says this source has had
+        its share of answers. Registered phones are never held back. `charged`: the answer to a
+        failed guess, which the guard already counted (Guard.failed)."""
+        if not charged and not self.registrar.has_source(addr) and not self.guard.may_answer(addr[0], now):
+            self.count("answer withheld: rate limit")
+            return False
+        if resp is None:
+            resp = make_response(req, status, reason, to_tag=self.tag(), headers=headers)
+        return resp
+
+    def _may_verify(self, req, header, addr, now):
+        """Check these credentials at all? Not for a user locked at this address, nor while the
+        address's prefix (or everyone) has had its share of failed guesses: the request is then
+        dropped unread, so a right guess looks like a wrong one. Registered phones pass."""
+        if not _has_digest(req, header) or self.registrar.has_source(addr):
+            return True
+        user = _username(req.get(header))
+        if self.guard.user_allowed(addr[0], user, now) and self.guard.may_verify(addr[0], now):
+            return True
+        self.count("credentials not checked: locked or rate limit")
+        return False
+
+    def _authenticate_invite(self, req, addr, now):
+        header = req.get("proxy-authorization")
+        if not _has_digest(req, "proxy-authorization"):  # another scheme: none
+            return self._challenge(req, addr, now, False)
+        if not self._may_verify(req, "proxy-authorization", addr, now):
+            return False
+        try:
+            params = parse_auth(header)
+        except ValueError:
+            return self._stateless(req, addr, now, 400, "Bad Proxy-Authorization")
+        verdict = self.auth.check("INVITE", params, self._secret, now)
+        if verdict == STALE:
+            return self._challenge(req, addr, now, True)
+        if verdict == BAD:
+            return self._stateless(req, addr, now, 400, "Bad Proxy-Authorization")
+        user = params.get("username")
+        if verdict != OK:
+            self.guard.failed(addr[0], user, now, "wrong password or unknown user")
+            return self._challenge(req, addr, now, False, charged=True)
+        caller = self.site.extension(user)
+        sender = req.from_addr()
+        if caller is None or sender is None or sender.uri.user != user:
+            self.guard.failed(addr[0], user, now, "from does not match credentials")
+            return self._stateless(req, addr, now, 403, "From Does Not Match Credentials", charged=True)
+        self.guard.succeeded(addr[0], user)
+        self._screened = (req, caller)
+        return None
+
+    def _challenge(self, req, addr, now, stale, charged=False):
+        values = self.auth.challenge(now, stale)
+        return self._stateless(req, addr, now, 407, None, [("Proxy-Authenticate", v) for v in values], charged=charged)
 
     def _request(self, tx, req, addr, cancels, now):
+        screened = self._screened
+        self._screened = None
         method = req.method
         if method == "CANCEL":
             return self.proxy.cancel(tx, req, cancels, now)
-        problem = self._check(req)
-        if problem is not None:
-            return self.reply(tx, problem[0], now, problem[1])
         to = req.to_addr()
         if to is not None and to.tag and method in _IN_DIALOG:
-            if self.gateway is not None and self._from_trunk(addr) and self.gateway.provider_request(tx, req, now):
+            if self._from_trunk(addr) and self.gateway.provider_request(tx, req, now):
                 return
-            return self.proxy.in_dialog(tx, req, addr, now)
+            return self.dialogs.in_dialog(tx, req, addr, now)
+        if method == "INVITE" and self._from_trunk(addr):
+            return self.proxy.inbound(tx, req, addr, now)
+        if screened is None or screened[0] is not req:
+            return self.reply(tx, 500, now, reason="Not Screened")  # a bug: every path is above
         if method == "REGISTER":
-            return self.tl.respond(tx, self.registrar.handle(req, addr, now), now)
-        if method == "OPTIONS":
-            return self.reply(tx, 200, now, (("Allow", ALLOW), ("Accept", "application/sdp")))
-        if method == "INVITE":
-            return self._invite(tx, req, addr, now)
-        if method in _IN_DIALOG:
-            return self.reply(tx, 481, now)
-        return self.reply(tx, 405, now, (("Allow", ALLOW),))
+            return self.tl.respond(tx, screened[1], now)
+        self.proxy.invite(tx, req, screened[1], addr, now)
 
     def _check(self, req):
-        """RFC 3261 8.2.1-8.2.2 and 16.3: what we must refuse before looking further."""
+        """RFC 3261 8.2.1-8.2.2 and 16.3: (status, reason, headers) we must answer first, or None."""
         if not req.uri.is_sip:
-            return 416, None
+            return 416, None, None
         # Proxy-Require is ours to honour; Require is end to end (16.3): only for requests we
         # answer ourselves, never for the INVITEs and in-dialog requests we pass on (a phone's
         # "Require: 100rel" is for the phone it calls)
@@ -214,73 +335,26 @@ class Switch:
         if req.method not in _PASSED_ON:
             unsupported = unsupported + req.get_all("require")
         if unsupported and req.method not in ("ACK", "CANCEL"):
-            return 420, (("Unsupported", ", ".join(unsupported)),)
+            return 420, None, (("Unsupported", ", ".join(unsupported)),)
         mf = req.max_forwards()
         if mf is not None and mf <= 0 and req.method not in ("REGISTER", "OPTIONS"):
-            return 483, None
+            return 483, None, None
         return None
 
     def _from_trunk(self, addr):
         return self.gateway is not None and is_from_trunk(addr, self.site.trunk, self.trunk_addr[0])
 
-    def _inbound(self, tx, req, now):
-        """A call from the provider: its DID picks the target; outside callers reach only
-        what the site lets them (never the outside-line prefix: no toll fraud by hairpin)."""
-        did = req.uri.user or ""
-        text = (self.site.trunk.get("did") or {}).get(did)
-        target = self.site.resolve(text) if text is not None else None
-        if target is None or target[0] not in ("ext", "group"):
-            # a menu, or no DID entry: the spoken attendant is not on the line yet, so the
-            # operator takes the call
-            target = self.site.operator()
-        if target is None:
-            return self.reply(tx, 480, now)
-        self.proxy.inbound(tx, req, target, did, now)
-
-    def _invite(self, tx, req, addr, now):
-        if self._from_trunk(addr):
-            return self._inbound(tx, req, now)
-        header = req.get("proxy-authorization")
-        if header is None or header.lstrip()[:7].lower() != "digest ":  # another scheme: none
-            return self._challenge(tx, now, False)
-        try:
-            params = parse_auth(header)
-        except ValueError:
-            return self.reply(tx, 400, now, reason="Bad Proxy-Authorization")
-        verdict = self.auth.check("INVITE", params, self._secret, now)
-        if verdict == STALE:
-            return self._challenge(tx, now, True)
-        if verdict == BAD:
-            return self.reply(tx, 400, now, reason="Bad Proxy-Authorization")
-        if verdict != OK:
-            self.guard.failed(addr[0], now)
-            return self._challenge(tx, now, False)
-        user = params.get("username")
-        caller = self.site.extension(user)
-        sender = req.from_addr()
-        if caller is None or sender is None or sender.uri.user != user:
-            self.guard.failed(addr[0], now)
-            return self.reply(tx, 403, now, reason="From Does Not Match Credentials")
-        self.guard.succeeded(addr[0])
-        self.proxy.invite(tx, req, caller, now)
+    def trunk_up(self):
+        """Can calls go out now? Not while the registration is failing (retrying, rejected):
+        callers then hear 503 at once instead of waiting out Timer B. Without a registration
+        to watch, or while the first one is on its way, assume so."""
+        return self.trunk_reg is None or self.trunk_reg.state not in (RETRYING, REJECTED)
 
     def _secret(self, user, algorithm):
         # the caller's HA1 for the INVITE's digest (the site keeps no secrets: site/directory.py)
         return self.site.directory.ha1(user, algorithm)
 
-    def _challenge(self, tx, now, stale):
-        values = self.auth.challenge(now, stale)
-        self.reply(tx, 407, now, [("Proxy-Authenticate", v) for v in values])
-
-    def _stray(self, resp):
-        """A 2xx for an INVITE whose client transaction is gone: forward it by its Via (16.7)."""
-        vias = resp.vias()
-        if len(vias) < 2 or vias[0].sent_by != self.me or resp.status // 100 != 2:
-            return
-        nxt = vias[1]
-        self.tl.send_stateless(strip_top_via(resp), (nxt.received or nxt.host, nxt.rport or nxt.port or 5060))
-
-    # ---- helpers for the proxy --------------------------------------------------------------
+    # ---- helpers for the proxy, the gateway and the dialogs -----------------------------------
 
     def reply(self, tx, status, now, headers=None, reason=None):
         resp = make_response(tx.request, status, reason, to_tag=self.tag(), headers=headers)
@@ -291,6 +365,12 @@ class Switch:
 
     def parse_uri(self, text):
         return parse_uri(text)
+
+    def local_time(self, now):
+        """The branch's wall-clock time at now_ms, or None while the shell has not set the clock."""
+        if not self.epoch_ms:
+            return None
+        return self.site.local_time((self.epoch_ms + now) // 1000)
 
     def prepare_forward(self, req, record_route):
         """16.6: decrement Max-Forwards, Record-Route if asked, add our Via."""
@@ -307,46 +387,57 @@ class Switch:
             return False
         return uri.host == self.host and (uri.port or 5060) == self.port
 
-    def next_hop(self, route, uri):
-        """(host, port) to send an in-dialog request to: the next Route, else the Request-URI."""
-        if route is not None:
-            try:
-                uri = parse_uri(route.strip().lstrip("<").split(">")[0])
-            except ParseError:
-                return None
-        if not uri.is_sip or not uri.host:
-            return None
-        return (uri.host.strip("[]"), uri.port or 5060)
-
-    def record(self, call, now, status):
+    def record(self, call, now, status, reason=None):
         """A call is over: keep its record and tell the shell."""
         epoch = self.epoch_ms
 
         def wall(ms):
             return None if ms is None else (epoch + ms) // 1000
 
-        if call.answer_ms is not None:
+        life = call.life
+        if life.answered:
             outcome = "answered"
+        elif call.decision.action != RING:
+            outcome = "refused"
         elif status == 487:
             outcome = "cancelled"
-        elif status == 486 or status == 600:
+        elif status in (486, 600, 603):
             outcome = "busy"
-        elif status in (403, 404, 484):
-            outcome = "refused"
-        elif status in (480, 408):
+        elif status in (480, 408) and call.rang:
             outcome = "no-answer"
         else:
             outcome = "failed"
+        winner = call.winner.number if call.winner is not None else None
         record = {
-            "start": wall(call.start_ms),
-            "answer": wall(call.answer_ms),
+            "start": wall(life.start_ms),
+            "answer": wall(life.answer_ms),
             "end": wall(now),
             "from": call.caller,
-            "to": call.target[1],
-            "route": call.route + (" -> %s" % call.answered_by if call.answered_by else ""),
+            "to": call.target[1] or call.dialed,
+            "route": call.route + (" -> %s" % winner if winner else ""),
             "outcome": outcome,
             "status": status,
-            "duration": (now - call.answer_ms) // 1000 if call.answer_ms is not None else 0,
+            "reason": reason or "",
+            "duration": (now - life.answer_ms) // 1000 if life.answered else 0,
         }
         self.cdr.add(record)
-        self._events.append(("call", record))
+        self._events.append(events.CallEnded(record))
+
+
+def _has_digest(req, header):
+    for value in req.get_all(header):
+        if value.lstrip()[:7].lower() == "digest ":
+            return True
+    return False
+
+
+def _username(value):
+    # username="201" from a Digest credentials header, without parsing the rest
+    i = value.find("username=") if value else -1
+    if i < 0:
+        return ""
+    rest = value[i + 9 :].lstrip()
+    if rest[:1] == '"':
+        end = rest.find('"', 1)
+        return rest[1:end] if end > 0 else rest[1:]
+    return rest.split(",", 1)[0].strip()

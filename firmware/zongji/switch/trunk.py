@@ -53,6 +53,8 @@ from zongji.sip.message import Request, make_request
 from zongji.sip.transaction import BranchGenerator, ResponseReceived, Timeout, TransactionError
 from zongji.sip.uri import URI, ParseError, to_uint
 
+TRANSPORT = "transport error sending to the provider"
+
 IDLE = "idle"
 REGISTERING = "registering"
 REGISTERED = "registered"
@@ -275,7 +277,7 @@ class TrunkRegistration:
         elif isinstance(ev, Timeout):
             self.on_timeout(ev.tx, now_ms)
         else:
-            self.on_timeout(ev.tx, now_ms, "transport error sending to the provider")
+            self.on_timeout(ev.tx, now_ms, TRANSPORT)
         return True
 
     def on_response(self, tx, resp, now_ms):
@@ -310,8 +312,9 @@ class TrunkRegistration:
         else:
             self._fail(now_ms, "%d %s" % (status, resp.reason), resp)
 
-    def on_timeout(self, tx, now_ms, detail="no answer from the provider"):
+    def on_timeout(self, tx, now_ms, detail=None):
         if self.owns(tx):
+            detail = detail or "no answer from the provider"
             self.tx = self._req = None
             self._fail(now_ms, detail)
 
@@ -363,6 +366,7 @@ class TrunkRegistration:
         self.auth.authorize(req)
         try:
             self.tx = self.transactions.send_request(req, self.addr, now_ms)
+            self.tx.tu = self  # the layer's events for it come to on_response / on_timeout
         except TransactionError as e:
             self.tx = None
             self._fail(now_ms, str(e))

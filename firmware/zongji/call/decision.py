@@ -1,0 +1,179 @@
+"""The call decision: where a call goes, decided once, for the switch and for `zongji simulate`.
+
+    d = decide(site, "600", caller=ext)          a staff call: ext is the caller's Extension
+    d = decide_inbound(site, "02155550100", tm)  a call from the provider to one of our numbers
+    d.action        RING, REFUSE or ATTEND (the switch answers the call itself)
+    d.status, d.reason   the final answer when REFUSE (a SIP status and its reason phrase)
+    d.target        ("ext", "201"), ("group", "600"), ("external", number, kind) ...
+    d.plan          the ring plan (call.ringplan): stages of legs, caller left out
+    d.verdict       the class of service: dialplan.OK, NEED_PIN or FORBIDDEN
+    d.wait_ms       the digits are also the start of a longer number: a keypad waits this long
+    d.note          why, in words; the switch logs the same words simulate prints
+    d.wanted        what the site asks that the switch cannot do yet: ("menu", name) or
+                    ("pin", kind); the decision then carries what the switch does instead
+
+Nothing else decides where a call goes: the proxy, the trunk's inbound path, follow-me (a ring
+plan stage) and `zongji simulate` all ask here, so what an admin simulates is what the switch
+does. The switch adds only what depends on the moment: which phones are registered and whether
+the provider is up.
+
+Until the attendant speaks (ATTENDANT_SPEAKS, the `attendant` issue), a call the attendant
+should answer gets a stand-in, said the same way everywhere: staff who dial a menu hear 480,
+a PIN-protected class gets 403, and an outside call for a menu rings the operator.
+"""
+
+from zongji.call.ringplan import ring_plan
+from zongji.site import dialplan
+
+RING = "ring"
+REFUSE = "refuse"
+ATTEND = "attend"
+
+ATTENDANT_SPEAKS = False  # True once the switch can answer with audio (menus, PIN prompts)
+
+NO_ATTENDANT = "the attendant does not answer calls yet"
+
+
+class Decision:
+    def __init__(self, action, target=None, status=None, reason=None, note=""):
+        self.action = action
+        self.target = target
+        self.status = status
+        self.reason = reason
+        self.note = note
+        self.plan = []
+        self.verdict = dialplan.OK
+        self.wait_ms = 0
+        self.wanted = None
+
+    def as_dict(self):
+        t = self.target
+        return {
+            "action": self.action,
+            "target": list(t) if t else None,
+            "status": self.status,
+            "reason": self.reason,
+            "plan": [{"legs": [list(leg) for leg in legs], "seconds": s} for legs, s in self.plan],
+            "verdict": self.verdict,
+            "wait_ms": self.wait_ms,
+            "wanted": list(self.wanted) if self.wanted else None,
+            "note": self.note,
+        }
+
+
+def _refuse(status, reason, note, target=None):
+    return Decision(REFUSE, target, status, reason, note)
+
+
+def _ring(site, target, caller=None, note=""):
+    plan = ring_plan(site, target, caller)
+    if not site.trunk:  # no provider: trunk legs cannot ring
+        plan = [([leg for leg in legs if leg[0] != "trunk"], s) for legs, s in plan]
+        plan = [stage for stage in plan if stage[0]]
+    if not plan:
+        if target[0] == "emergency":
+            return _refuse(503, "No Trunk", "EMERGENCY %s: the site has no trunk to call it on" % target[1], target)
+        why = "the site has no trunk" if target[0] == "external" else "nobody to ring: no phone and no mobile"
+        return _refuse(480, "Nobody To Ring", why, target)
+    d = Decision(RING, target, note=note)
+    d.plan = plan
+    return d
+
+
+def decide(site, digits, caller=None):
+    """A call from staff: extension `caller` (an Extension) dialed `digits` en bloc."""
+    status, target = site.dialplan.match(digits)
+    if status == dialplan.NEED_MORE:
+        return _refuse(484, "Address Incomplete", "%s is only the start of a number" % digits)
+    if status == dialplan.NO_MATCH:
+        return _refuse(404, "Not Found", "%s is not a number here" % digits)
+    cls = (caller.cls if caller is not None else "") or site.default_class
+    verdict = site.dialplan.authorize(cls, target)
+    if verdict == dialplan.FORBIDDEN:
+        d = _refuse(403, "Not Allowed", "class '%s' may not dial %s numbers" % (cls, target[2]), target)
+    elif target[0] == "menu":
+        d = _attend(site, target, ("menu", target[1]), 480, "Menus Need The Attendant")
+    elif verdict == dialplan.NEED_PIN:
+        d = _attend(site, target, ("pin", target[2]), 403, "PIN Entry Needs The Attendant")
+        if d.action == ATTEND:
+            d.note = "class '%s' needs a PIN for %s numbers: the attendant asks for it" % (cls, target[2])
+        else:
+            d.note = "class '%s' needs a PIN for %s numbers, and %s" % (cls, target[2], NO_ATTENDANT)
+    else:
+        d = _ring(site, target, caller.number if caller is not None else None)
+    d.verdict = verdict
+    if status == dialplan.MATCH_OR_MORE:
+        d.wait_ms = site.interdigit_ms
+    return d
+
+
+def _attend(site, target, wanted, status, reason):
+    if ATTENDANT_SPEAKS:  # pragma: no cover - the attendant issue
+        d = Decision(ATTEND, target, note="the attendant answers")
+    else:
+        d = _refuse(status, reason, "%s needs the attendant, and %s" % (_what(wanted), NO_ATTENDANT), target)
+    d.wanted = wanted
+    return d
+
+
+def _what(wanted):
+    return "menu '%s'" % wanted[1] if wanted[0] == "menu" else "the PIN prompt"
+
+
+def inbound_entry(site, did, tm=None):
+    """Where an outside call to `did` starts: (target text, how it was chosen: "did", "main" or
+    "closed"). The DID's entry in [trunk] did, else the main menu; outside opening hours,
+    [hours] closed. tm is the branch's wall-clock time (hours.local_time), None when the clock
+    is not set: then it counts as open."""
+    return entry_at(site, ((site.trunk or {}).get("did") or {}).get(did or ""), tm)
+
+
+def entry_at(site, text, tm=None):
+    """Where a call for target text (None: the main number) starts at time tm: the one opening
+    hours rule, shared by the switch's decision and the attendant."""
+    if tm is not None and not site.is_open(tm):
+        return site.data["hours"]["closed"], "closed"
+    if text is not None:
+        return text, "did"
+    return "menu:" + (site.attendant.get("main_menu") or "main"), "main"
+
+
+def decide_inbound(site, did, tm=None):
+    """A call from the provider to `did`. Outside callers reach only what the site points a DID
+    (or the menus) at: never the outside-line prefix, so nobody dials out at the branch's cost."""
+    text, how = inbound_entry(site, did, tm)
+    target = site.resolve(text)
+    when = "outside opening hours, " if how == "closed" else ""
+    if target is None:
+        target = ("hangup", None)
+    kind = target[0]
+    if kind in ("ext", "group", "external"):
+        return _ring(site, target, note=when + "rings %s" % _describe(target))
+    if kind == "hangup":
+        return _refuse(480, "Closed", when + "the site hangs up", target)
+    # a menu, or dial-by-name: the attendant's, and until it speaks the operator takes the call
+    wanted = ("menu", target[1]) if kind == "menu" else ("menu", "directory")
+    if ATTENDANT_SPEAKS:  # pragma: no cover - the attendant issue
+        d = Decision(ATTEND, target, note=when + "the attendant answers")
+    else:
+        op = site.operator()
+        if op is None or op[0] not in ("ext", "group"):
+            d = _refuse(
+                480,
+                "No Operator",
+                "%s%s needs the attendant, %s, and there is no operator" % (when, _what(wanted), NO_ATTENDANT),
+                target,
+            )
+        else:
+            d = _ring(
+                site,
+                op,
+                note="%s%s needs the attendant, and %s: the operator takes the call"
+                % (when, _what(wanted), NO_ATTENDANT),
+            )
+    d.wanted = wanted
+    return d
+
+
+def _describe(target):
+    return "%s %s" % (target[0], target[1])

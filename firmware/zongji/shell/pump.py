@@ -1,0 +1,148 @@
+"""The pump: what every shell does around the switch, whatever its sockets and clock.
+
+    pump = Pump(sw, send, emit, store)      send(data, addr); emit(event); store: shell.store
+    pump.restore(now_ms, elapsed_ms)        registrations and call records from the store
+    pump.datagram(data, addr, now_ms)       a datagram in
+    pump.timer(now_ms)                      the one timer fired (or any time: it is idempotent)
+    pump.transport_error(addr, now_ms)      sending to addr failed (ICMP unreachable)
+    deadline = pump.deadline                ms when timer() is next due, or None
+    pump.save(now_ms, force=False)          write what is dirty, at most every save_interval_ms
+    pump.save_at                            ms when save() has something to write, or None
+
+After every input the pump sends what the switch hands back, passes its events on and works
+out the next deadline; the shell only re-arms one timer for `deadline` and calls save() when
+`save_at` comes. A bug in the core (an exception out of it) is reported through `bug` and does
+not stop the switchboard: the next datagram is served. State is written only when it changed,
+and at most every save_interval_ms: flash wears out.
+"""
+
+REGISTRATIONS = "registrations.json"
+CDR = "cdr.jsonl"
+
+
+class Pump:
+    save_interval_ms = 1000
+
+    def __init__(self, sw, send, emit, store=None, bug=None, warn=None):
+        self.sw = sw
+        self._send = send
+        self._emit = emit
+        self.store = store
+        self.bug = bug or _raise
+        self.warn = warn or _ignore
+        self.deadline = None
+        self.save_at = None
+        self._saved_ms = None
+        self._failing = {}
+
+    def restore(self, now_ms, elapsed_ms=0):
+        """(registrations, call records) loaded; a damaged file is warned about and skipped."""
+        sw = self.sw
+        if self.store is None:
+            return 0, 0
+        data = self._read(REGISTRATIONS)
+        if data is not None:
+            try:
+                sw.registrar.load(data, now_ms, elapsed_ms)
+            except ValueError as e:  # registrar.LoadError
+                self.warn("%s: %s; starting with no registrations (phones register again)" % (REGISTRATIONS, e))
+        data = self._read(CDR)
+        if data is not None:
+            sw.cdr.load(data)
+            if sw.cdr.skipped:
+                self.warn("%s: skipped %d damaged line(s)" % (CDR, sw.cdr.skipped))
+        return len(sw.registrar), len(sw.cdr)
+
+    def _read(self, name):
+        try:
+            return self.store.read(name)
+        except OSError as e:
+            self.warn("can't read %s: %s; starting without it" % (name, e))
+            return None
+
+    def datagram(self, data, addr, now_ms):
+        try:
+            self.sw.receive_datagram(data, addr, now_ms)
+        except Exception as e:  # a bug in the core must not take the switchboard down
+            self.bug("a datagram from %s:%s" % (addr[0], addr[1]), e)
+        self._after(now_ms)
+
+    def timer(self, now_ms):
+        try:
+            self.sw.handle_timer(now_ms)
+        except Exception as e:
+            self.bug("a timer", e)
+        self._after(now_ms)
+
+    def transport_error(self, addr, now_ms):
+        try:
+            self.sw.transport_error(addr, now_ms)
+        except Exception as e:
+            self.bug("a transport error", e)
+        self._after(now_ms)
+
+    def kick(self, now_ms):
+        """Nothing came in, but the shell wants what is queued out (the start, a shutdown)."""
+        self._after(now_ms)
+
+    def _after(self, now_ms):
+        sw = self.sw
+        for data, addr in sw.datagrams_to_send():
+            self._send(data, addr)
+        for event in sw.take_events():
+            self._emit(event)
+        self.deadline = sw.next_timer()
+        self._plan_save(now_ms)
+
+    def _due(self, now_ms):
+        """ms when something is worth writing, or None: at once for a change (dirty), later for
+        refreshed registrations (registrar.save_due())."""
+        sw = self.sw
+        if sw.registrar.dirty or sw.cdr.dirty:
+            return now_ms
+        return sw.registrar.save_due()
+
+    def _plan_save(self, now_ms):
+        if self.store is None:
+            return
+        at = self._due(now_ms)
+        if at is None:
+            return
+        if self._saved_ms is not None:  # at most every save_interval_ms: flash wears out
+            at = max(at, self._saved_ms + self.save_interval_ms)
+        if self.save_at is None or at < self.save_at:
+            self.save_at = at
+
+    def save(self, now_ms, force=False):
+        """Write what is due once save_at has come; with force (shutdown) whatever is pending."""
+        if self.store is None or (not force and (self.save_at is None or now_ms < self.save_at)):
+            return
+        self.save_at = None
+        self._saved_ms = now_ms
+        sw = self.sw
+        reg = sw.registrar
+        due = reg.save_due()
+        if reg.dirty or (due is not None and (force or due <= now_ms)):
+            if self._write(REGISTRATIONS, reg.dump(now_ms)):
+                reg.saved(now_ms)
+        if sw.cdr.dirty and self._write(CDR, sw.cdr.dump()):
+            sw.cdr.dirty = False
+        self._plan_save(now_ms)
+
+    def _write(self, name, data):
+        if self.store.write(name, data):
+            if self._failing.pop(name, None):
+                self.warn("%s written again" % name)
+            return True
+        if name not in self._failing:  # warn once, not every second
+            self.warn("can't write %s: %s (will retry)" % (name, self.store.error))
+        self._failing[name] = 1
+        return False
+
+
+def _raise(what, e):
+    raise e
+
+
+def _ignore(text):
+    pass

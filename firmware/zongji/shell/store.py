@@ -1,0 +1,81 @@
+"""State files written so that a power cut never leaves a torn one (ARCHITECTURE principle 5).
+
+    store = Store("/state")                 a folder (made if missing)
+    data = store.read("registrations.json") bytes, or None when there is none
+    ok = store.write("cdr.jsonl", data)     temp file, flush (and fsync where there is one),
+                                            then rename over the old: True, or False on OSError
+    store.write("site.zjb", data, keep=True)   the old file is kept as site.prev.zjb first
+
+littlefs (the ESP32's filesystem) and POSIX both rename atomically, so a reader sees the old
+file or the new one, never half of either. With keep=True the old version is renamed aside
+first: a crash between the two renames leaves only the previous version, which a loader falls
+back to (main.py does). MicroPython and CPython alike; no os.path on MicroPython.
+"""
+
+import os
+
+try:
+    _fsync = os.fsync
+except AttributeError:  # pragma: no cover - MicroPython: flush() is all there is
+    _fsync = None
+
+try:
+    _replace = os.replace
+except AttributeError:  # pragma: no cover - MicroPython: rename replaces on littlefs and unix
+    _replace = os.rename
+
+
+def previous(name):
+    """'site.zjb' -> 'site.prev.zjb': where write(keep=True) puts the old version."""
+    dot = name.rfind(".")
+    return name + ".prev" if dot <= 0 else name[:dot] + ".prev" + name[dot:]
+
+
+class Store:
+    def __init__(self, folder):
+        self.folder = folder.rstrip("/") or "/"
+        self.error = None  # the last OSError, for the shell to tell once
+
+    def path(self, name):
+        return self.folder + "/" + name if self.folder != "/" else "/" + name
+
+    def prepare(self):
+        """Make the folder; OSError when that cannot be done."""
+        try:
+            os.stat(self.folder)
+        except OSError:
+            os.mkdir(self.folder)
+
+    def read(self, name):
+        try:
+            with open(self.path(name), "rb") as f:
+                return f.read()
+        except OSError as e:
+            if e.args and e.args[0] == 2:  # ENOENT: nothing stored yet
+                return None
+            raise
+
+    def exists(self, name):
+        try:
+            os.stat(self.path(name))
+            return True
+        except OSError:
+            return False
+
+    def write(self, name, data, keep=False):
+        final = self.path(name)
+        tmp = final + ".tmp"
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                if _fsync is not None:
+                    _fsync(f.fileno())
+            if keep and self.exists(name):
+                _replace(final, self.path(previous(name)))
+            _replace(tmp, final)
+        except OSError as e:
+            self.error = e
+            return False
+        self.error = None
+        return True

@@ -1,0 +1,253 @@
+"""The switch under attack, in memory: toll fraud in dialogs, strays, stateless answers, Timer C,
+the trunk gateway's table, and calls the provider ends early (issue `harden`)."""
+
+from _phones import SWITCH, Net, Phone
+from _sites import build
+from zongji.sip.message import make_request, make_response
+
+TRUNK = ("127.0.0.1", 5070)
+
+
+def setup(*numbers):
+    net = Net(build())
+    phones = []
+    for i, n in enumerate(numbers):
+        p = net.phone(n, 5061 + i)
+        assert p.register().status == 200
+        phones.append(p)
+    return net, phones
+
+
+def provider(net, answer=200):
+    p = Phone(net, "provider", TRUNK, "trunkpass")
+    net.phones[TRUNK] = p
+    p.auto["REGISTER"] = 200
+    if answer:
+        p.auto["INVITE"] = answer
+    return p
+
+
+def answered_call(net, a, b):
+    b.auto["INVITE"] = 200
+    invite = a.invite(b.number)
+    ok = a.last(200)
+    a.ack_2xx(invite, ok)
+    return invite, ok
+
+
+def in_dialog(sender, method, invite, ok, uri=None, frm=None, to=None, call_id=None):
+    sender.cseq += 1
+    req = make_request(
+        method,
+        uri or ok.contacts()[0].uri,
+        frm or invite.get("from"),
+        to or ok.get("to"),
+        call_id or invite.call_id(),
+        sender.cseq,
+        via="SIP/2.0/UDP %s:%d;branch=z9hG4bKdlg%s%d" % (sender.addr[0], sender.addr[1], method, sender.cseq),
+        contact=sender.contact,
+    )
+    for r in reversed(ok.get_all("record-route")):
+        req.add("route", r)
+    if method == "INVITE":
+        req.body = b"v=0\r\n"
+        req.add("content-type", "application/sdp")
+    sender.send(req)
+    return req
+
+
+def test_a_party_cannot_steer_a_dialog_to_the_provider():
+    net, (a, b) = setup("210", "202")  # 210: class internal, may not dial out at all
+    prov = provider(net)
+    net.advance(10)  # the trunk registers
+    invite, ok = answered_call(net, a, b)
+    before = len(prov.got)
+    for method in ("INVITE", "UPDATE", "INFO", "REFER", "BYE"):
+        in_dialog(a, method, invite, ok, uri="sip:00442079460000@%s:%d" % TRUNK)
+    # nothing reached the provider; every request went to the colleague's phone
+    assert [m for m in prov.got[before:] if getattr(m, "method", "") != "REGISTER"] == []
+    got = [m.method for m in b.got if getattr(m, "method", None) in ("INVITE", "UPDATE", "INFO", "REFER", "BYE")]
+    assert got[-5:] == ["INVITE", "UPDATE", "INFO", "REFER", "BYE"]
+    assert str(b.last("INFO").uri).startswith("sip:202@")  # the dialog's own remote target
+    assert [m for m, _ in net.lost if not m.startswith(b"REGISTER")] == []
+
+
+def test_a_stranger_who_knows_the_call_id_gets_481_and_ends_nothing():
+    net, (a, b) = setup("201", "202")
+    prov = provider(net)
+    net.advance(10)
+    invite, ok = answered_call(net, a, b)
+    mallory = net.phone("203", 5099, secret="none")  # another address, never registered
+    txs = len(net.sw.tl)
+    for method in ("INVITE", "UPDATE", "INFO", "REFER", "BYE"):
+        in_dialog(mallory, method, invite, ok, uri="sip:00442079460000@%s:%d" % TRUNK)
+        assert mallory.got[-1].status == 481
+    assert len(net.sw.tl) == txs  # answered statelessly: no state for a stranger
+    assert [m for m in prov.got if getattr(m, "method", "") not in ("REGISTER",)] == []
+    assert [e for e in net.events if e.kind == "call"] == []  # the stranger's BYE ended nothing
+    assert len(net.sw.proxy.calls) == 1
+    in_dialog(a, "BYE", invite, ok)  # the caller's own BYE does
+    assert [e.record["outcome"] for e in net.events if e.kind == "call"] == ["answered"]
+
+
+def test_a_stray_2xx_is_not_reflected():
+    net, (a,) = setup("201")
+    victim = net.phone("204", 5098, secret="x")
+    resp = make_response(
+        make_request(
+            "INVITE",
+            "sip:204@10.0.0.9",
+            "<sip:204@x>;tag=v",
+            "<sip:x@y>",
+            "stray-1",
+            1,
+            via="SIP/2.0/UDP %s:%d;branch=z9hG4bKstray" % SWITCH,
+        ),
+        200,
+        to_tag="s1",
+    )
+    resp.add("via", "SIP/2.0/UDP %s:%d;branch=z9hG4bKvictim" % victim.addr)
+    a.send(resp)
+    assert victim.got == [] and net.sw.counters.get("stray response dropped") == 1
+
+
+def test_unauthenticated_requests_keep_no_state_and_draw_one_answer_each():
+    net = Net(build())
+    attacker = net.phone("202", 5097, secret="x")
+    net.deliver(b"", ("10.0.0.250", 9))  # start the switch: its own trunk REGISTER is one transaction
+    own = len(net.sw.tl)
+    for i in range(15):
+        attacker.send(attacker._request("OPTIONS", "202", "o-%d" % i))
+        attacker.send(attacker._request("REGISTER", "202", "r-%d" % i))
+    inv = attacker._request("INVITE", "201", "i-1", body=b"v=0\r\n")
+    attacker.send(inv)
+    assert len(net.sw.tl) == own and len(net.sw.proxy.calls) == 0
+    answers = len(attacker.got)
+    assert answers == 31 and attacker.got[-1].status == 407
+    net.advance(40000)  # an unacknowledged 407 is never retransmitted: no amplification
+    assert len(attacker.got) == answers
+
+
+def test_a_flood_gets_its_share_of_answers_and_phones_keep_working():
+    net, (a, b) = setup("201", "202")
+    flood = net.phone("203", 5096, secret="x")
+    kept = len(net.sw.tl)
+    for i in range(500):  # one address, as fast as it likes, no time passing
+        flood.send(flood._request("OPTIONS", "203", "f-%d" % i))
+    share = net.sw.guard.answer_prefix_burst  # less the two challenges the phones' REGISTERs drew
+    assert len(flood.got) == share - 2 and net.sw.counters["answer withheld: rate limit"] == 500 - (share - 2)
+    assert len(net.sw.tl) == kept  # nothing of the flood is kept
+    b.auto["INVITE"] = 200
+    a.invite("202")  # registered phones are never held back
+    assert a.last(200) is not None and a.register().status == 200
+
+
+def test_a_second_invite_with_the_same_call_id_is_a_merged_request():
+    net, (a, b) = setup("201", "202")
+    b.auto["INVITE"] = 180
+    first = a.invite("202")
+    a.calls -= 1  # the next invite() reuses the Call-ID, with a new branch: RFC 3261 8.2.2.2
+    again = a.invite("202")
+    assert again.call_id() == first.call_id()
+    assert a.got[-1].status == 482 and len(net.sw.proxy.calls) == 1
+
+
+def test_timer_c_ends_a_call_whose_callee_only_says_trying():
+    net, (a, b) = setup("201", "202")
+    b.auto["INVITE"] = 100
+    a.invite("202")
+    net.advance(200000)  # past the last stage (120 s) and Timer C (3 min)
+    assert b.last("CANCEL") is not None  # 100 Trying is enough to CANCEL (RFC 3261 9.1)
+    net.advance(40000)
+    assert len(net.sw.proxy.calls) == 0 and a.got[-1].status >= 400
+    net.advance(40000)
+    assert len(net.sw.tl) == 0
+
+
+def test_timer_c_answers_a_re_invite_that_only_rings():
+    net, (a, b) = setup("201", "202")
+    invite, ok = answered_call(net, a, b)
+    b.auto["INVITE"] = 180
+    in_dialog(a, "INVITE", invite, ok)
+    net.advance(185000)
+    assert a.got[-1].status == 408 and b.last("CANCEL") is not None
+    net.advance(40000)
+    assert len(net.sw.proxy.relays) == 0
+
+
+def test_outbound_calls_leave_the_gateway_table_however_they_end():
+    net, (a,) = setup("203")  # class manager: may dial mobiles
+    prov = provider(net, answer=None)
+    net.advance(10)
+    for answer in (486, 180, 100):
+        prov.auto["INVITE"] = answer
+        a.invite("013800138000")
+        if answer != 486:
+            net.advance(200000)  # rings out, or only trying: Timer C
+    net.advance(100000)
+    assert net.sw.sizes()["trunk_calls"][0] == 0 and len(net.sw.proxy.calls) == 0
+    net.advance(100000)
+    assert len(net.sw.tl) == 0
+
+
+def test_a_provider_bye_before_the_answer_ends_that_leg_without_a_crash():
+    net, (a,) = setup("203")
+    prov = provider(net, answer=180)
+    net.advance(10)
+    a.invite("013800138000")
+    theirs = prov.last("INVITE")
+    bye = make_request(
+        "BYE",
+        theirs.contacts()[0].uri,
+        theirs.get("to") + ";tag=early",
+        theirs.get("from"),
+        theirs.call_id(),
+        2,
+        via="SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKearlybye",
+    )
+    prov.send(bye)
+    assert prov.got[-2].status == 200 or prov.last(200) is not None
+    assert prov.last("CANCEL") is not None  # the leg is CANCELled
+    assert a.got[-1].status >= 400 and len(net.sw.proxy.calls) == 0  # the caller is told at once
+
+
+def test_a_ring_group_never_rings_the_callers_own_phone():
+    net, (a, b, c) = setup("201", "202", "210")
+    for p in (a, b, c):
+        p.auto["INVITE"] = 180
+    a.invite("600")  # 201 is in sales (600)
+    assert b.last("INVITE") is not None and c.last("INVITE") is not None
+    assert a.last("INVITE") is None
+
+
+def test_provider_down_fails_fast_with_503_and_an_alert_for_emergencies():
+    net, (a,) = setup("203")
+    net.advance(40000)  # no provider answers: the registration is retrying
+    assert not net.sw.trunk_up()
+    a.invite("013800138000")
+    assert a.got[-1].status == 503
+    a.invite("110")
+    assert a.got[-1].status == 503
+    alerts = [e.text for e in net.events if e.kind == "alert"]
+    assert len(alerts) == 1 and "EMERGENCY" in alerts[0] and "110" in alerts[0]
+    records = [e.record for e in net.events if e.kind == "call"]
+    assert [r["reason"] for r in records] == ["the provider is unavailable"] * 2
+    assert [r["outcome"] for r in records] == ["failed", "failed"]
+
+
+def test_records_carry_the_decisions_reason():
+    net, (a,) = setup("210")  # internal only
+    a.invite("013800138000")
+    assert a.got[-1].status == 403 and a.got[-1].reason == "Not Allowed"
+    a.invite("205")  # mobile-only colleague with no trunk up yet: rings over the trunk
+    record = [e.record for e in net.events if e.kind == "call"][0]
+    assert record["outcome"] == "refused" and "may not dial mobile numbers" in record["reason"]
+
+
+def test_a_transport_error_ends_the_leg_at_once():
+    net, (a, b) = setup("201", "202")  # 202's phone went away: it never answers
+    a.invite("202")
+    assert b.last("INVITE") is not None and a.last(480) is None
+    net.sw.transport_error(b.addr, net.now)  # the shell's sendto failed (host unreachable)
+    net.run()
+    assert a.got[-1].status == 480 and len(net.sw.proxy.calls) == 0  # no 32 s wait for Timer B
