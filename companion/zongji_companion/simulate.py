@@ -1,20 +1,26 @@
-"""`zongji simulate`: drive the device's own core through one call and record every step.
+"""`zongji simulate`: narrate what the switch does with one call, from the core's own decision.
 
-An outside call (`--call NUMBER`) starts the attendant at the number's DID target (or the main
-menu) under the opening hours at `--at`; keys are fed with a virtual clock. A staff call
-(`--from 201 --dial 305`) goes through the dial plan and class of service exactly as a phone's
-INVITE will. Nothing here decides anything: the rules are the core's, this file only narrates.
+A staff call (`--from 201 --dial 305`) and an outside call (`--call NUMBER`, a DID) are decided
+by zongji.call.decision, the very function the switch calls for each INVITE: simulate prints
+what it returns (whom the switch rings, in which stages, or the status it answers and why) and
+decides nothing itself. What depends on the moment only the running switch knows: whether each
+phone is registered (simulate assumes every one is) and whether the provider is up.
+
+Where the site asks for what the switch cannot do yet (a menu, a PIN prompt: the attendant does
+not speak yet), the decision says what the switch does instead, and simulate says so in the same
+words. It then also walks the menus with the core's Attendant on a virtual clock (the caller's
+--keys, or -i), as a preview of what callers will hear once the attendant speaks.
 
 Key scripts: each character is a key (0-9 * #); "," waits one second; "." waits until the
 attendant's next timeout fires. Between keys a caller takes KEY_GAP_MS.
 """
 
-from zongji.call import ringplan
+from zongji.call import decision
 from zongji.call.attendant import Attendant
-from zongji.site import dialplan
 
 KEY_GAP_MS = 600
 MAX_STEPS = 200  # a call that has not ended after this many events is reported as stuck
+PREVIEW = "preview, once the attendant speaks:"
 
 
 class Step:
@@ -33,19 +39,24 @@ class Step:
 class Result:
     def __init__(self):
         self.steps = []
-        self.outcome = None  # "transfer", "hangup", "refused", "waiting"
-        self.target = None
-        self.ring = []
+        self.outcome = None  # what the switch does: "ring", "refused", "attend"
+        self.decision = None
+        self.preview = None  # a menu walk: {"outcome": "transfer"|"hangup"|"waiting", "target": ...}
         self.printed = False  # steps already shown (interactive mode)
 
     def add(self, t_ms, kind, text, **data):
         self.steps.append(Step(t_ms, kind, text, data))
 
     def as_dict(self):
+        d = self.decision
         return {
             "outcome": self.outcome,
-            "target": list(self.target) if self.target else None,
-            "ring": [{"legs": [list(leg) for leg in legs], "seconds": secs} for legs, secs in self.ring],
+            "status": d.status if d is not None else None,
+            "reason": d.reason if d is not None else None,
+            "target": list(d.target) if d is not None and d.target else None,
+            "ring": d.as_dict()["plan"] if d is not None else [],
+            "decision": d.as_dict() if d is not None else None,
+            "preview": self.preview,
             "steps": [s.as_dict() for s in self.steps],
         }
 
@@ -74,10 +85,25 @@ def _leg_text(site, leg):
     return "%s over the trunk" % leg[1]
 
 
-def _ring(site, result, t_ms, target):
-    plan = ringplan.ring_plan(site, target)
-    result.ring = plan
-    for legs, secs in plan:
+def _narrate_decision(site, result, d):
+    """What the switch does with the call: the steps and the outcome, from the decision alone."""
+    result.decision = d
+    if d.wait_ms:
+        result.add(0, "wait", "waits %d ms for more digits (a phone that dials digit by digit)" % d.wait_ms)
+    if d.action == decision.REFUSE:
+        result.outcome = "refused"
+        result.add(0, "refused", "answers %d %s: %s" % (d.status, d.reason, d.note), status=d.status, reason=d.reason)
+        return
+    if d.action == decision.ATTEND:  # pragma: no cover - once the attendant speaks
+        result.outcome = "attend"
+        result.add(0, "attend", d.note)
+        return
+    result.outcome = "ring"
+    if d.note:
+        result.add(0, "note", d.note)
+    result.add(0, "connect", "connects to %s" % describe_target(site, d.target), target=list(d.target))
+    t_ms = 0
+    for legs, secs in d.plan:
         text = ", ".join(_leg_text(site, leg) for leg in legs)
         result.add(
             t_ms,
@@ -89,25 +115,61 @@ def _ring(site, result, t_ms, target):
         t_ms += (secs or 0) * 1000
 
 
+def internal(site, caller, digits, tm, keys=""):
+    """A staff call: extension `caller` dials `digits` (en bloc, as a SIP phone sends them)."""
+    result = Result()
+    ext = site.extension(caller)
+    if ext is None:
+        result.outcome = "refused"
+        result.add(0, "refused", "%s is not an extension of this site: its phone cannot sign in" % caller, status=407)
+        return result
+    result.add(0, "call", "%s %s dials %s" % (caller, ext.name, digits))
+    d = decision.decide(site, digits, ext)
+    _narrate_decision(site, result, d)
+    if d.wanted is not None and d.wanted[0] == "menu":
+        _preview(site, result, tm, keys, "menu:" + d.wanted[1])
+    return result
+
+
+def inbound(site, number, tm, keys=""):
+    """An outside call to `number` (a DID of [trunk] did; anything else reaches the main number)."""
+    entry, how = decision.inbound_entry(site, number, tm)
+    text = {"did": "DID %s" % number, "main": "the main number"}.get(how, "%s, outside opening hours" % number)
+    result = Result()
+    result.add(0, "call", "outside call to %s" % text)
+    d = decision.decide_inbound(site, number, tm)
+    _narrate_decision(site, result, d)
+    if d.wanted is not None:
+        _preview(site, result, tm, keys, entry)
+    return result
+
+
+def _preview(site, result, tm, keys, entry):
+    a = Attendant(site, tm, entry)
+    result.add(0, "preview", PREVIEW)
+    walk = Result()
+    walk_attendant(site, walk, a, keys)
+    result.steps += walk.steps
+    result.preview = {"outcome": walk.outcome, "target": list(walk.preview) if walk.preview else None}
+
+
 def _narrate(site, result, t_ms, actions):
     for a in actions:
         if a[0] == "menu":
-            result.add(
-                t_ms, "menu", "enters %s" % ("dial-by-name" if a[1] == "directory" else "menu '%s'" % a[1]), menu=a[1]
-            )
+            what = "dial-by-name" if a[1] == "directory" else "menu '%s'" % a[1]
+            result.add(t_ms, "menu", "  enters %s" % what, menu=a[1], preview=True)
         elif a[0] == "play":
             what = a[3] or a[2]
-            result.add(t_ms, "play", "plays %s" % (repr(what) if what else "(silence)"), prompt=a[1], audio=a[3])
+            result.add(t_ms, "play", "  plays %s" % (repr(what) if what else "(silence)"), prompt=a[1], audio=a[3])
         elif a[0] == "transfer":
             result.outcome = "transfer"
-            result.target = a[1]
+            result.preview = a[1]
             result.add(
-                t_ms, "transfer", "puts the caller through to %s" % describe_target(site, a[1]), target=list(a[1])
+                t_ms, "transfer", "  puts the caller through to %s" % describe_target(site, a[1]), target=list(a[1])
             )
-            _ring(site, result, t_ms, a[1])
         elif a[0] == "hangup":
             result.outcome = "hangup"
-            result.add(t_ms, "hangup", "hangs up (%s)" % a[1], reason=a[1])
+            result.add(t_ms, "hangup", "  hangs up (%s)" % a[1], reason=a[1])
 
 
 def parse_keys(script):
@@ -119,10 +181,8 @@ def parse_keys(script):
     return keys
 
 
-def run_attendant(site, tm, keys="", entry=None, attendant=None):
-    """Simulate an outside call; returns a Result."""
-    result = Result()
-    a = attendant or Attendant(site, tm, entry)
+def walk_attendant(site, result, a, keys=""):
+    """Feed a key script to the attendant on a virtual clock until it is done or stuck."""
     _narrate(site, result, 0, a.start(0))
     now = run_keys(site, a, result, 0, parse_keys(keys))
     steps = 0
@@ -135,95 +195,45 @@ def run_attendant(site, tm, keys="", entry=None, attendant=None):
     return result
 
 
-def inbound(site, number, tm, keys=""):
-    """An outside call to `number` (a DID, or a short number such as a menu's)."""
-    entry, how = _entry(site, number)
-    result = run_attendant(site, tm, keys, entry=entry)
-    state = "open" if site.is_open(tm) else "closed"
-    result.steps.insert(0, Step(0, "call", "outside call to %s, %s" % (how, state)))
-    return result
-
-
-def internal(site, caller, digits, tm, keys=""):
-    """A staff call: extension `caller` dials `digits` (en bloc, as a SIP phone sends them)."""
-    result = Result()
-    ext = site.extension(caller)
-    if ext is None:
-        result.outcome = "refused"
-        result.add(0, "refused", "%s is not an extension of this site" % caller, status=403)
-        return result
-    result.add(0, "call", "%s %s dials %s" % (caller, ext.name, digits))
-    status, target = site.dialplan.match(digits)
-    if status == dialplan.NEED_MORE:
-        result.outcome = "refused"
-        result.add(0, "refused", "%s is incomplete: it is only the start of a number" % digits, status=484)
-        return result
-    if status == dialplan.NO_MATCH:
-        result.outcome = "refused"
-        result.add(0, "refused", "%s is not a number here" % digits, status=404)
-        return result
-    if status == dialplan.MATCH_OR_MORE:
-        result.add(0, "wait", "waits %d ms for more digits, then takes %s" % (site.interdigit_ms, digits))
-    cls = ext.cls or site.default_class
-    verdict = site.dialplan.authorize(cls, target)
-    if verdict == dialplan.FORBIDDEN:
-        result.outcome = "refused"
-        result.add(0, "refused", "class '%s' may not dial %s numbers" % (cls, target[2]), status=403)
-        return result
-    if verdict == dialplan.NEED_PIN:
-        result.add(0, "pin", "asks for %s's PIN before dialing a %s number" % (caller, target[2]))
-    if target[0] == "menu":
-        inner = run_attendant(site, tm, keys, entry="menu:" + target[1])
-        result.steps += inner.steps
-        result.outcome, result.target, result.ring = inner.outcome, inner.target, inner.ring
-        return result
-    result.outcome = "transfer"
-    result.target = target
-    result.add(0, "transfer", "connects to %s" % describe_target(site, target), target=list(target))
-    _ring(site, result, 0, target)
-    return result
-
-
-def _entry(site, number):
-    """Where an outside call to `number` starts: (entry target text or None, description)."""
-    entry = ((site.trunk or {}).get("did") or {}).get(number)
-    if entry is not None:
-        return entry, "DID %s" % number
-    t = site.dialplan.lookup(number) if number else None
-    if t is not None:
-        return ("menu:" + t[1] if t[0] == "menu" else t[1]), "short number %s" % number
-    return None, "the main number"
-
-
 def interactive(site, tm, ask, say, number=""):
-    """Simulate an outside call typed live: ask(prompt) -> a line of keys; say(text) prints."""
-    a = Attendant(site, tm, _entry(site, number)[0])
-    result = Result()
+    """An outside call typed live: the decision, then the menus as a preview."""
+    result = inbound(site, number, tm)
+    for step in result.steps:
+        say("%7.1fs  %s" % (step.t_ms / 1000.0, step.text))
+    shown = len(result.steps)
+    d = result.decision
+    if d.wanted is None:
+        result.printed = True
+        return result
+    a = Attendant(site, tm, decision.inbound_entry(site, number, tm)[0])
+    walk = Result()
     now = 0
-    shown = 0
 
     def flush():
         nonlocal shown
-        for step in result.steps[shown:]:
+        for step in walk.steps[shown:]:
             say("%7.1fs  %s" % (step.t_ms / 1000.0, step.text))
-        shown = len(result.steps)
+        shown = len(walk.steps)
 
-    say("outside call: type keys (0-9 * #) and Enter; Enter alone waits for the timeout; q hangs up")
-    _narrate(site, result, now, a.start(now))
-    while not a.done and len(result.steps) < MAX_STEPS:
+    shown = 0
+    say(PREVIEW + " type keys (0-9 * #) and Enter; Enter alone waits for the timeout; q hangs up")
+    _narrate(site, walk, now, a.start(now))
+    while not a.done and len(walk.steps) < MAX_STEPS:
         flush()
         line = ask("keys", default="", show_default=False).strip()
         if line == "q":
-            result.outcome = "hangup"
-            result.add(now, "hangup", "caller hangs up")
+            walk.outcome = "hangup"
+            walk.add(now, "hangup", "  caller hangs up")
             break
         try:
             keys = parse_keys(line) if line else "."
         except ValueError as e:
             say(str(e))
             continue
-        now = run_keys(site, a, result, now, keys)
+        now = run_keys(site, a, walk, now, keys)
     flush()
+    result.steps += walk.steps
+    result.preview = {"outcome": walk.outcome, "target": list(walk.preview) if walk.preview else None}
     result.printed = True
     return result
 
@@ -246,6 +256,6 @@ def run_keys(site, a, result, now, keys):
                 _narrate(site, result, a.deadline, a.timer(a.deadline))
                 if a.done:
                     break
-            result.add(now, "key", "caller presses %s" % k, key=k)
+            result.add(now, "key", "  caller presses %s" % k, key=k)
             _narrate(site, result, now, a.key(k, now))
     return now

@@ -18,11 +18,14 @@ def sim_json(*args):
 def test_caller_presses_1_and_sales_rings_all(tmp_path):
     site = new_site(tmp_path)
     out = sim_json(site, "--call", MAIN_DID, "--keys", "1", "--at", OPEN)
-    assert out["outcome"] == "transfer"
-    assert out["target"] == ["group", "600"]
-    assert out["ring"] == [{"legs": [["desk", "201"], ["desk", "202"], ["desk", "203"]], "seconds": 20}]
+    # what the switch does today: the attendant does not speak yet, so the operator rings
+    assert out["outcome"] == "ring" and out["target"] == ["ext", "200"]
+    assert out["ring"] == [{"legs": [["desk", "200"]], "seconds": None}]
+    assert "the operator takes the call" in out["decision"]["note"]
+    # what the menus will do once it speaks: 1 puts the caller through to sales
+    assert out["preview"] == {"outcome": "transfer", "target": ["group", "600"]}
     kinds = [s["kind"] for s in out["steps"]]
-    assert kinds[:3] == ["call", "menu", "play"]
+    assert kinds[:2] == ["call", "note"] and kinds.index("menu") > kinds.index("preview")
 
 
 def test_human_output_tells_the_story(tmp_path):
@@ -33,7 +36,8 @@ def test_human_output_tells_the_story(tmp_path):
     assert "For sales, press 1" in result.output
     assert "caller presses 1" in result.output
     assert "ring group 600 Sales 销售" in result.output
-    assert result.output.strip().endswith("result: transfer")
+    assert "the operator takes the call" in result.output
+    assert result.output.strip().endswith("result: ring (preview, once the attendant speaks: transfer)")
 
 
 def test_nested_menu_then_extension_dialed_in_it(tmp_path):
@@ -41,20 +45,25 @@ def test_nested_menu_then_extension_dialed_in_it(tmp_path):
     out = sim_json(site, "--call", MAIN_DID, "--keys", "2205", "--at", OPEN)
     menus = [s["menu"] for s in out["steps"] if s["kind"] == "menu"]
     assert menus == ["main", "support"]
-    assert out["target"] == ["ext", "205"]
+    assert out["preview"]["target"] == ["ext", "205"]
 
 
 def test_closed_hours_play_the_closed_menu_then_hang_up(tmp_path):
     site = new_site(tmp_path)
     out = sim_json(site, "--call", MAIN_DID, "--at", CLOSED)
     assert [s["menu"] for s in out["steps"] if s["kind"] == "menu"] == ["closed"]
-    assert out["outcome"] == "hangup"
+    assert out["preview"]["outcome"] == "hangup"
+    assert out["decision"]["note"].startswith("outside opening hours")
 
 
 def test_holiday_is_closed_and_makeup_saturday_open(tmp_path):
     site = new_site(tmp_path)
-    assert sim_json(site, "--call", MAIN_DID, "--at", "2026-10-02 10:00")["steps"][1]["menu"] == "closed"
-    assert sim_json(site, "--call", MAIN_DID, "--at", "2026-10-10 10:00")["steps"][1]["menu"] == "main"
+
+    def first_menu(at):
+        return next(s["menu"] for s in sim_json(site, "--call", MAIN_DID, "--at", at)["steps"] if s["kind"] == "menu")
+
+    assert first_menu("2026-10-02 10:00") == "closed"
+    assert first_menu("2026-10-10 10:00") == "main"
 
 
 def test_silent_caller_reaches_the_operator(tmp_path):
@@ -62,7 +71,7 @@ def test_silent_caller_reaches_the_operator(tmp_path):
     out = sim_json(site, "--call", MAIN_DID, "--at", OPEN)
     plays = [s for s in out["steps"] if s["kind"] == "menu"]
     assert len(plays) == 3  # the greeting and its two retries
-    assert out["target"] == ["ext", "200"]
+    assert out["preview"]["target"] == ["ext", "200"]
     assert out["steps"][-1]["t"] == 15.0  # three 5 s timeouts: the greeting and two retries
 
 
@@ -80,15 +89,15 @@ def test_dial_by_name_in_pinyin(tmp_path):
     out = sim_json(site, "--call", MAIN_DID, "--keys", "99426.3", "--at", OPEN)
     plays = [s["text"] for s in out["steps"] if s.get("prompt") == "dbn_choice"]
     assert len(plays) == 3 and "赵敏" in plays[2]
-    assert out["target"] == ["ext", "206"]
+    assert out["preview"]["target"] == ["ext", "206"]
     # initials work too: z-m = 96, then '#'
     out = sim_json(site, "--call", MAIN_DID, "--keys", "996#", "--at", OPEN)
-    assert out["target"] == ["ext", "206"]
+    assert out["preview"]["target"] == ["ext", "206"]
     # w-a-n-g then '#': Lily 王丽, 王小明 and 刘洋 (liu *yang*) are read out; 2 picks 王小明
     out = sim_json(site, "--call", MAIN_DID, "--keys", "99264#2", "--at", OPEN)
     plays = [s["text"] for s in out["steps"] if s.get("prompt") == "dbn_choice"]
     assert len(plays) == 3 and "王小明" in plays[1]
-    assert out["target"] == ["ext", "202"]
+    assert out["preview"]["target"] == ["ext", "202"]
 
 
 def test_staff_call_by_short_number(tmp_path):
@@ -114,7 +123,7 @@ def test_class_of_service_refuses_toll_calls(tmp_path):
     assert out["outcome"] == "refused"
     assert out["steps"][-1]["status"] == 403
     out = sim_json(site, "--from", "202", "--dial", "013800138000")
-    assert out["outcome"] == "transfer" and out["target"] == ["external", "13800138000", "mobile"]
+    assert out["outcome"] == "ring" and out["target"] == ["external", "13800138000", "mobile"]
     out = sim_json(site, "--from", "202", "--dial", "00044207946000")
     assert out["outcome"] == "refused"
 
@@ -122,7 +131,10 @@ def test_class_of_service_refuses_toll_calls(tmp_path):
 def test_international_asks_a_managers_pin(tmp_path):
     site = new_site(tmp_path)
     out = sim_json(site, "--from", "201", "--dial", "000442079460000")
-    assert [s["kind"] for s in out["steps"]][:3] == ["call", "wait", "pin"]
+    assert [s["kind"] for s in out["steps"]][:3] == ["call", "wait", "refused"]
+    # the switch cannot ask for the PIN until the attendant speaks: it says so, as simulate does
+    assert out["status"] == 403 and out["reason"] == "PIN Entry Needs The Attendant"
+    assert out["decision"]["wanted"] == ["pin", "international"]
 
 
 def test_emergency_always_goes_out(tmp_path):
@@ -195,7 +207,7 @@ def test_interactive_session_reads_keys_line_by_line(tmp_path):
     assert out.index("caller presses 2") < out.index("enters menu 'support'")
     assert "puts the caller through to extension 205" in out
     assert out.count("enters menu 'support'") == 2  # the wait replayed the support menu
-    assert out.strip().endswith("result: transfer")
+    assert out.strip().endswith("result: ring (preview, once the attendant speaks: transfer)")
 
 
 def test_interactive_quit_hangs_up(tmp_path):
@@ -205,4 +217,4 @@ def test_interactive_quit_hangs_up(tmp_path):
 
     result = CliRunner().invoke(main, ["simulate", str(site), "-i", "--at", OPEN], input="q\n")
     assert result.exit_code == 0, result.output
-    assert "caller hangs up" in result.output and "result: hangup" in result.output
+    assert "caller hangs up" in result.output and "preview, once the attendant speaks: hangup" in result.output

@@ -43,6 +43,7 @@ def test_minimal_record_gets_defaults():
         "route": "",
         "outcome": "refused",
         "status": 0,
+        "reason": "",
         "duration": 0,
     }
 

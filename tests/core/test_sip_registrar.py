@@ -172,9 +172,12 @@ def test_failures_feed_the_guard():
     reg = _registrar(guard)
     for _ in range(9):
         assert _probe(reg, "201", "guess", "201", T0).status == 401
-    assert guard.allowed("192.168.1.66", T0)
+    assert guard.user_allowed("192.168.1.66", "201", T0)
     _probe(reg, "201", "guess", "201", T0)
-    assert not guard.allowed("192.168.1.66", T0)
+    # ten wrong passwords lock that user at that address, and only that user
+    assert not guard.user_allowed("192.168.1.66", "201", T0)
+    assert guard.allowed("192.168.1.66", T0) and guard.user_allowed("192.168.1.66", "202", T0)
+    assert guard.take_events()[-1][:3] == ("locked", "192.168.1.66", "201")
     assert guard.allowed(DESK[0], T0)  # a 401 without credentials is no failure
     assert _desk().register(reg, T0).status == 200
 

@@ -1,5 +1,6 @@
 """The switch end to end, in memory: phones register, call by short number, groups ring."""
 
+import _sites
 from _phones import SWITCH, Net, ack_for_failure
 from _sites import build
 from zongji.sip.message import make_request, make_response
@@ -17,7 +18,7 @@ def setup(*numbers):
 
 def test_register_and_options():
     net, (a,) = setup("201")
-    assert [e[0] for e in net.events if e[0] == "registered"] == ["registered"]
+    assert [e.kind for e in net.events if e.kind == "registered"] == ["registered"]
     req = a._request("OPTIONS", "201", "opt-1")
     a.send(req)
     assert a.got[-1].status == 200 and "INVITE" in a.got[-1].get_all("allow")
@@ -43,7 +44,7 @@ def test_call_by_short_number_rings_answers_and_hangs_up():
     a.bye(invite, ok)
     assert b.last("BYE") is not None
     assert a.last(200).cseq()[1] == "BYE"
-    calls = [e[1] for e in net.events if e[0] == "call"]
+    calls = [e.record for e in net.events if e.kind == "call"]
     assert len(calls) == 1
     assert calls[0]["outcome"] == "answered" and calls[0]["from"] == "201" and calls[0]["to"] == "202"
     assert calls[0]["route"] == "ext 202 -> 202"
@@ -91,7 +92,7 @@ def test_class_of_service_refuses_outside_calls_without_touching_the_trunk():
     a.invite("013800138000")
     assert a.got[-1].status == 403
     assert not [d for d, addr in net.lost if d.startswith(b"INVITE")]  # nothing went to the trunk
-    calls = [e[1] for e in net.events if e[0] == "call"]
+    calls = [e.record for e in net.events if e.kind == "call"]
     assert calls[-1]["outcome"] == "refused" and calls[-1]["status"] == 403
 
 
@@ -146,7 +147,7 @@ def test_caller_cancels_while_it_rings():
     a.send(make_cancel(invite))
     assert 487 in a.statuses()
     assert b.last("CANCEL") is not None
-    calls = [e[1] for e in net.events if e[0] == "call"]
+    calls = [e.record for e in net.events if e.kind == "call"]
     assert calls[-1]["outcome"] == "cancelled"
 
 
@@ -181,17 +182,50 @@ def test_unknown_method_gets_405_with_allow():
     assert a.got[-1].status == 405 and "REGISTER" in a.got[-1].get_all("allow")
 
 
-def test_repeated_wrong_passwords_get_the_source_banned():
+def test_a_mistyped_password_locks_that_extension_at_that_address_only():
+    from _phones import Phone
+
     net, (a,) = setup("201")
-    attacker = net.phone("202", 5090, secret="nope")
+    ip = "10.0.0.77"
+    typo = Phone(net, "202", (ip, 5090), "typo")  # a softphone with a mistyped password
+    net.phones[typo.addr] = typo
     for _ in range(12):
-        req = attacker._request("REGISTER", "202", "crack")
-        attacker.send(req)
-        attacker.send(attacker.answer(req, attacker.got[-1], "WWW-Authenticate", "Authorization"))
-    assert any(e[0] == "banned" for e in net.events)
-    before = len(attacker.got)
-    attacker.send(attacker._request("OPTIONS", "202", "after-ban"))
-    assert len(attacker.got) == before  # dropped unread
+        req = typo._request("REGISTER", "202", "crack")
+        typo.send(req)
+        typo.send(typo.answer(req, typo.got[-1], "WWW-Authenticate", "Authorization"))
+    locks = [e for e in net.events if e.kind == "locked"]
+    assert [(e.ip, e.number) for e in locks] == [(ip, "202")] and "wrong password" in locks[0].reason
+    assert not any(e.kind == "banned" for e in net.events)
+    before = len(typo.got)
+    req = typo._request("REGISTER", "202", "crack")
+    typo.send(req)
+    typo.send(typo.answer(req, typo.got[-1], "WWW-Authenticate", "Authorization"))
+    assert len(typo.got) == before + 1  # the challenge, then nothing: its guesses go unanswered
+    # another phone behind the same address (a NAT, a PC with two softphones) still registers
+    other = Phone(net, "203", (ip, 5091), _sites.secret("203"))
+    net.phones[other.addr] = other
+    assert other.register().status == 200
+    # and the phone registered elsewhere is untouched
+    assert a.register().status == 200
+
+
+def test_guessing_many_extensions_bans_the_address():
+    from _phones import Phone
+
+    net, (a,) = setup("201")
+    ip = "10.0.0.78"
+    for n, number in enumerate(("200", "202", "203", "204", "210")):
+        p = Phone(net, number, (ip, 5100 + n), "guess")
+        net.phones[p.addr] = p
+        req = p._request("REGISTER", number, "enum")
+        p.send(req)
+        p.send(p.answer(req, p.got[-1], "WWW-Authenticate", "Authorization"))
+    banned = [e for e in net.events if e.kind == "banned"]
+    assert [e.ip for e in banned] == [ip] and "users failed" in banned[0].reason
+    before = len(p.got)
+    p.send(p._request("OPTIONS", "202", "after-ban"))
+    assert len(p.got) == before  # dropped unread
+    assert a.register().status == 200
 
 
 # ---- the trunk ---------------------------------------------------------------------------------
@@ -217,7 +251,7 @@ def test_switch_registers_to_the_provider():
     net.advance(10)
     reg = prov.last("REGISTER")
     assert reg is not None and reg.get("to").startswith("<sip:branch@127.0.0.1")
-    assert ("trunk", "registered") in [e[:2] for e in net.events]
+    assert ("trunk", "registered") in [(e.kind, getattr(e, "state", None)) for e in net.events]
 
 
 def test_outbound_call_through_the_trunk_is_bridged():
@@ -235,7 +269,7 @@ def test_outbound_call_through_the_trunk_is_bridged():
     prov.auto["BYE"] = 200
     a.bye(invite, ok)
     assert prov.last("BYE") is not None
-    calls = [e[1] for e in net.events if e[0] == "call"]
+    calls = [e.record for e in net.events if e.kind == "call"]
     assert calls[-1]["outcome"] == "answered" and calls[-1]["to"] == "13800138000"
 
 
@@ -392,7 +426,7 @@ def test_provider_hangs_up_a_bridged_call():
     their_bye = a.last("BYE")
     assert their_bye is not None and their_bye.call_id() == invite.call_id()  # and hangs up the phone
     assert their_bye.get("from").endswith(ok.to_addr().tag)  # in the phone's dialog, with our tag
-    calls = [e[1] for e in net.events if e[0] == "call"]
+    calls = [e.record for e in net.events if e.kind == "call"]
     assert calls[-1]["outcome"] == "answered"
     net.advance(70000)
     assert net.sw.proxy.calls == {} and net.sw.gateway.calls == {}

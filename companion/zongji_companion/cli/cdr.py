@@ -55,16 +55,22 @@ def cdr_cmd(site, state, last, as_json):
         click.echo("no calls recorded in %s yet (`zongji run` writes them)" % path)
         return
     local = None
+    zone = "(local)"
     try:  # the branch's own time zone, if the site loads; else this computer's
         runtime, _ = load_site(site or os.path.join(folder, "example"))
         local = runtime.local_time
+        from zongji.site.hours import utc_offset
+
+        off = utc_offset(records[-1]["start"], runtime.tz)
+        zone = "UTC%s%02d:%02d" % ("+" if off >= 0 else "-", abs(off) // 3600, abs(off) % 3600 // 60)
     except ZongjiError:
         pass
     row = "%%-16s  %%-%ds  %%-%ds  %%-9s  %%6s  %%7s  %%s" % (
         max([4] + [len(r["from"]) for r in records]),
         max([2] + [len(r["to"]) for r in records]),
     )
-    click.echo(row % ("start", "from", "to", "outcome", "status", "talked", "route"))
+    # the branch's local time, labelled, the clock host mode's log lines carry too
+    click.echo(row % ("start " + zone, "from", "to", "outcome", "status", "talked", "route"))
     for r in records:
         if local is not None:
             when = "%04d-%02d-%02d %02d:%02d" % local(r["start"])[:5]
@@ -74,5 +80,6 @@ def cdr_cmd(site, state, last, as_json):
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["start"]))
         talked = _clock(r["duration"]) if r["answer"] is not None else "-"
         status = str(r["status"]) if r["status"] else "-"
-        click.echo((row % (when, r["from"], r["to"], r["outcome"], status, talked, r["route"])).rstrip())
+        route = r["route"] + (": " + r["reason"] if r.get("reason") and r["outcome"] != "answered" else "")
+        click.echo((row % (when, r["from"], r["to"], r["outcome"], status, talked, route)).rstrip())
     click.echo(plural(len(records), "call") + (" (times are this computer's)" if local is None else ""))

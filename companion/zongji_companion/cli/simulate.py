@@ -35,7 +35,13 @@ def _print_result(result, as_json, tm):
         return
     for step in [] if result.printed else result.steps:
         click.echo("%7.1fs  %s" % (step.t_ms / 1000.0, step.text))
-    click.echo("result: %s" % (result.outcome or "nothing happened"))
+    d = result.decision
+    what = result.outcome or "nothing happened"
+    if d is not None and d.action == "refuse":
+        what += " %d %s" % (d.status, d.reason)
+    if result.preview:
+        what += " (preview, once the attendant speaks: %s)" % (result.preview["outcome"] or "nothing")
+    click.echo("result: %s" % what)
 
 
 @main.command()
@@ -73,18 +79,32 @@ def _print_result(result, as_json, tm):
     help="Read the caller's keys line by line from the "
     "terminal (the default when no --keys/--call is given and stdin is a terminal).",
 )
-def simulate(site, call, caller, dial, keys, at, as_json, interactive):
+@click.option(
+    "--batch",
+    type=click.File("r", encoding="utf-8"),
+    metavar="FILE",
+    help="Simulate many calls, one a line ('from=201 dial=600', 'call=02155550100 keys=2'; '-' reads "
+    "stdin), and print one JSON object a line. Exit 1 if a line could not be simulated.",
+)
+def simulate(site, call, caller, dial, keys, at, as_json, interactive, batch):
     """Play a call through SITE with the device's own core and print every step.
 
     \b
     Outside caller:  zongji simulate SITE --call 02155550100 --keys 2 --at "2026-11-27 20:30"
     Staff call:      zongji simulate SITE --from 201 --dial 600
     Interactive:     zongji simulate SITE          (type keys as the caller; Enter alone waits)
+    Many calls:      zongji simulate SITE --batch calls.txt      (JSON lines, for scripts)
 
-    Nothing is sent anywhere: the dial plan, menus, hours and class of service are evaluated
-    exactly as the device would, on a virtual clock.
+    Nothing is sent anywhere. The switch's own call decision says what happens (whom it rings,
+    in which stages, or what it answers and why), assuming every phone is registered and the
+    provider is up; where a menu is reached, the core's attendant then walks it on a virtual
+    clock, as a preview of what callers will hear once the attendant speaks.
     """
     from zongji_companion import simulate as sim
+
+    if batch is not None:
+        runtime, _ = load_site(site)
+        return _run_batch(sim, runtime, batch, _parse_at(at, runtime))
 
     if (caller is None) != (dial is None):
         raise click.UsageError("--from and --dial go together: --from 201 --dial 305")
@@ -108,3 +128,28 @@ def simulate(site, call, caller, dial, keys, at, as_json, interactive):
     else:
         result = sim.inbound(runtime, call or "", tm, keys or "")
     _print_result(result, as_json, tm)
+
+
+def _run_batch(sim, runtime, lines, tm):
+    failed = 0
+    for n, line in enumerate(lines, 1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        fields = dict(item.partition("=")[::2] for item in text.split())
+        try:
+            if fields.keys() - {"from", "dial", "call", "keys"} or ("from" in fields) != ("dial" in fields):
+                raise ValueError("write 'from=EXT dial=DIGITS' or 'call=NUMBER', with keys=KEYS if you like")
+            keys = sim.parse_keys(fields.get("keys", ""))
+            if "from" in fields:
+                result = sim.internal(runtime, fields["from"], fields["dial"], tm, keys)
+            else:
+                result = sim.inbound(runtime, fields.get("call", ""), tm, keys)
+            out = result.as_dict()
+        except ValueError as e:
+            failed += 1
+            out = {"error": "line %d: %s" % (n, e)}
+        out["input"] = text
+        click.echo(json.dumps(out, ensure_ascii=False))
+    if failed:
+        raise SystemExit(1)

@@ -415,6 +415,16 @@ class Authenticator:
         self._pos = 0
         self._floor = -1  # latest issue time (1024 ms units) of any evicted nonce
 
+    def track(self, max_nonces):
+        """Keep up to max_nonces nonces in the replay table (before first use). Host mode keeps
+        thousands: hundreds of phones registering in the same second each draw a nonce, and a
+        nonce evicted in the second it was issued makes the rest of that second's stale."""
+        self.max_nonces = max_nonces
+        self._seen = {}
+        self._ring = [None] * max_nonces
+        self._ring_t = [0] * max_nonces
+        self._pos = 0
+
     # -- nonces --
 
     def _tag(self, stamp):

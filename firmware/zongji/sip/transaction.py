@@ -31,6 +31,13 @@ address, and received= and rport= when the client asked with ;rport (18.2.1, RFC
 Responses go to the source address, at the source port when rport was asked (or `symmetric` is
 set), else at the sent-by port (18.2.2); maddr is not honoured.
 
+Stateless answers: `screen(request, addr, cancels, now_ms)`, when the TU sets it, sees every new
+request before a server transaction is made for it. It returns None to go on (a transaction,
+then NewRequest), a Response to send at once with no transaction kept (a challenge, an OPTIONS
+answer, a rejection: RFC 3261 8.2.6.1 and 16.11 allow it; nothing is retransmitted, so one
+request draws one answer), or False to drop the request unanswered. Either way the TU gets
+Absorbed with tx None. This is how unauthenticated traffic costs the switch no state.
+
 Limits: at most max_transactions run at once. Over it a new request is answered 503 with
 Retry-After, statelessly, and the TU gets Overloaded; send_request raises TransactionError.
 Ended transactions leave the tables at once.
@@ -184,6 +191,7 @@ class TransactionLayer:
     max_transactions = 64
     retry_after = 10
     symmetric = False
+    screen = None  # the TU's stateless-answer hook (see the module docstring)
 
     def __init__(self, sent_by=None, random_bytes=None, seed=0):
         self.sent_by = sent_by
@@ -263,6 +271,12 @@ class TransactionLayer:
         if method == "CANCEL":
             cancels = self._servers.get(_server_key(req, via, cseq, "INVITE", tag))
         reply_to = self._stamp(req, via, addr)
+        if self.screen is not None:
+            answer = self.screen(req, addr, cancels, now)
+            if answer is not None:  # answered without a transaction, or dropped (False)
+                if answer is not False:
+                    self._out.append((answer.to_bytes(), reply_to))
+                return Absorbed(None, req)
         if len(self) >= self.max_transactions:
             headers = (("Retry-After", self.retry_after),)
             resp = make_response(req, 503, to_tag=self.branch.token(), headers=headers)

@@ -42,10 +42,11 @@ def _canonical(value):
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def stored_row(ext, realm):
+def stored_row(ext, realm, algorithms=None):
     """A staff row (a dict by directory.STAFF_FIELDS names: secret and PIN in the clear) -> the
     row the bundle and the Directory hold (directory.FIELDS: HA1s, PIN hash). Host side: the
-    device never sees the secret."""
+    device never sees the secret. Only the HA1s of `algorithms` (the site's [staff] digest;
+    None: all) are filled: the others would only cost flash (a SHA-256 HA1 is 64 characters)."""
     from zongji.sip.digest import ha1  # host only: the device loads HA1s, never makes them
 
     number = str(ext.get("number") or "")
@@ -53,7 +54,8 @@ def stored_row(ext, realm):
     pin = ext.get("pin") or ""
     made = {"pin_hash": _hex(pin_hash(realm, number, pin)) if pin else ""}
     for alg in HA1_COLUMNS:
-        made[FIELDS[HA1_COLUMNS[alg][0]]] = ha1(alg, number, realm, secret) if secret else ""
+        wanted = secret and (algorithms is None or alg in algorithms)
+        made[FIELDS[HA1_COLUMNS[alg][0]]] = ha1(alg, number, realm, secret) if wanted else ""
     row = []
     for f in FIELDS:
         v = made[f] if f in made else ext.get(f)
@@ -65,8 +67,9 @@ def encode(site, extensions):
     """Build bundle bytes from a normalised site and staff dicts (host side)."""
     body = [_canonical(site)]
     realm = realm_of(site)
+    algorithms = digest_of(site)
     for ext in extensions:
-        body.append(_canonical(stored_row(ext, realm)))
+        body.append(_canonical(stored_row(ext, realm, algorithms)))
     data = b"\n".join(body) + b"\n"
     header = {
         "count": len(extensions),
