@@ -16,9 +16,9 @@ CALLS = 10
 # --- next call ---
 extra = [[str(3000 + i), "P%d" % i, "", "secret-%04d-xyz" % i, "", "staff", 0, "", ""] for i in range(WARM + PHONES)]
 net = Net(build(rows=STAFF + extra), max_transactions=4096)
-# 110 phones of one /24 register in the same virtual instant: more first challenges than the
-# guard answers at once on a device (answer_prefix_burst); this measures heap, not the guard
-net.sw.guard.answer_prefix_burst = net.sw.guard.answer_burst = 1000
+# 110 phones of one /24 register in the same virtual instant: more first challenges than a
+# device answers at once (switch/budget.py); this measures heap, not the answer budget
+net.sw.budget.prefix_burst = net.sw.budget.burst = 1000
 phones = [net.phone(str(3000 + i), 6000 + i) for i in range(WARM + PHONES)]
 net.advance(10)  # the trunk registration starts and fails quietly (nobody at the provider)
 # --- next call ---

@@ -45,9 +45,10 @@ LIMITS = {
         "max_transactions": 8192,
         "max_calls": 1000,
         "max_nonces": 8192,
-        "guard": {"prefix_burst": 100, "prefix_rate": 10, "overall_burst": 1000, "overall_rate": 100},
+        # answers without credentials (switch/budget.py); the guess budget stays the device's
+        "budget": {"prefix_burst": 1000, "prefix_rate": 200, "burst": 4000, "rate": 1000},
     },
-    "device": {"max_transactions": 64, "max_calls": 32, "guard": {}},
+    "device": {"max_transactions": 64, "max_calls": 32, "budget": {}},
 }
 _WILDCARDS = ("", "0.0.0.0", "::", "[::]")
 _PROBES = (("192.0.2.1", socket.AF_INET), ("2001:db8::1", socket.AF_INET6))  # TEST-NET-1, RFC 3849
@@ -285,14 +286,14 @@ def serve(site, bind, port, state_dir, advertise=None, json_events=False, out=pr
     host = advertise_address(bind, advertise)
     switch_host = "[%s]" % host if ":" in host and not host.startswith("[") else host
     limits = dict(limits or LIMITS["host"])
-    guard_limits = limits.pop("guard", {})
+    budget = limits.pop("budget", {})
     try:
         sw = Switch(site, switch_host, port, os.urandom(32), os.urandom, trunk_addr=trunk_addr, **limits)
     except BaseException:
         sock.close()
         raise
-    for name, value in guard_limits.items():
-        setattr(sw.guard, name, value)
+    for name, value in budget.items():
+        setattr(sw.budget, name, value)
     now = now_ms()
     sw.epoch_ms = int(time.time() * 1000) - now
 

@@ -134,7 +134,7 @@ def test_a_flood_gets_its_share_of_answers_and_phones_keep_working():
     kept = len(net.sw.tl)
     for i in range(500):  # one address, as fast as it likes, no time passing
         flood.send(flood._request("OPTIONS", "203", "f-%d" % i))
-    share = net.sw.guard.answer_prefix_burst  # less the two challenges the phones' REGISTERs drew
+    share = net.sw.budget.prefix_burst  # less the two challenges the phones' REGISTERs drew
     assert len(flood.got) == share - 2 and net.sw.counters["answer withheld: rate limit"] == 500 - (share - 2)
     assert len(net.sw.tl) == kept  # nothing of the flood is kept
     b.auto["INVITE"] = 200

@@ -3,7 +3,7 @@
     guard = Guard()
     guard.allowed(ip, now_ms)             False while the address is banned: drop, unread
     guard.user_allowed(ip, user, now_ms)  False while that user is locked there (or it is banned)
-    guard.may_challenge(ip, now_ms)       False: drop instead of a stateless 401/407/rejection
+    guard.may_challenge(ip, now_ms)       False: drop credentials unchecked (guesses' budget)
     guard.failed(ip, user, now_ms, reason)   one failed authentication -> None, "locked", "banned"
     guard.succeeded(ip, user)             a good password
     guard.take_events()   [("banned", ip, until_ms, reason), ("locked", ip, user, until_ms, reason)]
@@ -37,19 +37,21 @@ the place of the least worth entry only if that is worth no more than the newcom
 failures push out one-off failures, never a near-ban entry nor a ban. A failure that finds no
 room is not forgotten either: it empties its prefix's challenge bucket (3.).
 
-3. Everyone. A stateless answer to an unauthenticated request (a 401/407 challenge, an OPTIONS
-answer, a rejection) costs one token from its prefix's bucket (/24 for IPv4, /64 for IPv6;
-prefix_burst tokens, prefix_rate more a second) and one from the overall bucket (overall_burst,
-overall_rate a second). With no token, may_challenge() is False and the switch drops the
-request. An address that authenticated (succeeded) is exempt from the overall bucket, not from
-its prefix's. The switch does not ask for a source with a registered phone at that ip:port, so
-registered phones keep working whatever the buckets hold. When the prefix table is full, full
-buckets (nothing to remember) go first, else the fullest, and the newcomer starts with one
-token, not a burst. So rotating buys at most the overall rate: overall_burst + overall_rate *
-seconds answers, 310 in the 50 s that 5,000 guesses take at 6,000 a minute, 120 within one
-/24. test_sip_guard replays the rotation that once got 5,000 of 5,000 guesses answered
-(10.0.x.y, 9 guesses each): 118 are answered over 129 or 256 sources (one /24), 145 over 1,000
-(four /24s), 305 over 1,000 in a /24 each, while a registered phone keeps registering.
+3. Everyone. Checking credentials, and answering the verdict, costs one token from the
+request's prefix bucket (/24 for IPv4, /64 for IPv6; prefix_burst tokens, prefix_rate more a
+second) and one from the overall bucket (overall_burst, overall_rate a second): the switch asks
+may_challenge() before it checks a password, and with no token drops the request unchecked, so
+a right guess looks like a wrong one. An address that authenticated before (succeeded) is not
+held back; its guesses still meet the locks and the ban. The switch does not ask for a source
+with a registered phone at that ip:port, so registered phones keep working whatever the
+buckets hold. (Requests without credentials are the answer budget's: switch/budget.py.) When
+the prefix table is full, full buckets (nothing to remember) go first, else the fullest, and
+the newcomer starts with one token, not a burst. So rotating buys at most the overall rate:
+overall_burst + overall_rate * seconds answers, 310 in the 50 s that 5,000 guesses take at
+6,000 a minute, 120 within one /24. test_sip_guard replays the rotation that once got 5,000
+of 5,000 guesses answered (10.0.x.y, 9 guesses each): 118 are answered over 129 or 256
+sources (one /24), 145 over 1,000 (four /24s), 305 over 1,000 in a /24 each, while a
+registered phone keeps registering.
 
 Sizes. Times are whole seconds since the first now_ms (Seconds): small ints, no heap. Entries
 are lists updated in place, so a repeated failure allocates only its lookup key. An address
@@ -127,11 +129,6 @@ class Guard(Seconds):
     prefix_rate = 2  # and more a second
     overall_burst = 60
     overall_rate = 5
-    answer_prefix_burst = 40  # answers to requests with no credentials, per prefix ...
-    answer_prefix_rate = 10
-    answer_burst = 100  # ... and overall
-    answer_rate = 20
-    charge_failures = True  # failed() takes a token from the overall bucket
     max_events = 32  # undrained events kept; the oldest go first
 
     def __init__(self):
@@ -141,8 +138,6 @@ class Guard(Seconds):
         self._good = {}  # ip -> sequence number of its last success
         self._seq = 0
         self._all = None  # [tokens, second] of the overall bucket
-        self._ap = {}  # prefix -> [tokens, second]: answers without credentials
-        self._aall = None
         self._base = None
         self._events = []
 
@@ -165,60 +160,13 @@ class Guard(Seconds):
         e = self._u.get("%s %s" % (ip, _cut(user))) if self._u else None
         return e is None or e[_UNTIL] <= self._sec(now_ms)
 
-    def may_answer(self, ip, now_ms):
-        """May the switch answer a request that carries no credentials (a first challenge, an
-        OPTIONS answer, a rejection)? Takes a token from its prefix's and the overall answer
-        buckets: such answers give nothing away, so these are roomier than the guess buckets."""
-        now = self._sec(now_ms)
-        p = prefix(ip)
-        b = self._ap.get(p)
-        if b is None:
-            if len(self._ap) >= self.max_prefixes:
-                self._ap = {}  # forget the lot rather than search: they refill in seconds
-            b = self._ap[p] = [self.answer_prefix_burst, now]
-        every = self._aall
-        if every is None:
-            every = self._aall = [self.answer_burst, now]
-        for bucket, burst, rate in (
-            (b, self.answer_prefix_burst, self.answer_prefix_rate),
-            (every, self.answer_burst, self.answer_rate),
-        ):
-            bucket[0] = min(burst, bucket[0] + (now - bucket[1]) * rate)
-            bucket[1] = now
-        if b[0] < 1 or every[0] < 1:
-            return False
-        b[0] -= 1
-        every[0] -= 1
-        return True
-
-    def may_verify(self, ip, now_ms):
-        """May the switch check credentials from `ip` now? False while its prefix (or everyone
-        not known good) has had its share of failed guesses: then the request is dropped
-        unchecked, so a right guess looks like a wrong one. A failure is charged in failed()."""
-        now = self._sec(now_ms)
-        b = self._p.get(prefix(ip))
-        if b is not None and min(self.prefix_burst, b[0] + (now - b[1]) * self.prefix_rate) < 1:
-            return False
-        every = self._all
-        if ip in self._good or every is None:
-            return True
-        return min(self.overall_burst, every[0] + (now - every[1]) * self.overall_rate) >= 1
-
-    def _charge(self, ip, now_ms):
-        # a failed guess costs everyone a token (not an address that authenticated before):
-        # rotation then buys at most the overall rate. In place: no allocation per failure
-        if ip in self._good:
-            return
-        now = self._sec(now_ms)
-        every = self._all
-        if every is None:
-            every = self._all = [self.overall_burst, now]
-        every[0] = min(self.overall_burst, every[0] + (now - every[1]) * self.overall_rate) - 1
-        every[1] = now
-
     def may_challenge(self, ip, now_ms):
-        """True: send the stateless answer to an unauthenticated request (it took a token).
-        False: drop the request silently."""
+        """May the switch check credentials from `ip` now (and answer the verdict)? True takes
+        a token. False: drop the request unchecked, so a right guess looks like a wrong one. An
+        address that authenticated before is not held back (its guesses still meet the locks
+        and the address ban): the phones of an office behind one NAT boot without waiting."""
+        if ip in self._good:
+            return True
         now = self._sec(now_ms)
         p = prefix(ip)
         b = self._p.get(p)
@@ -228,14 +176,13 @@ class Guard(Seconds):
             if b[0] < 1:
                 return False
         every = self._all
-        if ip not in self._good:
-            if every is None:
-                every = self._all = [self.overall_burst, now]
-            every[0] = min(self.overall_burst, every[0] + (now - every[1]) * self.overall_rate)
-            every[1] = now
-            if every[0] < 1:
-                return False
-            every[0] -= 1
+        if every is None:
+            every = self._all = [self.overall_burst, now]
+        every[0] = min(self.overall_burst, every[0] + (now - every[1]) * self.overall_rate)
+        every[1] = now
+        if every[0] < 1:
+            return False
+        every[0] -= 1
         if b is None:
             b = self._p[p] = [self._room_for_prefix(now), now]
         b[0] -= 1
@@ -275,8 +222,6 @@ class Guard(Seconds):
             self._drain(ip, now)
         if self._address(ip, a, user, now, reason, anonymous_ban):
             verdict = "banned"
-        if self.charge_failures:
-            self._charge(ip, now_ms)
         return verdict
 
     def _address(self, ip, a, user, now, reason, force):

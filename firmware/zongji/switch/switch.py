@@ -13,7 +13,8 @@ screened before any transaction exists (TransactionLayer.screen): OPTIONS, chall
 REGISTER, 407 for INVITE), wrong credentials, in-dialog requests from no party of a dialog,
 CANCELs of nothing and malformed requests are all answered statelessly, once, and the switch
 keeps nothing, as Kamailio's `sl` replies do. Those answers are rate-limited per address prefix
-by the guard (Guard.may_challenge) for sources with no registered phone. Only an authenticated
+by AnswerBudget (switch/budget.py), credentials checks by the guard's guess budget, for sources
+with no registered phone. Only an authenticated
 phone, the provider and a dialog's own parties get a transaction, and no one source can hold
 more than the tables allow: unauthenticated floods cannot lock phones out. One request draws
 one answer: nothing the switch sends to an unverified address is retransmitted.
@@ -30,8 +31,9 @@ from zongji.call.decision import RING
 from zongji.sip.digest import BAD, OK, STALE, Authenticator, parse_auth
 from zongji.sip.message import make_response
 from zongji.sip.transaction import AckReceived, NewRequest, ResponseReceived, StrayResponse, TransactionLayer
-from zongji.sip.uri import ParseError, parse_uri
+from zongji.sip.uri import parse_uri
 from zongji.switch import events
+from zongji.switch.budget import AnswerBudget
 from zongji.switch.dialog import Dialogs
 from zongji.switch.gateway import Gateway
 from zongji.switch.guard import Guard
@@ -70,6 +72,7 @@ class Switch:
         self.tl.symmetric = True  # answer where the request came from: phones behind NAT
         self.tl.screen = self._screen
         self.guard = Guard()
+        self.budget = AnswerBudget()  # answers to requests without credentials
         self.auth = Authenticator(site.realm, secret_key, random_bytes=random_bytes, algorithms=site.digest)
         if max_nonces:
             self.auth.track(max_nonces)
@@ -167,6 +170,7 @@ class Switch:
             "relays": (len(self.proxy.relays), self.tl.max_transactions),
             "registrations": (len(self.registrar), None),
             "guard": (len(self.guard), self.guard.max_sources),
+            "budget": (len(self.budget), self.budget.max_prefixes),
             "events": (len(self._events), MAX_EVENTS),
             "records": (len(self.cdr), self.cdr.max_records),
         }
@@ -254,7 +258,7 @@ class Switch:
         """A response with no transaction, or False (drop) when the guard says this source has had
         its share of answers. Registered phones are never held back. `charged`: the answer to a
         failed guess, which the guard already counted (Guard.failed)."""
-        if not charged and not self.registrar.has_source(addr) and not self.guard.may_answer(addr[0], now):
+        if not charged and not self.registrar.has_source(addr) and not self.budget.may_answer(addr[0], now):
             self.count("answer withheld: rate limit")
             return False
         if resp is None:
@@ -268,7 +272,7 @@ class Switch:
         if not _has_digest(req, header) or self.registrar.has_source(addr):
             return True
         user = _username(req.get(header))
-        if self.guard.user_allowed(addr[0], user, now) and self.guard.may_verify(addr[0], now):
+        if self.guard.user_allowed(addr[0], user, now) and self.guard.may_challenge(addr[0], now):
             return True
         self.count("credentials not checked: locked or rate limit")
         return False
@@ -379,13 +383,6 @@ class Switch:
         if record_route:
             req.add("record-route", self._record_route, first=True)
         req.add("via", "SIP/2.0/UDP %s;branch=%s;rport" % (self.me, self.tl.branch()), first=True)
-
-    def is_me(self, route):
-        try:
-            uri = parse_uri(route.strip().lstrip("<").split(">")[0])
-        except ParseError:
-            return False
-        return uri.host == self.host and (uri.port or 5060) == self.port
 
     def record(self, call, now, status, reason=None):
         """A call is over: keep its record and tell the shell."""
