@@ -12,7 +12,7 @@ It stands where a real provider would, at the address the site's [trunk] names (
 A retransmitted request gets the answer it got before; there are no timers of its own beyond
 the ring delay, so a lost 200 is not resent. `Provider` is sans-IO (datagram in, datagrams
 out, log lines for the person watching); `serve` gives it a UDP socket until Ctrl-C. The SIP
-messages are read and written by the core's own `zongji.sip.message`.
+messages are read and written by the core's own `zongji.sip.message` and `zongji.sip.parser`.
 """
 
 import os
@@ -21,6 +21,7 @@ import socket
 import time
 
 from zongji.sip import message
+from zongji.sip.parser import parse
 from zongji.sip.uri import ParseError
 
 RING_S = 2.0
@@ -60,7 +61,7 @@ class Provider:
     def datagram(self, data, addr, now):
         """What to send back for one datagram: a list of (bytes, addr)."""
         try:
-            msg = message.parse(data)
+            msg = parse(data)
         except ParseError as e:
             req = getattr(e, "request", None)
             if req is not None and req.method != "ACK" and req.get("via") is not None:

@@ -15,8 +15,9 @@ import time
 import pytest
 from _sitedirs import edit, new_site, run
 from zongji.call.cdr import CdrLog
-from zongji.sip.digest import pick_challenge, respond
-from zongji.sip.message import Request, make_request, make_response, parse
+from zongji.sip.auth import pick_challenge, respond
+from zongji.sip.message import Request, make_request, make_response
+from zongji.sip.parser import parse
 from zongji_companion import hostlog, hostmode, sitefiles
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="signals and loopback as on POSIX")

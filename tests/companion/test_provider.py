@@ -9,7 +9,7 @@ import sys
 import pytest
 import test_hostmode
 from _sitedirs import edit, new_site, run
-from zongji.sip.digest import pick_challenge, respond
+from zongji.sip.auth import pick_challenge, respond
 from zongji.sip.message import Request, make_response
 
 procs, phones = test_hostmode.procs, test_hostmode.phones  # fixtures: host mode and its softphones

@@ -9,8 +9,9 @@ a.last("INVITE") / a.got            # what the phone received, parsed, in order
 
 import _sites
 from _support import counter_random
-from zongji.sip import digest
-from zongji.sip.message import Request, make_request, make_response, parse
+from zongji.sip.auth import pick_challenge, respond
+from zongji.sip.message import Request, make_request, make_response
+from zongji.sip.parser import parse
 from zongji.sip.uri import ParseError
 from zongji.switch.switch import Switch
 
@@ -170,7 +171,7 @@ class Phone:
 
     def answer(self, req, challenge, ask, give, password=None):
         """Resend `req` (new CSeq, new branch) with credentials for `challenge`."""
-        chal = digest.pick_challenge(challenge.get_all(ask))
+        chal = pick_challenge(challenge.get_all(ask))
         again = Request(req.method, req.uri)
         again.headers = list(req.headers)
         again.body = req.body
@@ -179,7 +180,7 @@ class Phone:
         again.set(
             "via", "SIP/2.0/UDP %s:%d;branch=z9hG4bKa%s%d;rport" % (self.addr[0], self.addr[1], self.number, self.cseq)
         )
-        value = digest.respond(
+        value = respond(
             chal,
             req.method,
             str(req.uri),

@@ -34,8 +34,9 @@ import _sites
 from _phones import SWITCH, Net, Phone
 from _sites import STAFF, build
 from _support import counter_random
-from zongji.sip import digest
-from zongji.sip.message import Request, make_request, make_response, parse
+from zongji.sip import auth, digest
+from zongji.sip.message import Request, make_request, make_response
+from zongji.sip.parser import parse
 from zongji.switch.switch import Switch
 
 IS_MICROPYTHON = sys.implementation.name == "micropython"
@@ -813,7 +814,7 @@ class Peer:
             ask, give = (
                 ("www-authenticate", "authorization") if s == 401 else ("proxy-authenticate", "proxy-authorization")
             )
-            chal = digest.pick_challenge(resp.get_all(ask))
+            chal = auth.pick_challenge(resp.get_all(ask))
             if chal is None:
                 return out
             uri = "sip:%s@%s:%d" % (to.uri.user if method == "INVITE" else user, SWITCH[0], SWITCH[1])
@@ -832,7 +833,7 @@ class Peer:
                 body=b"v=0\r\n" if method == "INVITE" else b"",
                 content_type="application/sdp" if method == "INVITE" else None,
             )
-            req.set(give, digest.respond(chal, method, uri, user, secret, "cn%d" % rng.next(), 1))
+            req.set(give, auth.respond(chal, method, uri, user, secret, "cn%d" % rng.next(), 1))
             out.append((req.to_bytes(), addr))
             return out
         if method != "INVITE":

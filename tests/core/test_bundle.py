@@ -1,6 +1,7 @@
 from _sites import STAFF, build, ext_dicts, raw_site
 from _support import SkipTest, counter_random, raises
-from zongji.sip.digest import OK, Authenticator, parse_auth, parse_challenge, respond
+from zongji.sip.auth import parse_auth, parse_challenge, respond
+from zongji.sip.digest import OK, Authenticator
 from zongji.site import bundle, schema
 from zongji.site.bundle import BundleError
 from zongji.site.directory import Directory

@@ -1,19 +1,19 @@
-"""zongji.sip.digest: RFC 2617 / RFC 7616 vectors, the registrar's verdicts, parsing garbage."""
+"""zongji.sip.digest and zongji.sip.auth: RFC 2617 / RFC 7616 vectors, the registrar's verdicts, parsing garbage."""
 
 from _support import IS_MICROPYTHON, SkipTest, counter_random, raises
 from zongji.sip import digest
-from zongji.sip.digest import (
-    BAD,
-    FAIL,
-    OK,
-    STALE,
-    Authenticator,
-    hmac_sha256,
+from zongji.sip.auth import (
+    HASHES,
+    MAX_HEADER,
+    MAX_PARAMS,
+    ha1,
     parse_auth,
     parse_challenge,
     pick_challenge,
+    request_digest,
     respond,
 )
+from zongji.sip.digest import BAD, FAIL, OK, STALE, Authenticator, hmac_sha256
 
 # RFC 2617 section 3.5 (the password there is "Circle Of Life", capital O)
 RFC2617_CHALLENGE = (
@@ -57,7 +57,7 @@ def _answer(auth, now, user, password, nc=1, method="REGISTER", uri="sip:zongji.
 
 
 # what the switch's directory holds: HA1s, never the passwords
-HA1S = {(u, a): digest.ha1(a, u, "zongji.local", USERS[u]) for u in USERS for a in ("MD5", "SHA-256")}
+HA1S = {(u, a): ha1(a, u, "zongji.local", USERS[u]) for u in USERS for a in ("MD5", "SHA-256")}
 
 
 def _lookup(user, algorithm):
@@ -209,7 +209,7 @@ def test_unknown_user_is_indistinguishable_from_wrong_password():
 
 def test_unknown_user_costs_the_same_hashing():
     hashed = []
-    real = dict(digest._HASHES)
+    real = dict(HASHES)
 
     def counting(h):
         def count(text):
@@ -222,14 +222,14 @@ def test_unknown_user_costs_the_same_hashing():
     p1, _ = _answer(auth, T0, "201", "guess")
     p2, _ = _answer(auth, T0, "999", "guess")
     for name in real:
-        digest._HASHES[name] = (counting(real[name][0]), real[name][1])
+        HASHES[name] = (counting(real[name][0]), real[name][1])
     try:
         _check(auth, p1, T0)
         known = list(hashed)
         del hashed[:]
         _check(auth, p2, T0)
     finally:
-        digest._HASHES.update(real)
+        HASHES.update(real)
     assert known == hashed and len(known) == 2  # H(A2) and the response: no HA1 to make
 
 
@@ -238,7 +238,7 @@ def test_unknown_or_empty_password_user_never_authenticates():
     # even a response made from the dummy HA1 used for unknown users gets nowhere
     ch = parse_challenge(auth.challenge(T0)[1])
     a1 = "0" * 32
-    response = digest._response(digest._HASHES["MD5"][0], a1, "REGISTER", "sip:z", ch["nonce"], "00000001", "c", "auth")
+    response = request_digest(HASHES["MD5"][0], a1, "REGISTER", "sip:z", ch["nonce"], "00000001", "c", "auth")
     params = {"username": "999", "realm": "zongji.local", "nonce": ch["nonce"], "uri": "sip:z"}
     params.update(response=response, algorithm="MD5", qop="auth", nc="00000001", cnonce="c")
     assert auth.check("REGISTER", params, lambda u, a: None, T0) == FAIL
@@ -268,12 +268,12 @@ def test_ha1_is_hash_of_user_realm_password():
     from zongji.sip.md5 import md5_hex
 
     # RFC 2617 section 3.5's user: the MD5 HA1 a Kamailio `ha1` column would hold
-    assert digest.ha1("MD5", "Mufasa", "testrealm@host.com", "Circle Of Life") == md5_hex(
+    assert ha1("MD5", "Mufasa", "testrealm@host.com", "Circle Of Life") == md5_hex(
         "Mufasa:testrealm@host.com:Circle Of Life"
     )
-    assert digest.ha1("md5", "u", "r", "p") == digest.ha1("MD5", "u", "r", "p")
-    assert len(digest.ha1("SHA-256", "u", "r", "p")) == 64
-    raises(ValueError, digest.ha1, "SHA-512-256", "u", "r", "p")
+    assert ha1("md5", "u", "r", "p") == ha1("MD5", "u", "r", "p")
+    assert len(ha1("SHA-256", "u", "r", "p")) == 64
+    raises(ValueError, ha1, "SHA-512-256", "u", "r", "p")
     lookup = digest.from_passwords(USERS.get, "zongji.local")
     assert lookup("201", "MD5") == _lookup("201", "MD5") and lookup("299", "MD5") is None
 
@@ -500,8 +500,8 @@ def test_garbage_headers_raise_value_error():
         'Digest username="a\x00b"',
         "Digest username=a\x01b",
         'Digest username="line\r\nInjected: yes"',
-        "Digest " + ", ".join("p%d=1" % i for i in range(digest.MAX_PARAMS + 1)),
-        "Digest username=" + "x" * digest.MAX_HEADER,
+        "Digest " + ", ".join("p%d=1" % i for i in range(MAX_PARAMS + 1)),
+        "Digest username=" + "x" * MAX_HEADER,
         'Digest username=a"b',
         "Digest username=a=b",
         "Digest é=1",

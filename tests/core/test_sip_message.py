@@ -2,15 +2,8 @@
 
 from _support import raises
 from zongji.sip.headers import Address, Via, parse_address, parse_cseq, parse_via
-from zongji.sip.message import (
-    Request,
-    Response,
-    header_name,
-    make_request,
-    make_response,
-    parse,
-    reason_phrase,
-)
+from zongji.sip.message import Request, Response, header_name, make_request, make_response, reason_phrase
+from zongji.sip.parser import parse
 from zongji.sip.uri import URI, Params, ParseError, parse_uri
 
 

@@ -5,10 +5,13 @@ import json
 
 from _sites import STAFF, build, raw_site
 from _support import IS_MICROPYTHON, SkipTest, counter_random, raises
-from zongji.sip.digest import Authenticator, parse_challenge, pick_challenge, respond
-from zongji.sip.message import make_request, parse
+from zongji.sip.auth import parse_challenge, pick_challenge, respond
+from zongji.sip.digest import Authenticator
+from zongji.sip.message import make_request
+from zongji.sip.parser import parse
 from zongji.switch.guard import Guard
-from zongji.switch.registrar import LoadError, Registrar
+from zongji.switch.registrar import Registrar
+from zongji.switch.registrations import LoadError
 
 T0 = 5000000  # an arbitrary "now" in ms (a whole second: expiry is kept in seconds)
 DESK = ("192.168.1.21", 5060)

@@ -7,7 +7,8 @@ them must only ever parse or raise ParseError.
 """
 
 from _support import IS_MICROPYTHON, TESTDATA, raises, read_bytes
-from zongji.sip.message import Request, Response, parse
+from zongji.sip.message import Request, Response
+from zongji.sip.parser import parse
 from zongji.sip.uri import ParseError
 
 DIR = TESTDATA + "/rfc4475/"

@@ -5,7 +5,8 @@ retransmissions, lost messages and timer expiry are exact, deterministic tests.
 """
 
 from _support import TESTDATA, raises, read_bytes
-from zongji.sip.message import make_request, make_response, parse
+from zongji.sip.message import make_request, make_response
+from zongji.sip.parser import parse
 from zongji.sip.transaction import (
     ACCEPTED,
     COMPLETED,

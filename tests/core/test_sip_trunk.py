@@ -7,8 +7,10 @@ TransactionLayer and a real digest.Authenticator checking the credentials, on a 
 """
 
 from _support import IS_MICROPYTHON, SkipTest
-from zongji.sip.digest import OK, STALE, Authenticator, ha1, parse_auth
-from zongji.sip.message import make_request, make_response, parse
+from zongji.sip.auth import ha1, parse_auth
+from zongji.sip.digest import OK, STALE, Authenticator
+from zongji.sip.message import make_request, make_response
+from zongji.sip.parser import parse
 from zongji.sip.transaction import NewRequest, Timeout, TransactionLayer
 from zongji.switch.trunk import ClientAuth, TrunkRegistration, is_from_trunk
 

@@ -44,7 +44,8 @@ Ended transactions leave the tables at once.
 """
 
 from zongji.sip.headers import BRANCH_MAGIC
-from zongji.sip.message import Response, make_response, parse
+from zongji.sip.message import Response, make_response
+from zongji.sip.parser import parse
 from zongji.sip.txevents import (
     Absorbed,
     AckReceived,

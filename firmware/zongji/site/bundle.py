@@ -47,7 +47,7 @@ def stored_row(ext, realm, algorithms=None):
     row the bundle and the Directory hold (directory.FIELDS: HA1s, PIN hash). Host side: the
     device never sees the secret. Only the HA1s of `algorithms` (the site's [staff] digest;
     None: all) are filled: the others would only cost flash (a SHA-256 HA1 is 64 characters)."""
-    from zongji.sip.digest import ha1  # host only: the device loads HA1s, never makes them
+    from zongji.sip.auth import ha1  # host only: the device loads HA1s, never makes them
 
     number = str(ext.get("number") or "")
     secret = ext.get("secret") or ""

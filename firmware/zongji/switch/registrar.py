@@ -8,7 +8,7 @@ of where each extension's phones are.
     reg.take_events()               [(kind, number, contact uri, (ip, port)), ...] for the log
     reg.dirty / reg.save_due()      persistence: write reg.dump(now_ms) when dirty, or when the
     reg.saved(now_ms)                 save_due() ms has come; then call saved()
-    reg.load(data, now_ms)          at boot; LoadError on garbage, leaving no bindings
+    reg.load(data, now_ms)          at boot; registrations.LoadError on garbage, no bindings left
 
 Theory of operation
 -------------------
@@ -38,69 +38,29 @@ first now_ms and the Call-ID is a 30-bit hash, so the numbers are small ints wit
 their own: a phone costs ~200 bytes (uri and ip strings, the tuple, a share of list and dict),
 measured on MicroPython by test_sip_registrar against the 300-byte budget.
 
-Persistence (flash wears out): `dirty` is set when the set of bindings changes (a new contact,
-one seen from a new source address, a removal, an expiry, a replacement): write soon. A refresh
-that only moves an expiry (and the stored CSeq / Call-ID) forward does not set it; such changes
-are written lazily. Each binding remembers the expiry the file holds for it (W, as of the last
-dump), beside its real one (E). A write is due when, for some live binding refreshed since,
-
-    W - now < (E - now) / 2 + save_slack        (seconds; save_slack = 5)
-
-that is, when the file no longer covers half of what the binding has left. Why this is enough:
-a phone refreshing every I seconds with lifetime L (I < L) that was not found due just after a
-refresh has W >= now + L/2 + slack, past its next refresh if I <= L/2; if I > L/2 every refresh
-of it is due, so W = E. Either way a restart at any moment restores the binding until the phone
-next refreshes, with at least save_slack to spare. And writes stay few: a dump brings every W up
-to date, so one binding causes at most a write each L/2 - save_slack seconds, about two a
-lifetime, whatever its refresh rate (a 60 s refresh of an hour's binding: a write each 30 min,
-not each minute); many phones' writes fall together.
-
-The shell (zongji.shell.pump): when reg.dirty, or once now_ms >= reg.save_due() (ms, or None
-while the file holds every binding exactly): data = reg.dump(now_ms), write a temp file, flush,
-close, os.rename over the real one, then reg.saved(now_ms) (which clears `dirty`); a failed
-write calls nothing, so it is tried again. At shutdown, write if dirty or save_due() is not
-None. At boot: reg.load(data, now_ms, elapsed_ms); on LoadError log it and start empty (phones
-register again within their refresh interval). The file holds remaining lifetimes, so pass
-`elapsed_ms` if the shell knows the downtime (host mode: the file's age), else a binding can
-outlive its phone by the downtime. The stored CSeq only ever lags the phone's, so a reload
-never fails its next REGISTER.
+Persistence (dump, load, the lazy write rule) is the Persisted base class's, in
+switch/registrations.py, with the layout of a binding.
 
 Events (take_events, at most max_events, oldest dropped first): "registered" (a new contact,
 or one from a new source address), "unregistered" (by its phone, or set_site found the
 extension has no phone now), "expired", "replaced" (pushed out by a newer one).
 """
 
-import json
 from binascii import hexlify
 from hashlib import sha256
 
-from zongji.sip.digest import BAD, OK, STALE, parse_auth
+from zongji.sip.auth import parse_auth
+from zongji.sip.digest import BAD, OK, STALE
 from zongji.sip.message import make_response
-from zongji.sip.uri import ParseError, parse_uri
+from zongji.sip.uri import ParseError
 from zongji.site.directory import code
 from zongji.site.targets import is_digits
-from zongji.switch.seconds import Seconds
+from zongji.switch.registrations import CID, CSEQ, EXP, HOST, PORT, SAVED, URI, Persisted, find
 
 try:
     from os import urandom as _urandom
 except ImportError:  # pragma: no cover  (MicroPython ports without os.urandom)
     _urandom = None
-
-KIND = "zongji-registrations"
-FORMAT = 1
-
-# fields of a binding tuple
-_URI = 0
-_HOST = 1
-_PORT = 2
-_EXP = 3  # seconds since self._base
-_CID = 4  # 30-bit hash of the Call-ID
-_CSEQ = 5
-_SAVED = 6  # the expiry the file holds (as of the last dump), 0 before any
-
-
-class LoadError(ValueError):
-    """A registrations file that cannot be used; str(e) says why."""
 
 
 def _cid_hash(call_id):
@@ -117,18 +77,7 @@ def _uri_text(uri):
     return str(uri)
 
 
-def _find(bindings, text):
-    for i in range(len(bindings)):
-        if bindings[i][_URI] == text:
-            return i
-    return -1
-
-
-def _is_int(x, low, high):
-    return isinstance(x, int) and not isinstance(x, bool) and low <= x <= high
-
-
-class Registrar(Seconds):
+class Registrar(Persisted):
     """The binding table of one site, fed parsed REGISTER requests. See the module docstring."""
 
     default_expires = 3600  # seconds, when neither the Contact nor the request says
@@ -137,7 +86,6 @@ class Registrar(Seconds):
     max_contacts = 5  # bindings per extension; a new one replaces the one closest to expiry
     max_uri = 255  # characters in a contact URI (bounds the memory a binding takes)
     max_events = 64  # undrained events kept
-    save_slack = 5  # seconds of margin in the lazy write rule (module docstring)
 
     def __init__(self, site, authenticator, guard=None, random_bytes=None):
         self.site = site
@@ -232,7 +180,7 @@ class Registrar(Seconds):
                 if request.expires() != 0:
                     return self._reply(request, 400, "Contact * Needs Expires: 0")
                 for b in old:
-                    if b[_CID] == cid and cseq <= b[_CSEQ]:
+                    if b[CID] == cid and cseq <= b[CSEQ]:
                         return self._reply(request, 500, "CSeq Out Of Order")
                 new = []
             else:
@@ -241,7 +189,7 @@ class Registrar(Seconds):
                     return merged  # an error response
                 new, replaced = merged
             self._commit(key, number, old, new, replaced)
-        lines = [("Contact", "<%s>;expires=%d" % (b[_URI], b[_EXP] - now)) for b in new]
+        lines = [("Contact", "<%s>;expires=%d" % (b[URI], b[EXP] - now)) for b in new]
         return self._reply(request, 200, None, lines)
 
     def _merge(self, request, old, addr, now, cid, cseq):
@@ -261,12 +209,12 @@ class Registrar(Seconds):
         new = list(old)
         touched = []
         for text, secs in wanted:
-            i = _find(new, text)
+            i = find(new, text)
             if i >= 0 and text not in touched:  # the same contact twice in one request is fine
-                if new[i][_CID] == cid and cseq <= new[i][_CSEQ]:
+                if new[i][CID] == cid and cseq <= new[i][CSEQ]:
                     return self._reply(request, 500, "CSeq Out Of Order")
             touched.append(text)
-            b = (text, addr[0], addr[1], now + secs, cid, cseq, new[i][_SAVED] if i >= 0 else 0)
+            b = (text, addr[0], addr[1], now + secs, cid, cseq, new[i][SAVED] if i >= 0 else 0)
             if i < 0:
                 if secs:
                     new.append(b)
@@ -278,43 +226,29 @@ class Registrar(Seconds):
         while len(new) > self.max_contacts:
             victim = -1
             for i in range(len(new)):
-                if new[i][_URI] not in touched and (victim < 0 or new[i][_EXP] < new[victim][_EXP]):
+                if new[i][URI] not in touched and (victim < 0 or new[i][EXP] < new[victim][EXP]):
                     victim = i
             replaced.append(new.pop(max(victim, 0)))  # all touched (too many contacts): the first
         return new, replaced
 
     def _commit(self, key, number, old, new, replaced=()):
         for b in old:
-            if _find(new, b[_URI]) < 0:
+            if find(new, b[URI]) < 0:
                 self._event("replaced" if b in replaced else "unregistered", number, b)
         for b in new:
-            i = _find(old, b[_URI])
-            if i < 0 or old[i][_HOST] != b[_HOST] or old[i][_PORT] != b[_PORT]:
+            i = find(old, b[URI])
+            if i < 0 or old[i][HOST] != b[HOST] or old[i][PORT] != b[PORT]:
                 self._event("registered", number, b)
         if new:
             self._b[key] = new
             for b in new:
-                if self._next is None or b[_EXP] < self._next:
-                    self._next = b[_EXP]
+                if self._next is None or b[EXP] < self._next:
+                    self._next = b[EXP]
                 t = self._due_at(b)
                 if t is not None and (self._due is None or t < self._due):
                     self._due = t
         else:
             self._b.pop(key, None)
-
-    def _due_at(self, b):
-        """When binding b makes a write due (seconds), or None while the file holds it exactly."""
-        if b[_SAVED] >= b[_EXP]:
-            return None
-        return 2 * b[_SAVED] - b[_EXP] - 2 * self.save_slack
-
-    def _earliest(self):
-        nxt = None
-        for bindings in self._b.values():
-            for b in bindings:
-                if nxt is None or b[_EXP] < nxt:
-                    nxt = b[_EXP]
-        return nxt
 
     # -- events --
 
@@ -322,7 +256,7 @@ class Registrar(Seconds):
         self.dirty = True
         if len(self._events) >= self.max_events:
             self._events.pop(0)
-        self._events.append((kind, number, b[_URI], (b[_HOST], b[_PORT])))
+        self._events.append((kind, number, b[URI], (b[HOST], b[PORT])))
 
     def take_events(self):
         """The events since the last call, oldest first (see the module docstring)."""
@@ -339,7 +273,7 @@ class Registrar(Seconds):
         if not bindings:
             return []
         now = self._sec(now_ms)
-        return [(b[_URI], (b[_HOST], b[_PORT]), self._ms(b[_EXP])) for b in bindings if b[_EXP] > now]
+        return [(b[URI], (b[HOST], b[PORT]), self._ms(b[EXP])) for b in bindings if b[EXP] > now]
 
     def __len__(self):
         """Bindings held (expired ones count until handle_timer removes them)."""
@@ -355,7 +289,7 @@ class Registrar(Seconds):
         ip, port = addr[0], addr[1]
         for bindings in self._b.values():
             for b in bindings:
-                if b[_PORT] == port and b[_HOST] == ip:
+                if b[PORT] == port and b[HOST] == ip:
                     return True
         return False
 
@@ -370,10 +304,10 @@ class Registrar(Seconds):
 
     def _purge(self, key, now):
         bindings = self._b.get(key) or ()
-        live = [b for b in bindings if b[_EXP] > now]
+        live = [b for b in bindings if b[EXP] > now]
         if len(live) < len(bindings):
             for b in bindings:
-                if b[_EXP] <= now:
+                if b[EXP] <= now:
                     self._event("expired", str(key)[1:], b)
             if live:
                 self._b[key] = live
@@ -391,103 +325,3 @@ class Registrar(Seconds):
             if ext is None or not ext.has_phone():
                 for b in self._b.pop(key):
                     self._event("unregistered", number, b)
-
-    # -- persistence --
-
-    def save_due(self):
-        """When (ms, same clock as now_ms) refreshed bindings make a write due, by the rule in
-        the module docstring; None while the file holds every binding's expiry. Apart from
-        `dirty`: that one means write now."""
-        return None if self._due is None else self._ms(self._due)
-
-    def saved(self, now_ms):
-        """What dump() returned is safely written: the file now holds every binding as it is."""
-        for key in self._b:
-            bindings = self._b[key]
-            for i in range(len(bindings)):
-                b = bindings[i]
-                if b[_SAVED] != b[_EXP]:
-                    bindings[i] = b[:_SAVED] + (b[_EXP],)
-        self._due = None
-        self.dirty = False
-
-    def dump(self, now_ms):
-        """The live bindings as compact JSON bytes, lifetimes as seconds left. Changes nothing:
-        the shell calls saved() once the file is safely renamed into place."""
-        now = self._sec(now_ms)
-        rows = []
-        for key in sorted(self._b):
-            number = str(key)[1:]
-            for b in self._b[key]:
-                if b[_EXP] > now:
-                    rows.append([number, b[_URI], b[_HOST], b[_PORT], b[_EXP] - now, b[_CID], b[_CSEQ]])
-        doc = {"format": FORMAT, "kind": KIND, "bindings": rows}
-        return json.dumps(doc, separators=(",", ":")).encode()
-
-    def load(self, data, now_ms, elapsed_ms=0):
-        """Replace the bindings with those dump() wrote, each `elapsed_ms` shorter (time the
-        device was down, if the shell knows it). Bindings of extensions that no longer have a
-        phone, or with no time left, are dropped (and `dirty` set, so the file is rewritten).
-        Raises LoadError on anything that is not such a file; the table is then empty."""
-        self._b = {}
-        self._next = None
-        self._due = None
-        self.dirty = False
-        now = self._sec(now_ms)
-        table = {}
-        dropped = False
-        for n, row in enumerate(_rows(data)):
-            if not isinstance(row, list) or len(row) != 7:
-                raise LoadError("registrations: binding %d is not a list of 7 values" % n)
-            number, text, host, port, left, cid, cseq = row
-            if not (
-                isinstance(number, str)
-                and is_digits(number)
-                and len(number) < 10
-                and isinstance(text, str)
-                and 0 < len(text) <= self.max_uri
-                and isinstance(host, str)
-                and 0 < len(host) <= 64
-                and _is_int(port, 0, 65535)
-                and _is_int(left, 1, 0xFFFFFFFF)
-                and _is_int(cid, 0, 0x3FFFFFFF)
-                and _is_int(cseq, 0, 0x7FFFFFFF)
-            ):
-                raise LoadError("registrations: binding %d has a bad value" % n)
-            try:
-                ok = parse_uri(text).is_sip
-            except ParseError:
-                ok = False
-            if not ok:
-                raise LoadError("registrations: binding %d has a bad contact uri" % n)
-            bindings = table.setdefault(code(number), [])
-            if _find(bindings, text) >= 0:
-                raise LoadError("registrations: binding %d repeats a contact" % n)
-            ext = self.site.directory.get(number)
-            left = min(left - elapsed_ms // 1000, self.max_expires)
-            if ext is None or not ext.has_phone() or left <= 0 or len(bindings) >= self.max_contacts:
-                dropped = True
-            else:
-                bindings.append((text, host, port, now + left, cid, cseq, now + left))
-        self._b = {key: table[key] for key in table if table[key]}
-        self._next = self._earliest()
-        self.dirty = dropped
-
-
-def _rows(data):
-    if isinstance(data, (bytearray, memoryview)):
-        data = bytes(data)
-    if not isinstance(data, bytes):
-        raise LoadError("registrations: expected bytes, got " + type(data).__name__)
-    try:
-        doc = json.loads(data.decode())
-    except (ValueError, UnicodeError):  # MicroPython's json raises ValueError too
-        raise LoadError("registrations: not json")
-    if not isinstance(doc, dict) or doc.get("kind") != KIND:
-        raise LoadError("registrations: not a zongji registrations file")
-    if doc.get("format") != FORMAT:
-        raise LoadError("registrations: format %r is not %d" % (doc.get("format"), FORMAT))
-    rows = doc.get("bindings")
-    if not isinstance(rows, list):
-        raise LoadError("registrations: no bindings list")
-    return rows

@@ -28,7 +28,8 @@ User-Agent header is sent: a version string only helps attackers.
 
 from zongji.call.cdr import CdrLog
 from zongji.call.decision import RING
-from zongji.sip.digest import BAD, OK, STALE, Authenticator, parse_auth
+from zongji.sip.auth import parse_auth
+from zongji.sip.digest import BAD, OK, STALE, Authenticator
 from zongji.sip.message import make_response
 from zongji.sip.transaction import AckReceived, NewRequest, ResponseReceived, StrayResponse, TransactionLayer
 from zongji.sip.uri import parse_uri

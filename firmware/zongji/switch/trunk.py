@@ -47,7 +47,7 @@ an IP needs nothing. Memory: one parsed request while a REGISTER is in flight, a
 cached challenges, a bounded event list.
 """
 
-from zongji.sip.digest import parse_auth, pick_challenge, respond
+from zongji.sip.auth import parse_auth, pick_challenge, respond
 from zongji.sip.headers import MAX_CSEQ
 from zongji.sip.message import Request, make_request
 from zongji.sip.transaction import BranchGenerator, ResponseReceived, Timeout, TransactionError
