@@ -7,6 +7,7 @@ clock `zongji cdr` prints, so a log line and a call record of the same call agre
 import time
 
 from zongji.site.hours import utc_offset
+from zongji.text import bracket_host
 
 
 def clean(text):
@@ -15,7 +16,7 @@ def clean(text):
 
 
 def hostport(host, port):
-    return "[%s]:%d" % (host, port) if ":" in host and not host.startswith("[") else "%s:%d" % (host, port)
+    return "%s:%d" % (bracket_host(host), port)
 
 
 def _who(site, number):

@@ -17,12 +17,12 @@ from binascii import hexlify
 from hashlib import sha256
 
 from zongji.sip.md5 import md5_hex
+from zongji.text import is_token_char
 
 MAX_HEADER = 2048  # characters in one header value; longer values are refused
 MAX_PARAMS = 24  # parameters in one header value
 
 _M = 0xFFFFFFFF
-_TOKEN_PUNCT = "-.!%*_+`'~"
 _WS = " \t\r\n"
 
 
@@ -62,10 +62,6 @@ def request_digest(h, a1, method, uri, nonce, nc, cnonce, qop):
     return h(a1 + ":" + nonce + ":" + nc + ":" + cnonce + ":" + qop + ":" + ha2)
 
 
-def _is_token_char(c):
-    return "a" <= c <= "z" or "A" <= c <= "Z" or "0" <= c <= "9" or c in _TOKEN_PUNCT
-
-
 def quote(s):
     for c in s:
         if (c < " " and c != "\t") or c == "\x7f":
@@ -85,7 +81,7 @@ def _skip_ws(s, i):
 
 def _token_end(s, i):
     n = len(s)
-    while i < n and _is_token_char(s[i]):
+    while i < n and is_token_char(s[i]):
         i += 1
     return i
 

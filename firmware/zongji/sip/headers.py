@@ -10,24 +10,11 @@ raises ParseError with a short lowercase reason. Parameter values stay as sent (
 string keeps its quotes), so str() writes back what came in.
 """
 
-from zongji.sip.uri import (
-    TOKEN_CHARS,
-    Params,
-    ParseError,
-    is_token,
-    parse_hostport,
-    parse_uri,
-    quoted_end,
-    split_outside,
-    to_uint,
-)
+from zongji.sip.uri import Params, ParseError, parse_hostport, parse_uri, quoted_end, split_outside, to_uint
+from zongji.text import TOKEN_CHARS, is_alnum, is_token
 
 BRANCH_MAGIC = "z9hG4bK"  # RFC 3261 section 8.1.1.7: branches of RFC 3261 elements start so
 MAX_CSEQ = 0x7FFFFFFF  # section 8.1.1.5: the sequence number is below 2**31
-
-
-def _alnum(c):
-    return ("a" <= c <= "z") or ("A" <= c <= "Z") or ("0" <= c <= "9")
 
 
 def unquote(s):
@@ -82,7 +69,7 @@ def parse_params(s):
             else:
                 # gen-value = token / host / quoted-string; a host adds '[', ']' and ':'
                 for c in value:
-                    if not (_alnum(c) or c in TOKEN_CHARS or c in "[]:"):
+                    if not (is_alnum(c) or c in TOKEN_CHARS or c in "[]:"):
                         raise ParseError("bad parameter value")
         params[name] = value
     return params
@@ -161,7 +148,7 @@ def parse_address(text, star=False):
             for c in word:
                 # tokens; raw UTF-8 too, which the grammar only allows quoted but phones
                 # send (王小明 <sip:...>); refusing the whole call over it helps no one
-                if not (_alnum(c) or c in TOKEN_CHARS or c >= "\x80"):
+                if not (is_alnum(c) or c in TOKEN_CHARS or c >= "\x80"):
                     raise ParseError("bad display name: it needs quotes")
         return _in_angles(s[lt:], " ".join(words) or None)
     # addr-spec: everything after the first ';' is header parameters (RFC 3261 section 20)
@@ -260,7 +247,7 @@ def parse_via(text):
 def _is_host(s):
     # maddr is a host; received an IPv4 or IPv6 address, the latter without brackets
     for c in s:
-        if not (_alnum(c) or c in "-._:[]"):
+        if not (is_alnum(c) or c in "-._:[]"):
             return False
     return True
 

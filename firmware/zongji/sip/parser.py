@@ -25,7 +25,8 @@ the caller can answer make_response(err.request, err.status); for a response it 
 
 from zongji.sip.headers import check_date
 from zongji.sip.message import Request, Response, header_key, header_values
-from zongji.sip.uri import ParseError, is_token, parse_uri, to_uint
+from zongji.sip.uri import ParseError, parse_uri, to_uint
+from zongji.text import is_token
 
 _SINGLE = ("from", "to", "call-id", "cseq", "max-forwards", "content-length", "content-type")
 _REQUIRED = ("via", "from", "to", "call-id", "cseq")

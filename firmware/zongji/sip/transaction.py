@@ -76,6 +76,7 @@ from zongji.sip.txstates import (
     derived_request,
 )
 from zongji.sip.uri import ParseError
+from zongji.text import bare_host
 
 __all__ = [
     "TransactionLayer",
@@ -293,7 +294,7 @@ class TransactionLayer:
         # section 18.2.1 and RFC 3581: note where the request really came from; -> reply address
         host = addr[0]
         rport = "rport" in via.params
-        if rport or via.host.strip("[]").lower() != str(host).lower():
+        if rport or bare_host(via.host) != bare_host(host):
             via.params["received"] = host
             if rport:
                 via.params["rport"] = str(addr[1])

@@ -13,6 +13,8 @@ Hand parsers, no `re`: MicroPython's is a subset, and these run on an ESP32. Eac
 ParseError with a short lowercase reason; the message layer adds where it was ("bad to header:").
 """
 
+from zongji.text import is_alnum
+
 
 class ParseError(Exception):
     """The peer sent something that is not SIP we can read.
@@ -30,7 +32,6 @@ class ParseError(Exception):
 
 # Character classes of RFC 3261 section 25.1, beyond letters and digits.
 _MARK = "-_.!~*'()"
-TOKEN_CHARS = "-.!%*_+`'~"
 _USER = _MARK + "&=+$,;?/"
 _PASSWORD = _MARK + "&=+$,"
 _PARAM = _MARK + "[]/:&+$"
@@ -38,19 +39,6 @@ _HEADER = _MARK + "[]/?:+$"
 _HOST = "-._"  # '_' is not in the grammar, but real hosts have it; harmless to accept
 _SCHEME = "+-."
 _HEX = "0123456789abcdefABCDEF"
-
-
-def _alnum(c):
-    return ("a" <= c <= "z") or ("A" <= c <= "Z") or ("0" <= c <= "9")
-
-
-def is_token(s):
-    if not s:
-        return False
-    for c in s:
-        if not (_alnum(c) or c in TOKEN_CHARS):
-            return False
-    return True
 
 
 def to_uint(s):
@@ -79,7 +67,7 @@ def _check(s, extra, what, utf8=False):
                 raise ParseError("bad escape in " + what)
             i += 3
             continue
-        if not (_alnum(c) or c in extra or (utf8 and c >= "\x80")):
+        if not (is_alnum(c) or c in extra or (utf8 and c >= "\x80")):
             raise ParseError("bad character in " + what)
         i += 1
 
@@ -108,13 +96,13 @@ def unescape(s):
 def escape(s, extra):
     """Percent-encode what `extra` (and letters/digits) does not allow; '%' itself included."""
     for c in s:
-        if not (_alnum(c) or c in extra):
+        if not (is_alnum(c) or c in extra):
             break
     else:
         return s
     out = []
     for c in s:
-        if _alnum(c) or c in extra:
+        if is_alnum(c) or c in extra:
             out.append(c)
         else:
             for byte in c.encode():
@@ -267,7 +255,7 @@ def parse_hostport(s):
         if not host:
             raise ParseError("empty host")
         for c in host:
-            if not (_alnum(c) or c in _HOST):
+            if not (is_alnum(c) or c in _HOST):
                 raise ParseError("bad host")
     if port is not None:
         port = to_uint(port) if len(port) <= 5 else -1
@@ -365,7 +353,7 @@ def parse_uri(text):
     if not ("a" <= scheme[0].lower() <= "z"):
         raise ParseError("bad scheme")
     for c in scheme:
-        if not (_alnum(c) or c in _SCHEME):
+        if not (is_alnum(c) or c in _SCHEME):
             raise ParseError("bad scheme")
     rest = text[colon + 1 :]
     low = scheme.lower()

@@ -10,6 +10,7 @@ iterative, so a 100-level menu tree costs a loop, not a stack overflow.
 """
 
 from zongji.site import countries, hours, staffchecks, targets
+from zongji.text import is_digits
 
 MIN_DIGITS = 2
 MAX_DIGITS = 6
@@ -72,13 +73,13 @@ def _check_numbers(site, extensions, country, problems):
         if menus[name].get("number"):
             entries.append((menus[name]["number"], "menu", ("menus", name, "number"), name))
     prefix = (site.get("dialplan") or {}).get("outside_prefix") or ""
-    if not targets.is_digits(prefix) or len(prefix) > 2:
+    if not is_digits(prefix) or len(prefix) > 2:
         _err(problems, ("dialplan", "outside_prefix"), 'outside_prefix must be 1 or 2 digits, e.g. "0" or "9"')
         prefix = ""
     emergency = countries.emergency(country) if country else ()
     wait = (site.get("dialplan") or {}).get("interdigit_timeout") or 3
     for num, kind, path, label in entries:
-        if not targets.is_digits(num) or not MIN_DIGITS <= len(num) <= MAX_DIGITS:
+        if not is_digits(num) or not MIN_DIGITS <= len(num) <= MAX_DIGITS:
             _err(problems, path, "short number '%s' must be %d to %d digits" % (num, MIN_DIGITS, MAX_DIGITS))
             continue
         if num in numbers:

@@ -14,6 +14,8 @@ Each country is a few strings, scanned in place on every lookup (no parsed copy 
 the ten countries cost a few KB of constants, not ten tables of tuples.
 """
 
+from zongji.text import is_digits
+
 EMERGENCY = "emergency"
 LOCAL = "local"
 MOBILE = "mobile"
@@ -219,13 +221,6 @@ def _in_words(words, w):
     return False
 
 
-def _is_digits(s):
-    for c in s:
-        if c < "0" or c > "9":
-            return False
-    return True
-
-
 def emergency(country):
     """The country's emergency numbers, e.g. ('110', '119', '120', '122', '112', '12395')."""
     return tuple(_data(country)[3].split())
@@ -265,10 +260,10 @@ def _split(d, number):
         return None, None
     if number[0] == "+":
         rest = number[1:]
-        if not _is_digits(rest):
+        if not is_digits(rest):
             return None, None
     else:
-        if not _is_digits(number):
+        if not is_digits(number):
             return None, None
         rest = None
         for pat in d[1].split():

@@ -16,7 +16,7 @@ over everything and are never subject to a class of service.
 
 from zongji.site import countries
 from zongji.site.directory import code
-from zongji.site.targets import is_digits
+from zongji.text import is_digits
 
 NEED_MORE = 0
 MATCH = 1

@@ -23,7 +23,7 @@ secret cost), SHA-256 adds 32.
 from binascii import hexlify, unhexlify
 from hashlib import sha256
 
-from zongji.site.targets import is_digits
+from zongji.text import is_digits
 
 # A bundle row (and Directory.add's argument): HA1s and the PIN hash as lowercase hex, "" for none.
 FIELDS = ("number", "name", "department", "ha1_md5", "ha1_sha256", "mobile", "class", "follow_me", "pin_hash", "keys")

@@ -9,6 +9,8 @@ civil_from_days, after Howard Hinnant's well-known algorithms), so no date libra
 A wall-clock time is `tm = (year, month, mday, hour, minute, weekday)`, weekday 0 = Monday.
 """
 
+from zongji.text import is_digits
+
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _FULL = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _MONTHS = (
@@ -74,15 +76,6 @@ def month_days(y, m):
 # ---- [hours] open ---------------------------------------------------------------------------
 
 
-def _is_digits(s):
-    if not s:
-        return False
-    for c in s:
-        if c < "0" or c > "9":
-            return False
-    return True
-
-
 def _day(name):
     if name in DAYS:
         return DAYS.index(name)
@@ -115,7 +108,7 @@ def _minute(text, spec):
     colon = text.find(":")
     h = text[:colon]
     m = text[colon + 1 :]
-    if colon < 1 or len(h) > 2 or len(m) != 2 or not _is_digits(h) or not _is_digits(m):
+    if colon < 1 or len(h) > 2 or len(m) != 2 or not is_digits(h) or not is_digits(m):
         raise ValueError("bad time '%s' in '%s': %s" % (text, spec, TIME_FORM))
     hour = int(h)
     minute = int(m)
@@ -182,7 +175,7 @@ def _date(text, spec):
         or len(parts[0]) != 4
         or len(parts[1]) != 2
         or len(parts[2]) != 2
-        or not (_is_digits(parts[0]) and _is_digits(parts[1]) and _is_digits(parts[2]))
+        or not (is_digits(parts[0]) and is_digits(parts[1]) and is_digits(parts[2]))
     ):
         where = "" if text == spec else " in '%s'" % spec
         raise ValueError("bad date '%s'%s: %s" % (text, where, DATE_FORM))

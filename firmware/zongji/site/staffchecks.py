@@ -6,7 +6,8 @@ are `(level, path, message)` with paths `("staff", row, column)`; the messages s
 type, because the rows usually come from a spreadsheet.
 """
 
-from zongji.site import countries, targets
+from zongji.site import countries
+from zongji.text import is_digits
 
 MIN_SECRET = 8
 NUMBER_KINDS = ("local", "mobile", "national", "premium", "international")
@@ -94,7 +95,7 @@ def check_extensions(site, extensions, country, problems):
                 "has none, so it can't dial %s" % (num, cls, ", ".join(classes[cls]["pin"])),
             )
         pin = ext.get("pin") or ""
-        if pin and (not targets.is_digits(pin) or len(pin) < 4):
+        if pin and (not is_digits(pin) or len(pin) < 4):
             _err(problems, ("staff", i, "pin"), "PIN of extension %s must be at least 4 digits" % num)
         elif pin and trivial_pin(pin, num):
             _warn(
@@ -117,13 +118,13 @@ def _scientific(text):
     """'1.38001E+10': how Excel shows a long number in a General cell, its last digits gone."""
     t = text.strip().upper()
     e = t.find("E+")
-    if e < 2 or not targets.is_digits(t[e + 2 :]):
+    if e < 2 or not is_digits(t[e + 2 :]):
         return False
     mantissa = t[:e]
     dot = mantissa.find(".")
     if dot < 0:
-        return targets.is_digits(mantissa)
-    return targets.is_digits(mantissa[:dot]) and targets.is_digits(mantissa[dot + 1 :])
+        return is_digits(mantissa)
+    return is_digits(mantissa[:dot]) and is_digits(mantissa[dot + 1 :])
 
 
 def mobile_hint(mobile):

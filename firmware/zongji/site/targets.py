@@ -5,6 +5,8 @@ and inside menu options also "repeat" and "back". `parse` turns the text into a 
 tuple the attendant and dial plan act on; None means the text is not a target at all.
 """
 
+from zongji.text import is_digits
+
 NUMBER = "number"
 MENU = "menu"
 OPERATOR = "operator"
@@ -16,15 +18,6 @@ BACK = "back"
 
 _WORDS = (OPERATOR, DIRECTORY, HANGUP, REPEAT, BACK)
 MENU_ONLY = (REPEAT, BACK)
-
-
-def is_digits(text):
-    if not text:
-        return False
-    for ch in text:
-        if ch < "0" or ch > "9":
-            return False
-    return True
 
 
 def valid_name(name):

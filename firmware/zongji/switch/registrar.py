@@ -54,8 +54,8 @@ from zongji.sip.digest import BAD, OK, STALE
 from zongji.sip.message import make_response
 from zongji.sip.uri import ParseError
 from zongji.site.directory import code
-from zongji.site.targets import is_digits
 from zongji.switch.registrations import CID, CSEQ, EXP, HOST, PORT, SAVED, URI, Persisted, find
+from zongji.text import is_digits
 
 try:
     from os import urandom as _urandom

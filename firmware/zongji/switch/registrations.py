@@ -36,8 +36,8 @@ import json
 
 from zongji.sip.uri import ParseError, parse_uri
 from zongji.site.directory import code
-from zongji.site.targets import is_digits
 from zongji.switch.seconds import Seconds
+from zongji.text import is_digits
 
 KIND = "zongji-registrations"
 FORMAT = 1

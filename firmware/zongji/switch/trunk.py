@@ -52,6 +52,7 @@ from zongji.sip.headers import MAX_CSEQ
 from zongji.sip.message import Request, make_request
 from zongji.sip.transaction import BranchGenerator, ResponseReceived, Timeout, TransactionError
 from zongji.sip.uri import URI, ParseError, to_uint
+from zongji.text import bare_host, bracket_host
 
 TRANSPORT = "transport error sending to the provider"
 
@@ -65,17 +66,6 @@ REJECTED = "rejected"
 _AUTH = {401: ("www-authenticate", "authorization"), 407: ("proxy-authenticate", "proxy-authorization")}
 
 
-def _host(host):
-    """A host as URIs write it: an IPv6 address in brackets."""
-    host = str(host)
-    return "[%s]" % host if ":" in host and host[:1] != "[" else host
-
-
-def _bare(host):
-    host = str(host).lower()
-    return host[1:-1] if host[:1] == "[" and host[-1:] == "]" else host
-
-
 def is_from_trunk(addr, trunk_cfg, resolved=None):
     """True when a request from addr = (ip, port) came from the provider of `trunk_cfg` (the
     [trunk] dict, or None): the source port is [trunk] port and the source ip is the configured
@@ -87,9 +77,9 @@ def is_from_trunk(addr, trunk_cfg, resolved=None):
         return False
     if resolved is None:
         resolved = trunk_cfg.get("host") or ""
-    src = _bare(addr[0])
+    src = bare_host(addr[0])
     for host in resolved if isinstance(resolved, (list, tuple)) else (resolved,):
-        if _bare(host) == src:
+        if bare_host(host) == src:
             return True
     return False
 
@@ -220,12 +210,12 @@ class TrunkRegistration:
         self.tx = None  # the REGISTER transaction in flight
         self.expires_at = None  # ms: when the grant of the last 2xx runs out
         self._tokens = BranchGenerator(random_bytes)
-        self.call_id = "%s@%s" % (self._tokens.token(), _host(local_host))
+        self.call_id = "%s@%s" % (self._tokens.token(), bracket_host(local_host))
         self._tag = self._tokens.token()
-        self._uri = URI("sip", None, _host(self.host), None if port == 5060 else port)
-        self._aor = "<%s>" % URI("sip", self.username, _host(self.host))
-        self._contact = "<%s>" % URI("sip", self.username, _host(local_host), local_port)
-        self._contact_key = (self.username, _bare(local_host), local_port)
+        self._uri = URI("sip", None, bracket_host(self.host), None if port == 5060 else port)
+        self._aor = "<%s>" % URI("sip", self.username, bracket_host(self.host))
+        self._contact = "<%s>" % URI("sip", self.username, bracket_host(local_host), local_port)
+        self._contact_key = (self.username, bare_host(local_host), local_port)
         self._req = None  # our request in flight (the transaction drops its copy on the answer)
         self._cseq = 0
         self._asking = self.asked_expires
@@ -382,7 +372,7 @@ class TrunkRegistration:
         mine = None
         for c in contacts:
             u = c.uri
-            if not c.is_star and u.is_sip and (u.user, _bare(u.host), u.port or 5060) == self._contact_key:
+            if not c.is_star and u.is_sip and (u.user, bare_host(u.host), u.port or 5060) == self._contact_key:
                 mine = c
                 break
         if mine is None and len(contacts) == 1 and not contacts[0].is_star:
