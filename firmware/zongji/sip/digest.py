@@ -57,6 +57,7 @@ Reboots: the table lives in RAM. Give each boot a fresh `secret_key` (the defaul
 from binascii import hexlify
 from hashlib import sha256
 
+from zongji.compat import const, urandom
 from zongji.sip.auth import HASHES, ha1, quote, request_digest
 
 OK = "ok"
@@ -66,8 +67,8 @@ BAD = "bad"
 
 _M = 0xFFFFFFFF
 _TIME_MASK = 0xFFFFFFFFFFFF  # 48 bits of milliseconds in a nonce: 8,900 years
-_NONCE_LEN = 52  # 12 time + 8 salt + 32 tag hex digits
-_NC_MAX = 0x3FFFFFFF  # highest nc tracked: keeps table values small ints (no heap)
+_NONCE_LEN = const(52)  # 12 time + 8 salt + 32 tag hex digits
+_NC_MAX = const(0x3FFFFFFF)  # highest nc tracked: keeps table values small ints (no heap)
 _ONCE = _NC_MAX  # the "last nc" of a no-qop nonce: nothing can follow it
 _HEX = "0123456789abcdefABCDEF"
 
@@ -126,14 +127,6 @@ def from_passwords(password_lookup, realm):
 # ---- server side -----------------------------------------------------------------------------
 
 
-def _default_random():
-    try:
-        from os import urandom
-    except ImportError:  # pragma: no cover  (MicroPython ports without os.urandom)
-        return None
-    return urandom
-
-
 class Authenticator:
     """Digest challenges and checks for one realm, with stateless nonces (see module docstring).
 
@@ -147,7 +140,7 @@ class Authenticator:
 
     def __init__(self, realm, secret_key=None, nonce_ttl_ms=300000, random_bytes=None, algorithms=("SHA-256", "MD5")):
         if random_bytes is None:
-            random_bytes = _default_random()
+            random_bytes = urandom
         if secret_key is None:
             if random_bytes is None:
                 raise ValueError("no os.urandom on this port: pass secret_key")

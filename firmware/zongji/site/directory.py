@@ -23,6 +23,7 @@ secret cost), SHA-256 adds 32.
 from binascii import hexlify, unhexlify
 from hashlib import sha256
 
+from zongji.compat import const
 from zongji.text import is_digits
 
 # A bundle row (and Directory.add's argument): HA1s and the PIN hash as lowercase hex, "" for none.
@@ -33,11 +34,11 @@ STAFF_FIELDS = ("number", "name", "department", "secret", "mobile", "class", "fo
 HA1_COLUMNS = {"MD5": (3, 16), "SHA-256": (4, 32)}
 PIN_BYTES = 8  # 64 bits of SHA-256: a PIN has far fewer, so more would not make it harder to find
 
-_PHONE = 1
-_PIN = 2
+_PHONE = const(1)
+_PIN = const(2)
 _TEXT = (0, 1, 2, 5, 6, 7, 9)  # FIELDS kept as text, in record order
 _INTERNED = (2, 4)  # department and class, as positions in the text part
-_RS = 0x1E
+_RS = const(0x1E)
 
 
 def code(digits):

@@ -70,18 +70,19 @@ the reason (leaving out the buckets, which slow it further: 2 guesses a second a
 svwar, guessing extensions, is banned at its 5th user.
 """
 
+from zongji.compat import const
 from zongji.switch.seconds import Seconds
 
 # entry fields, addresses and (address, user) entries alike: lists, updated in place
-_START = 0  # window start, seconds since self._base
-_COUNT = 1  # failures in the window
-_UNTIL = 2  # ban or lock end (seconds), 0 when never
-_OFFENCES = 3  # bans or locks so far (the next lasts base << offences)
-_FORGIVEN = 4  # user entries: 1 when a success already cleared this window's count
-_USERS = 4  # address entries: max_users - 1 slots for the failing users' hashes (0: free)
+_START = const(0)  # window start, seconds since self._base
+_COUNT = const(1)  # failures in the window
+_UNTIL = const(2)  # ban or lock end (seconds), 0 when never
+_OFFENCES = const(3)  # bans or locks so far (the next lasts base << offences)
+_FORGIVEN = const(4)  # user entries: 1 when a success already cleared this window's count
+_USERS = const(4)  # address entries: max_users - 1 slots for the failing users' hashes (0: free)
 
-_MAX_USER = 32  # characters of a user name kept, in keys and events
-_BIG = 1 << 27
+_MAX_USER = const(32)  # characters of a user name kept, in keys and events
+_BIG = const(1 << 27)
 
 
 def prefix(ip):

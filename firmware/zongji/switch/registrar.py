@@ -49,6 +49,7 @@ extension has no phone now), "expired", "replaced" (pushed out by a newer one).
 from binascii import hexlify
 from hashlib import sha256
 
+from zongji.compat import urandom
 from zongji.sip.auth import parse_auth
 from zongji.sip.digest import BAD, OK, STALE
 from zongji.sip.message import make_response
@@ -56,11 +57,6 @@ from zongji.sip.uri import ParseError
 from zongji.site.directory import code
 from zongji.switch.registrations import CID, CSEQ, EXP, HOST, PORT, SAVED, URI, Persisted, find
 from zongji.text import is_digits
-
-try:
-    from os import urandom as _urandom
-except ImportError:  # pragma: no cover  (MicroPython ports without os.urandom)
-    _urandom = None
 
 
 def _cid_hash(call_id):
@@ -97,7 +93,7 @@ class Registrar(Persisted):
         self._next = None  # earliest expiry (a lower bound), or None with no bindings
         self._due = None  # earliest lazy write (a lower bound, seconds), or None
         self._events = []
-        random_bytes = random_bytes or _urandom
+        random_bytes = random_bytes or urandom
         self._seed = random_bytes(8) if random_bytes else b"zongji"
 
     # -- REGISTER --

@@ -34,6 +34,7 @@ never fails its next REGISTER.
 
 import json
 
+from zongji.compat import const
 from zongji.sip.uri import ParseError, parse_uri
 from zongji.site.directory import code
 from zongji.switch.seconds import Seconds
@@ -43,13 +44,13 @@ KIND = "zongji-registrations"
 FORMAT = 1
 
 # fields of a binding tuple
-URI = 0
-HOST = 1
-PORT = 2
-EXP = 3  # seconds since self._base
-CID = 4  # 30-bit hash of the Call-ID
-CSEQ = 5
-SAVED = 6  # the expiry the file holds (as of the last dump), 0 before any
+URI = const(0)
+HOST = const(1)
+PORT = const(2)
+EXP = const(3)  # seconds since self._base
+CID = const(4)  # 30-bit hash of the Call-ID
+CSEQ = const(5)
+SAVED = const(6)  # the expiry the file holds (as of the last dump), 0 before any
 
 
 class LoadError(ValueError):
