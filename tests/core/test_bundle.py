@@ -102,6 +102,28 @@ def test_loader_reruns_the_checks():
     assert "999" in str(e)
 
 
+def test_the_loader_runs_the_checks_errors_only():
+    # the warnings only the host shows cost the device time and heap: load() skips them
+    seen = []
+    real = bundle.checks.check
+
+    def spy(site, extensions, warnings=True):
+        seen.append(warnings)
+        return real(site, extensions, warnings)
+
+    bundle.checks.check = spy
+    try:
+        bundle.load(fixture_bytes())
+    finally:
+        bundle.checks.check = real
+    assert seen == [False]
+    if not _HOST:
+        return
+    raw = raw_site()
+    raw["hours"]["open"] = ["mon-fri 09:00-18:00", "wed 10:00-11:00"]  # a warning on the host
+    assert bundle.load(make(raw)).version
+
+
 # ---- secrets ---------------------------------------------------------------------------------
 
 

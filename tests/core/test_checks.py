@@ -218,6 +218,19 @@ def test_overlapping_hours_and_a_holiday_workday_are_warned_about():
     assert p[0] == "warning"
 
 
+def test_errors_only_skips_the_warnings_and_keeps_the_errors():
+    # what bundle.load asks for on the device: nobody there reads a warning
+    raw = raw_site()
+    raw["hours"]["open"] = ["mon-fri 09:00-18:00", "wed 10:00-11:00", "sun 25:00-26:00"]
+    raw["hours"]["workdays"] = ["2026-10-06"]
+    site, _ = schema.normalize(raw)
+    full = checks.check(site, ext_dicts())
+    assert [p for p in full if p[0] == "warning"], full  # the host shows them ...
+    only = checks.check(site, ext_dicts(), warnings=False)
+    assert only == errors(full) and only, only  # ... the device gets the same errors, in order
+    find(only, ("hours", "open", 2), "bad time")
+
+
 def test_an_empty_provider_password_is_a_warning():
     raw = raw_site()
     raw["trunk"]["password"] = ""

@@ -28,8 +28,10 @@ def _warn(problems, path, msg):
     problems.append(("warning", path, msg))
 
 
-def check(site, extensions):
-    """All semantic checks; returns a list of problems."""
+def check(site, extensions, warnings=True):
+    """All semantic checks; returns a list of problems. warnings=False: errors only, and the
+    checks that can only warn (overlapping hours, a workday that is also a holiday) are not
+    run: what bundle.load on the device wants, where nobody reads a warning."""
     problems = []
     branch = site.get("branch") or {}
     country = branch.get("country")
@@ -54,9 +56,11 @@ def check(site, extensions):
     _check_groups(site, numbers, problems)
     _check_targets(site, numbers, problems)
     _check_menus(site, numbers, problems)
-    _check_hours(site, problems)
+    _check_hours(site, problems, warnings)
     staffchecks.check_dialout(site, problems)
     staffchecks.check_digest(site, problems)
+    if not warnings:
+        problems = [p for p in problems if p[0] == "error"]
     return problems
 
 
@@ -366,23 +370,19 @@ def _traps(menus, links, problems):
             )
 
 
-def _check_hours(site, problems):
+def _check_hours(site, problems, warnings=True):
     hrs = site.get("hours")
     if not hrs:
         return
-    for i, spec in enumerate(hrs.get("open") or []):
-        try:
-            hours.parse_open(spec)
-        except ValueError as e:
-            _err(problems, ("hours", "open", i), str(e))
     ranges = []
     for i, spec in enumerate(hrs.get("open") or []):
         try:
             for r in hours.parse_open(spec):
                 ranges.append((r, i))
-        except ValueError:
-            pass  # reported above
-    _overlaps(ranges, problems)
+        except ValueError as e:
+            _err(problems, ("hours", "open", i), str(e))
+    if warnings:
+        _overlaps(ranges, problems)
     spans = {}
     for key in ("holidays", "workdays"):
         spans[key] = []
@@ -391,6 +391,8 @@ def _check_hours(site, problems):
                 spans[key].append((hours.parse_days(spec), i, spec))
             except ValueError as e:
                 _err(problems, ("hours", key, i), str(e))
+    if not warnings:
+        return
     for (first, last), i, spec in spans["workdays"]:
         for (hfirst, hlast), _j, hspec in spans["holidays"]:
             if first <= hlast and hfirst <= last:
