@@ -128,9 +128,15 @@ def run_one(workdir, sources, limits, seconds, rate, anchor_s, period):
             "ratio": (during["median_ms"] / anchor["median_ms"])
             if during["median_ms"] and anchor["median_ms"]
             else None,
-            "rss_kb": {"start": rss["start"], "middle": rss.get("middle"), "end": rss["end"], "max": max(samples)},
+            "rss_kb": {
+                "start": rss["start"],
+                "middle": rss.get("middle"),
+                "end": rss["end"],
+                "max": max([v for v in samples if v] or [0]),
+            },
             "provider": len(prov.reached()) + len(prov.responses()),
             "problems": hm.problems(),
+            "exited": None if hm.running() else "exit %s; last output: %s" % (hm.p.returncode, hm.tail(15)),
         }
     finally:
         for close in reversed(closers):
@@ -205,6 +211,8 @@ def details(results):
             )
         if r["anchor"]["success"] < 100:
             out.append("  anchor (no flood) failures: %s" % "; ".join(r["anchor"]["failures"]))
+        if r["exited"]:
+            out.append("  HOST MODE EXITED during the run: %s" % r["exited"])
         if r["problems"]:
             out.append("  host mode reported: %s" % "; ".join(r["problems"][:3]))
     return "\n".join(out)
@@ -237,6 +245,7 @@ def main(argv=None):
     ap.add_argument("--period", type=float, help="seconds between the phones' calls (default 1; 3 with device)")
     ap.add_argument("--write", metavar="FILE", help="write the figures (markdown) to FILE")
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
+    ap.add_argument("--keep", metavar="DIR", help="folder for the runs' logs (default: a new temporary one, kept)")
     args = ap.parse_args(argv)
     seconds = args.minutes * 60.0 if args.minutes else args.seconds
     kinds = [k.strip() for k in args.only.split(",") if k.strip()]
@@ -244,21 +253,22 @@ def main(argv=None):
     command = "bench/flood_bench.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
 
     results = []
-    with tempfile.TemporaryDirectory(prefix="flood-bench-") as tmp:
-        for lim in limits:
-            for kind in kinds:
-                sources = 1 if kind == "one" else args.rotating
-                period = args.period or (3.0 if lim == "device" else 1.0)
-                print(
-                    "flood %s/s from %s, %s tables, %.0f s (phones every %.0f s) ..."
-                    % (args.rate, "1 address" if sources == 1 else "%d addresses" % sources, lim, seconds, period),
-                    file=sys.stderr,
-                    flush=True,
-                )
-                wd = os.path.join(tmp, "%s-%s" % (kind, lim))
-                r = run_one(wd, sources, lim, seconds, args.rate, args.anchor, period)
-                results.append(r)
-                print("  " + table([r]).splitlines()[-1], file=sys.stderr, flush=True)
+    tmp = args.keep or tempfile.mkdtemp(prefix="flood-bench-")
+    print("logs in %s" % tmp, file=sys.stderr)
+    for lim in limits:
+        for kind in kinds:
+            sources = 1 if kind == "one" else args.rotating
+            period = args.period or (3.0 if lim == "device" else 1.0)
+            print(
+                "flood %s/s from %s, %s tables, %.0f s (phones every %.0f s) ..."
+                % (args.rate, "1 address" if sources == 1 else "%d addresses" % sources, lim, seconds, period),
+                file=sys.stderr,
+                flush=True,
+            )
+            wd = os.path.join(tmp, "%s-%s" % (kind, lim))
+            r = run_one(wd, sources, lim, seconds, args.rate, args.anchor, period)
+            results.append(r)
+            print("  " + table([r]).splitlines()[-1], file=sys.stderr, flush=True)
 
     if args.json:
         print(json.dumps(results, indent=2, ensure_ascii=False))

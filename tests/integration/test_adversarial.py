@@ -15,7 +15,7 @@ authentication on 127.0.10.x, attackers on 127.66.x.y (up to 1,000 addresses), s
 127.0.99.x, reflection victims on 127.0.77.x. Nothing is sent outside 127.0.0.0/8.
 
 Bounds: every flood has a count and a rate, every wait a deadline; the file runs in about
-3 minutes on a 2-core machine. The example site's classes (site.toml [dialout.classes]):
+3.5 minutes on a 2-core machine. The example site's classes (site.toml [dialout.classes]):
 209 has no class, so it gets [staff] default_class "internal" (short numbers only); 202 and
 203 are "staff" (local, mobile, national: not international).
 
