@@ -32,6 +32,7 @@ import time
 from zongji.shell.pump import REGISTRATIONS, Pump
 from zongji.shell.store import Store
 from zongji.switch.switch import Switch
+from zongji.text import bare_host, bracket_host
 
 from zongji_companion.hostlog import as_json, describe, hostport, stamp
 
@@ -171,7 +172,7 @@ class Shell(asyncio.DatagramProtocol):
         if self.v6 and ":" not in addr[0]:
             addr = ("::ffff:" + addr[0], addr[1])
         elif addr[0].startswith("["):
-            addr = (addr[0].strip("[]"), addr[1])
+            addr = (bare_host(addr[0]), addr[1])
         try:
             self.transport.sendto(data, addr)
         finally:
@@ -284,7 +285,7 @@ def serve(site, bind, port, state_dir, advertise=None, json_events=False, out=pr
     sock = open_socket(bind, port, avoid=(trunk.get("port"),))
     port = sock.getsockname()[1]  # port 0: the one the kernel chose
     host = advertise_address(bind, advertise)
-    switch_host = "[%s]" % host if ":" in host and not host.startswith("[") else host
+    switch_host = bracket_host(host)
     limits = dict(limits or LIMITS["host"])
     budget = limits.pop("budget", {})
     try:

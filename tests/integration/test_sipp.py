@@ -37,8 +37,9 @@ def test_50_users_register_with_digest_auth(example_site, hostmode, workdir):
 def test_wrong_passwords_do_not_register(example_site, hostmode, workdir):
     users = _load_site(example_site)
     hm = hostmode(example_site)
-    # five, below the guard's ban threshold (10 failures a minute): each must get its own 401
-    wrong = [(number, secret + "-wrong") for number, secret in sorted(users.items())[:5]]
+    # four users, below the guard's enumeration threshold (failures for 5 users from one address
+    # ban it): each must get its own 401
+    wrong = [(number, secret + "-wrong") for number, secret in sorted(users.items())[:4]]
     inf = write_injection(workdir / "wrong.csv", wrong)
     res = sipp("register_auth.xml", hm.addr, workdir, "register_wrong", calls=len(wrong), rate=10, inf=inf,
                behaviors="all,-bye", recv_timeout_ms=4000, timeout_s=30)  # fmt: skip

@@ -44,7 +44,7 @@ class Pump:
         if data is not None:
             try:
                 sw.registrar.load(data, now_ms, elapsed_ms)
-            except ValueError as e:  # registrar.LoadError
+            except ValueError as e:  # registrations.LoadError
                 self.warn("%s: %s; starting with no registrations (phones register again)" % (REGISTRATIONS, e))
         data = self._read(CDR)
         if data is not None:

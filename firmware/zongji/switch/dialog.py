@@ -28,6 +28,7 @@ from zongji.sip.transaction import TransactionError
 from zongji.sip.uri import ParseError
 from zongji.switch.legs import Relay, strip_top_via
 from zongji.switch.proxy import clone
+from zongji.text import bare_host
 
 CALLER = 0
 CALLEE = 1
@@ -43,12 +44,7 @@ class Dialog:
 
 
 def same_addr(a, b):
-    return (
-        a is not None
-        and b is not None
-        and a[1] == b[1]
-        and str(a[0]).strip("[]").lower() == str(b[0]).strip("[]").lower()
-    )
+    return a is not None and b is not None and a[1] == b[1] and bare_host(a[0]) == bare_host(b[0])
 
 
 def _first_contact(msg, fallback):
