@@ -96,7 +96,7 @@ class Gateway:
         """A response from the provider to our INVITE (legs.Leg.on_response sends it here)."""
         call = leg.call
         status = resp.status
-        if status in (401, 407) and leg.auth_tries < MAX_AUTH and leg.final is None:
+        if status in (401, 407) and leg.auth_tries < MAX_AUTH and leg.final is None and call.life.live:
             leg.auth_tries += 1
             again = self.auth.retry(leg.request, resp)
             if again is not None and self._send(leg, again, now):

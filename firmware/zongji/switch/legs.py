@@ -39,6 +39,7 @@ class Leg:
         self.heard = False  # any response, 100 included: a CANCEL may now go (9.1)
         self.final = None  # the final status, once there is one (487 once CANCELled)
         self.cancel_pending = False  # CANCEL asked for before the callee said anything
+        self.won = False  # this leg answered first: its 2xx retransmissions go to the caller
         self.timer_c = now + TIMER_C_MS
 
     # -- the transaction user interface --
@@ -75,7 +76,10 @@ class Leg:
         try:
             sw.tl.send_request(make_cancel(self.request), self.addr, now)
         except TransactionError:
+            # no room for the CANCEL: give the INVITE up rather than hold it in proceeding for
+            # good (the callee's own timers end its side)
             sw.count("cancel not sent: transaction table full")
+            sw.tl.abandon(self.tx)
 
     def timer_c_fired(self, sw, now):
         """Timer C: CANCEL what heard anything; what heard nothing waits for Timer B."""
@@ -120,6 +124,7 @@ class Relay:
                 sw.tl.send_request(make_cancel(req), self.tx.addr, now)
             except TransactionError:
                 sw.count("cancel not sent: transaction table full")
+                sw.tl.abandon(self.tx)
         self._give_up(now)
 
     def _give_up(self, now):

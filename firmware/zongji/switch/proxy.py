@@ -47,7 +47,9 @@ class Call:
         self.invite = invite  # until answered: the dialog keeps what it needs
         self.caller = caller  # an extension, or the outside caller's user part
         self.caller_addr = addr  # where the INVITE came from: the dialog's caller side
-        self.decision = d
+        self.decision = d  # until answered: the dialog keeps what it needs
+        self.note = d.note
+        self.refused = d.action != decision.RING
         self.target = d.target or ("number", dialed)
         self.plan = d.plan
         self.dialed = dialed
@@ -55,7 +57,7 @@ class Call:
         self.stage_end = None
         self.legs = []
         self.best = None  # the best failure response so far
-        self.winner = None  # the leg that answered
+        self.winner = None  # the number that answered
         self.rang = False  # some leg was started
         self.skipped_trunk = False  # a trunk leg was left out: the provider was down
         self.life = state.Lifecycle(now)
@@ -188,10 +190,10 @@ class Proxy:
             return
         if status < 300:
             leg.life.go(state.ANSWER, now)
-            if call.winner is None and call.life.live:
+            if call.life.live:
                 leg.final = status
                 self._answer(call, leg, resp, now)
-            elif leg is call.winner:
+            elif leg.won:
                 self._relay(call, resp, now, leg)  # a retransmission: the caller's ACK got lost
             else:
                 leg.final = status
@@ -222,7 +224,8 @@ class Proxy:
         self.sw.dialogs.hang_up_answer(leg.request, resp, leg.addr, now)
 
     def _answer(self, call, leg, resp, now):
-        call.winner = leg
+        call.winner = leg.number
+        leg.won = True
         call.life.go(state.ANSWER, now)
         if leg.trunk:
             call.bridge = leg
@@ -235,6 +238,7 @@ class Proxy:
         # kilobytes; the device's budget is 2 KB a call (legs being CANCELled live on in
         # their transactions)
         call.invite = None
+        call.decision = None
         call.plan = None
         call.best = None
         call.legs = [leg] if leg.trunk else []
@@ -335,7 +339,7 @@ class Proxy:
     def _end(self, call, now, status, reason=None):
         """The call is over for the records: failed, cancelled, or hung up after an answer."""
         self.calls.pop(call.call_id, None)
-        self.sw.record(call, now, status, reason or call.decision.note)
+        self.sw.record(call, now, status, reason or call.note)
         if self.sw.gateway is not None:
             self.sw.gateway.forget(call)
 

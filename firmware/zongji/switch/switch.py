@@ -27,7 +27,6 @@ User-Agent header is sent: a version string only helps attackers.
 """
 
 from zongji.call.cdr import CdrLog
-from zongji.call.decision import RING
 from zongji.sip.auth import parse_auth
 from zongji.sip.digest import BAD, OK, STALE, Authenticator
 from zongji.sip.message import make_response
@@ -395,7 +394,7 @@ class Switch:
         life = call.life
         if life.answered:
             outcome = "answered"
-        elif call.decision.action != RING:
+        elif call.refused:
             outcome = "refused"
         elif status == 487:
             outcome = "cancelled"
@@ -405,7 +404,7 @@ class Switch:
             outcome = "no-answer"
         else:
             outcome = "failed"
-        winner = call.winner.number if call.winner is not None else None
+        winner = call.winner
         record = {
             "start": wall(life.start_ms),
             "answer": wall(life.answer_ms),
