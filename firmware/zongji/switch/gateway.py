@@ -89,6 +89,7 @@ class Gateway:
         leg.request = req
         leg.addr = self.addr
         leg.tx = tx
+        leg.heard = False  # a new transaction (the digest retry): CANCEL waits for its own 1xx
         leg.cseq = req.cseq()[0]
         return True
 
