@@ -18,7 +18,7 @@ the transaction ends on its own ("cancel" timeout); a relayed re-INVITE is answe
 
 from zongji.call import state
 from zongji.sip.message import Response
-from zongji.sip.transaction import TransactionError, make_cancel
+from zongji.sip.transaction import PROCEEDING, TransactionError, make_cancel
 
 TIMER_C_MS = 181000  # "greater than 3 minutes" (16.6 step 11)
 
@@ -66,7 +66,7 @@ class Leg:
         INVITE transaction then ends by the callee's 487 or 64*T1 later on its own."""
         if self.final is not None or self.tx is None:
             return
-        if not self.heard:
+        if not self.heard or self.tx.state != PROCEEDING:  # 9.1: only once it said something
             self.cancel_pending = True
             return
         self.cancel_pending = False

@@ -339,6 +339,9 @@ class Proxy:
     def _end(self, call, now, status, reason=None):
         """The call is over for the records: failed, cancelled, or hung up after an answer."""
         self.calls.pop(call.call_id, None)
+        for leg in call.legs:  # nothing the call rang outlives it (a no-op for legs done)
+            if not leg.won:
+                leg.send_cancel(self.sw, now)
         self.sw.record(call, now, status, reason or call.note)
         if self.sw.gateway is not None:
             self.sw.gateway.forget(call)
