@@ -1,6 +1,7 @@
 """The switch under attack, in memory: toll fraud in dialogs, strays, stateless answers, Timer C,
 the trunk gateway's table, and calls the provider ends early (issue `harden`)."""
 
+import _sites
 from _phones import SWITCH, Net, Phone
 from _sites import build
 from zongji.sip.message import make_request, make_response
@@ -251,3 +252,89 @@ def test_a_transport_error_ends_the_leg_at_once():
     net.sw.transport_error(b.addr, net.now)  # the shell's sendto failed (host unreachable)
     net.run()
     assert a.got[-1].status == 480 and len(net.sw.proxy.calls) == 0  # no 32 s wait for Timer B
+
+
+def test_a_lock_cannot_be_dodged_by_spelling_the_user_name_otherwise():
+    net, (a,) = setup("201")
+    ip = "10.0.0.79"
+    guesser = Phone(net, "202", (ip, 5110), "wrong")
+    net.phones[guesser.addr] = guesser
+    for _ in range(10):
+        req = guesser._request("REGISTER", "202", "g")
+        guesser.send(req)
+        guesser.send(guesser.answer(req, guesser.got[-1], "WWW-Authenticate", "Authorization"))
+    assert any(e.kind == "locked" for e in net.events)
+    guesser.secret = _sites.secret("202")  # now the right password, the name escaped: 20\2
+    req = guesser._request("REGISTER", "202", "g")
+    guesser.send(req)
+    auth = guesser.answer(req, guesser.got[-1], "WWW-Authenticate", "Authorization")
+    auth.set("authorization", auth.get("authorization").replace('username="202"', 'username="20\\2"'))
+    before = len(guesser.got)
+    guesser.send(auth)
+    assert len(guesser.got) == before  # dropped unchecked, as a wrong guess would be
+    decoy = guesser.answer(req, guesser.got[-1], "WWW-Authenticate", "Authorization")
+    decoy.headers.insert(0, ("authorization", "Basic Zm9vOmJhcg=="))
+    guesser.send(decoy)
+    assert len(guesser.got) == before
+
+
+def test_no_transfer_through_the_trunk_in_a_call_from_the_provider():
+    net, (b,) = setup("201")
+    prov = provider(net, answer=None)
+    net.advance(10)
+    b.auto["INVITE"] = 200
+    inv = make_request(
+        "INVITE",
+        "sip:02155550199@10.0.0.1:5060",
+        "<sip:13912345678@127.0.0.1>;tag=pp",
+        "<sip:02155550199@10.0.0.1>",
+        "in-refer",
+        1,
+        via="SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKinrefer",
+        contact="<sip:13912345678@127.0.0.1:5070>",
+    )
+    prov.send(inv)
+    ring = b.last("INVITE")
+    assert prov.last(200) is not None
+    ok = prov.last(200)
+    before = len(prov.got)
+    refer = make_request(
+        "REFER",
+        "sip:13912345678@127.0.0.1:5070",
+        ok.get("to"),
+        ring.get("from"),
+        "in-refer",
+        5,
+        via="SIP/2.0/UDP %s:%d;branch=z9hG4bKrefer1" % b.addr,
+        headers=[("Refer-To", "<sip:00442079460000@127.0.0.1:5070>")],
+    )
+    for r in ring.get_all("record-route"):
+        refer.add("route", r)
+    b.send(refer)
+    assert b.got[-1].status == 403
+    assert [m for m in prov.got[before:] if getattr(m, "method", "") == "REFER"] == []
+
+
+def test_a_star_contact_in_the_providers_answer_is_no_crash():
+    net, (a,) = setup("203")
+    prov = provider(net, answer=None)
+    net.advance(10)
+    a.invite("013800138000")
+    theirs = prov.last("INVITE")
+    ok = make_response(theirs, 200, to_tag="star")
+    ok.add("contact", "*")
+    prov.send(ok)  # must not raise out of receive_datagram
+    assert a.last(200) is not None or a.got[-1].status >= 200
+
+
+def test_100_trying_for_ever_does_not_hold_a_re_invite():
+    net, (a, b) = setup("201", "202")
+    invite, ok = answered_call(net, a, b)
+    b.auto["INVITE"] = 100
+    in_dialog(a, "INVITE", invite, ok)
+    for _ in range(6):  # a 100 every 150 s, for 15 minutes
+        net.advance(150000)
+        last = b.last("INVITE")
+        b.send(make_response(last, 100))
+    assert a.last(408) is not None and len(net.sw.proxy.relays) == 0
+    assert 100 not in [m.status for m in a.got if not hasattr(m, "method")][-3:]  # 100 is hop by hop

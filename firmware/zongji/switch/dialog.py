@@ -52,7 +52,8 @@ def _first_contact(msg, fallback):
         contacts = msg.contacts()
     except ParseError:
         contacts = []
-    return str(contacts[0].uri) if contacts else str(fallback)
+    uri = contacts[0].uri if contacts else "*"
+    return str(uri) if uri != "*" else str(fallback)  # Contact: * names no target
 
 
 class Dialogs:
@@ -107,6 +108,13 @@ class Dialogs:
             return
         d = call.dialog
         other = CALLEE if side == CALLER else CALLER
+        if (req.method == "REFER" or req.get("refer-to") is not None) and sw.is_trunk(d.addrs[other]):
+            # a transfer the provider would place on the branch's account, unchecked by any
+            # class of service: the switch does not pass one on to the provider
+            sw.count("transfer toward the provider refused")
+            if tx is not None:
+                sw.reply(tx, 403, now, reason="No Transfer Through The Trunk")
+            return
         out = self._toward(req, d.targets[other])
         if out is None:
             if tx is not None:

@@ -109,7 +109,7 @@ class Gateway:
                 return  # a retransmitted 200: ACKed again, nothing else
             route = list(reversed(resp.get_all("record-route")))
             contacts = resp.contacts()
-            target = contacts[0].uri if contacts else leg.request.uri
+            target = contacts[0].uri if contacts and contacts[0].uri != "*" else leg.request.uri  # *: no target
             leg.dialog = (target, route, resp.get("to"))
             if not call.life.live:  # someone else answered first, or the caller gave up
                 leg.final = status
@@ -134,7 +134,7 @@ class Gateway:
 
     def _ack(self, leg, resp):
         contacts = resp.contacts()
-        target = contacts[0].uri if contacts else leg.request.uri
+        target = contacts[0].uri if contacts and contacts[0].uri != "*" else leg.request.uri  # *: no target
         ack = make_request("ACK", target, leg.request.get("from"), resp.get("to"), leg.request.call_id(), leg.cseq)
         for r in reversed(resp.get_all("record-route")):
             ack.add("route", r)

@@ -54,11 +54,13 @@ class Leg:
 
     # -- for the owner --
 
-    def provisional(self, now):
-        """A 1xx: note it (CANCEL is allowed from now), restart Timer C; True when it was the
-        leg's first sign of life and a CANCEL was waiting for it."""
+    def provisional(self, now, status=180):
+        """A 1xx: note it (CANCEL is allowed from now), restart Timer C (101-199 only, 16.7
+        step 2: a callee sending 100 Trying for ever must not hold the call); True when it was
+        the leg's first sign of life and a CANCEL was waiting for it."""
         self.heard = True
-        self.timer_c = now + TIMER_C_MS
+        if status > 100:
+            self.timer_c = now + TIMER_C_MS
         return self.cancel_pending
 
     def send_cancel(self, sw, now):
@@ -105,6 +107,8 @@ class Relay:
         if resp.status >= 200:
             self.timer_c = None
             self.final = True
+        elif resp.status == 100:
+            return  # hop by hop: neither passed on (16.7 step 3) nor a reason to wait longer
         elif self.timer_c is not None:
             self.timer_c = now + TIMER_C_MS
         self.sw.tl.respond(self.server_tx, strip_top_via(resp), now)

@@ -181,7 +181,7 @@ class Proxy:
         call = leg.call
         status = resp.status
         if status < 200:
-            if leg.provisional(now):  # the CANCEL that waited for this
+            if leg.provisional(now, status):  # the CANCEL that waited for this
                 leg.send_cancel(self.sw, now)
             elif status > 100 and call.life.live and leg.final is None:
                 leg.life.go(state.PROVISIONAL, now)

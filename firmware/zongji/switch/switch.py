@@ -271,7 +271,7 @@ class Switch:
         dropped unread, so a right guess looks like a wrong one. Registered phones pass."""
         if not _has_digest(req, header) or self.registrar.has_source(addr):
             return True
-        user = _username(req.get(header))
+        user = _username(req, header, self.site.realm)
         if self.guard.user_allowed(addr[0], user, now) and self.guard.may_challenge(addr[0], now):
             return True
         self.count("credentials not checked: locked or rate limit")
@@ -344,6 +344,10 @@ class Switch:
         if mf is not None and mf <= 0 and req.method not in ("REGISTER", "OPTIONS"):
             return 483, None, None
         return None
+
+    def is_trunk(self, addr):
+        """Is addr the provider's (ip, port)?"""
+        return self._from_trunk(addr)
 
     def _from_trunk(self, addr):
         return self.gateway is not None and is_from_trunk(addr, self.site.trunk, self.trunk_addr[0])
@@ -428,13 +432,24 @@ def _has_digest(req, header):
     return False
 
 
-def _username(value):
-    # username="201" from a Digest credentials header, without parsing the rest
-    i = value.find("username=") if value else -1
-    if i < 0:
-        return ""
-    rest = value[i + 9 :].lstrip()
-    if rest[:1] == '"':
-        end = rest.find('"', 1)
-        return rest[1:end] if end > 0 else rest[1:]
-    return rest.split(",", 1)[0].strip()
+def _username(req, header, realm):
+    """The user name whose password will be checked, chosen and read exactly as the check does
+    (parse_auth, escapes undone), so a lock cannot be dodged by spelling the name otherwise or
+    by a decoy header: the proxy checks the first Proxy-Authorization; the registrar the first
+    Digest Authorization that parses, or the one for our realm."""
+    if header == "proxy-authorization":
+        values = req.get_all(header)[:1]
+    else:
+        values = [v for v in req.get_all(header) if v.lstrip()[:7].lower() == "digest "]
+    chosen = None
+    for value in values:
+        try:
+            params = parse_auth(value)
+        except ValueError:
+            continue
+        if chosen is None:
+            chosen = params
+        if params.get("realm") == realm:
+            chosen = params
+            break
+    return (chosen or {}).get("username") or ""
