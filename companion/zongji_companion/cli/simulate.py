@@ -50,8 +50,7 @@ def _print_result(result, as_json, tm):
     "--call",
     "call",
     metavar="NUMBER",
-    help="An outside call to NUMBER: a DID from "
-    "[trunk.did], a menu's short number, or anything else for the main menu.",
+    help="An outside call to NUMBER: a DID from [trunk.did]; anything else reaches the main number.",
 )
 @click.option("--from", "caller", metavar="EXT", help="A staff call from extension EXT (use with --dial).")
 @click.option(
