@@ -266,3 +266,14 @@ def ack_for_failure(invite, resp):
         via=invite.get_all("via")[0],
     )
     return ack
+
+
+def registered(site, *numbers):
+    """A Net for `site` with a phone per number (ports 5061, 5062 ...), each registered."""
+    net = Net(site)
+    phones = []
+    for i, n in enumerate(numbers):
+        p = net.phone(n, 5061 + i)
+        assert p.register().status == 200
+        phones.append(p)
+    return net, phones

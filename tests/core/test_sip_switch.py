@@ -1,19 +1,13 @@
 """The switch end to end, in memory: phones register, call by short number, groups ring."""
 
 import _sites
-from _phones import SWITCH, Net, ack_for_failure
+from _phones import SWITCH, Net, ack_for_failure, registered
 from _sites import build
 from zongji.sip.message import make_request, make_response
 
 
 def setup(*numbers):
-    net = Net(build())
-    phones = []
-    for i, n in enumerate(numbers):
-        p = net.phone(n, 5061 + i)
-        assert p.register().status == 200
-        phones.append(p)
-    return net, phones
+    return registered(build(), *numbers)
 
 
 def test_register_and_options():

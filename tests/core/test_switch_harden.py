@@ -2,7 +2,7 @@
 the trunk gateway's table, and calls the provider ends early (issue `harden`)."""
 
 import _sites
-from _phones import SWITCH, Net, Phone
+from _phones import SWITCH, Net, Phone, registered
 from _sites import build
 from zongji.sip.message import make_request, make_response
 
@@ -10,13 +10,7 @@ TRUNK = ("127.0.0.1", 5070)
 
 
 def setup(*numbers):
-    net = Net(build())
-    phones = []
-    for i, n in enumerate(numbers):
-        p = net.phone(n, 5061 + i)
-        assert p.register().status == 200
-        phones.append(p)
-    return net, phones
+    return registered(build(), *numbers)
 
 
 def provider(net, answer=200):
