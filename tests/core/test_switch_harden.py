@@ -332,3 +332,92 @@ def test_100_trying_for_ever_does_not_hold_a_re_invite():
         b.send(make_response(last, 100))
     assert a.last(408) is not None and len(net.sw.proxy.relays) == 0
     assert 100 not in [m.status for m in a.got if not hasattr(m, "method")][-3:]  # 100 is hop by hop
+
+
+def _guess(phone, number, password):
+    """REGISTER for `number` from phone's address with `password`: what came back, or None."""
+    req = phone._request("REGISTER", number, "guess-%d" % phone.addr[1])
+    req.set("to", "<sip:%s@%s>" % (number, SWITCH[0]))
+    phone.send(req)
+    challenge = phone.got[-1]
+    saved_number, phone.number = phone.number, number
+    try:
+        auth = phone.answer(req, challenge, "WWW-Authenticate", "Authorization", password)
+    finally:
+        phone.number = saved_number
+    before = len(phone.got)
+    phone.send(auth)
+    return phone.got[-1] if len(phone.got) > before else None
+
+
+def test_a_registered_phone_gets_no_free_guesses_at_a_colleagues_password():
+    net, (a,) = setup("201")
+    answers = [_guess(a, "202", "guess%d" % i) for i in range(40)]
+    answered = [r for r in answers if r is not None]
+    assert len(answered) <= net.sw.guard.max_failures  # then 202 is locked at this address
+    assert any(e.kind == "locked" for e in net.events)
+    assert _guess(a, "202", _sites.secret("202")) is None  # even the right one: unread
+    # 201 itself still refreshes from there, locked colleague or not
+    assert a.register().status == 200
+
+
+def test_a_register_from_the_providers_address_binds_nothing():
+    net, _ = setup()
+    prov = provider(net)
+    net.advance(10)
+    spoof = Phone(net, "201", TRUNK, _sites.secret("201"))
+    req = spoof._request("REGISTER", "201", "spoof")
+    before = len(prov.got)
+    spoof.send(req)  # a phone's credentials, sent with the provider's source address
+    assert net.sw.registrar.contacts("201", net.now) == []
+    assert not net.sw.registrar.has_source(TRUNK)
+    assert len(prov.got) == before  # not even a challenge reflected at the provider
+    assert net.sw.counters["register from the provider's address"] == 1
+
+
+def test_one_extension_holds_at_most_its_share_of_the_lines():
+    net, (a, b, c) = setup("201", "202", "203")
+    net.sw.proxy.max_calls = 8
+    b.auto["INVITE"] = 180
+    for _ in range(5):
+        a.invite("202")
+    assert a.statuses().count(503) == 1  # 4 calls ring; the fifth is refused
+    assert net.sw.counters["call refused: the caller has its share"] == 1
+    c.invite("202")  # a colleague still gets a line
+    assert c.got[-1].status != 503 and len(net.sw.proxy.calls) == 5
+
+
+def _outside_call(prov, n):
+    inv = make_request(
+        "INVITE",
+        "sip:02155550199@10.0.0.1:5060",
+        "<sip:1391234%04d@127.0.0.1>;tag=out%d" % (n, n),
+        "<sip:02155550199@10.0.0.1>",
+        "outside-%d" % n,
+        1,
+        via="SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKout%d" % n,
+        contact="<sip:1391234%04d@127.0.0.1:5070>" % n,
+    )
+    prov.send(inv)
+
+
+def test_calls_from_the_provider_leave_staff_a_quarter_of_the_lines():
+    net, (a, b) = setup("201", "202")
+    net.sw.proxy.max_calls = 8
+    prov = provider(net, answer=None)
+    net.advance(10)
+    a.auto["INVITE"] = b.auto["INVITE"] = 180
+    for n in range(8):  # outside callers (or INVITEs spoofed from the provider's address)
+        _outside_call(prov, n)
+    assert prov.statuses().count(503) == 2 and len(net.sw.proxy.calls) == 6
+    assert net.sw.counters["call refused: the provider has its share"] == 2
+    a.invite("202")
+    assert a.got[-1].status == 180 and len(net.sw.proxy.calls) == 7
+
+
+def test_a_busy_callees_answer_is_the_records_reason():
+    net, (a, b) = setup("201", "202")
+    b.auto["INVITE"] = 486
+    a.invite("202")
+    record = [e.record for e in net.events if e.kind == "call"][-1]
+    assert record["outcome"] == "busy" and record["reason"] == "486 Busy Here"

@@ -65,6 +65,7 @@ class Call:
         self.route = "%s %s" % (self.target[0], self.target[1])
         self.dialog = None  # dialog.Dialog once answered
         self.bridge = None  # the gateway's TrunkLeg that answered: in-dialog goes through it
+        self.inbound = False  # from the provider (an outside caller)
 
 
 class Proxy:
@@ -79,7 +80,7 @@ class Proxy:
 
     def invite(self, tx, req, caller, addr, now):
         """An INVITE from extension `caller` (an authenticated Extension)."""
-        if self._full(tx, now, addr):
+        if self._full(tx, now, addr, caller.number):
             return
         number = req.uri.user or ""
         d = decision.decide(self.sw.site, number, caller)
@@ -87,28 +88,46 @@ class Proxy:
 
     def inbound(self, tx, req, addr, now):
         """An INVITE from the provider to one of our numbers (its Request-URI user, the DID)."""
-        if self._full(tx, now):
+        if self._full(tx, now, addr):
             return
         did = req.uri.user or ""
         d = decision.decide_inbound(self.sw.site, did, self.sw.local_time(now))
         sender = req.from_addr()
         caller = (sender.uri.user if sender is not None and sender.uri.is_sip else None) or "anonymous"
         call = Call(tx, req, caller[:32], addr, d, did, now)
+        call.inbound = True
         call.route = "did %s -> %s" % (did, call.route)
         self._begin(call, now)
 
-    def _full(self, tx, now, addr=None):
-        """Over max_calls, or over one source's share of them (a quarter: one phone or one
-        compromised account cannot take every line): 503 with Retry-After, and True."""
+    def shares(self):
+        """(per extension, per ip, for the provider): how many of max_calls each may hold.
+        One phone or one stolen password cannot take every line; nor can one address with
+        several accounts; and outside callers (or INVITEs spoofed from the provider's address,
+        which UDP cannot tell apart) leave a quarter of the lines for calls among staff."""
+        cap = self.max_calls
+        quarter = max(1, cap // 4)
+        return max(4, quarter), max(4, cap // 2), max(1, cap - quarter)
+
+    def _full(self, tx, now, addr, number=None):
+        """Over max_calls, or over a share of them (shares()): 503 with Retry-After, and True."""
         if len(self.calls) < self.max_calls:
-            share = max(4, self.max_calls // 4)
-            mine = 0
+            per_number, per_ip, trunk = self.shares()
+            mine = same_ip = 0
             for call in self.calls.values():
-                if call.caller_addr == addr:
+                if number is None:
+                    mine += call.inbound
+                elif call.caller == number and not call.inbound:
                     mine += 1
-            if addr is None or mine < share:
+                elif call.caller_addr[0] == addr[0] and not call.inbound:
+                    same_ip += 1
+            if number is None:
+                if mine < trunk:
+                    return False
+                self.sw.count("call refused: the provider has its share")
+            elif mine < per_number and mine + same_ip < per_ip:
                 return False
-            self.sw.count("call refused: the source has its share")
+            else:
+                self.sw.count("call refused: the caller has its share")
         self.sw.reply(tx, 503, now, (("Retry-After", 30),))
         return True
 
@@ -157,6 +176,8 @@ class Proxy:
             return sw.gateway.ring(call, leg[1], now)
         count = 0
         for uri, addr, _expires in sw.registrar.contacts(leg[1], now):
+            if sw.is_trunk(addr):  # never a phone (the registrar refuses it): no call out that way
+                continue
             req = clone(call.invite)
             req.uri = sw.parse_uri(uri)
             sw.prepare_forward(req, record_route=True)
@@ -262,8 +283,9 @@ class Proxy:
         call.life.go(state.FAIL, now)
         best = call.best
         reason = None
-        if best is not None:
+        if best is not None:  # what the phones said (Busy Here, Decline): the record says so too
             status, phrase = best.status, best.reason
+            reason = "%d %s" % (status, phrase) if phrase else "%d" % status
         elif call.skipped_trunk:
             status, phrase, reason = 503, "Provider Unavailable", PROVIDER_DOWN
             if call.target[0] == "emergency":

@@ -126,6 +126,7 @@ class Persisted(Seconds):
         phone, or with no time left, are dropped (and `dirty` set, so the file is rewritten).
         Raises LoadError on anything that is not such a file; the table is then empty."""
         self._b = {}
+        self._src = {}
         self._next = None
         self._due = None
         self.dirty = False
@@ -166,6 +167,9 @@ class Persisted(Seconds):
             else:
                 bindings.append((text, host, port, now + left, cid, cseq, now + left))
         self._b = {key: table[key] for key in table if table[key]}
+        self._src = {}
+        for key in self._b:
+            self._reindex(str(key)[1:], (), self._b[key])
         self._next = self._earliest()
         self.dirty = dropped
 

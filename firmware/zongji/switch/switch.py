@@ -239,6 +239,9 @@ class Switch:
         if method == "OPTIONS":
             return self._stateless(req, addr, now, 200, None, (("Allow", ALLOW), ("Accept", "application/sdp")))
         if method == "REGISTER":
+            if trunk:  # a phone never sits at the provider's address: a spoofed source
+                self.count("register from the provider's address")
+                return False
             if not self._may_verify(req, "authorization", addr, now):
                 return False
             resp = self.registrar.handle(req, addr, now)
@@ -268,10 +271,14 @@ class Switch:
     def _may_verify(self, req, header, addr, now):
         """Check these credentials at all? Not for a user locked at this address, nor while the
         address's prefix (or everyone) has had its share of failed guesses: the request is then
-        dropped unread, so a right guess looks like a wrong one. Registered phones pass."""
-        if not _has_digest(req, header) or self.registrar.has_source(addr):
+        dropped unread, so a right guess looks like a wrong one. A phone passes for its own
+        extension only, from the very ip:port it registered from: a registered softphone gets
+        no free guesses at its colleagues' passwords."""
+        if not _has_digest(req, header):
             return True
         user = _username(req, header, self.site.realm)
+        if self.registrar.registered_at(addr, user):
+            return True
         if self.guard.user_allowed(addr[0], user, now) and self.guard.may_challenge(addr[0], now):
             return True
         self.count("credentials not checked: locked or rate limit")
