@@ -421,3 +421,47 @@ def test_a_busy_callees_answer_is_the_records_reason():
     a.invite("202")
     record = [e.record for e in net.events if e.kind == "call"][-1]
     assert record["outcome"] == "busy" and record["reason"] == "486 Busy Here"
+
+
+def test_a_second_answer_from_the_provider_is_hung_up():
+    net, (a,) = setup("203")
+    prov = provider(net, answer=None)
+    net.advance(10)
+    a.invite("013800138000")
+    theirs = prov.last("INVITE")
+    for tag in ("first", "first", "forked"):  # the answer, its retransmission, another dialog
+        ok = make_response(theirs, 200, to_tag=tag)
+        ok.add("contact", "<sip:13800138000@127.0.0.1:5070>")
+        prov.send(ok)
+    acks = [m.get("to") for m in prov.got if getattr(m, "method", "") == "ACK"]
+    byes = [m.get("to") for m in prov.got if getattr(m, "method", "") == "BYE"]
+    assert len(acks) == 3 and len(byes) == 1 and byes[0].endswith("tag=forked")
+    assert len(net.sw.proxy.calls) == 1  # the first answer's call goes on
+
+
+def test_credentials_for_one_request_uri_do_not_pass_on_another():
+    net, (a,) = setup("203")  # 203 may dial mobiles, not abroad
+    prov = provider(net)
+    net.advance(10)
+    req = a._request("INVITE", "202", "uri-swap")
+    a.send(req)
+    auth = a.answer(req, a.got[-1], "Proxy-Authenticate", "Proxy-Authorization")  # made for 202
+    auth.uri = net.sw.parse_uri("sip:013800138000@10.0.0.1:5060")
+    before = len(prov.got)
+    a.send(auth)
+    assert a.got[-1].status == 400 and a.got[-1].reason == "Credentials For Another Request-URI"
+    assert len(prov.got) == before
+    reg = a._request("REGISTER", "203", "reg-uri-swap")
+    a.send(reg)
+    again = a.answer(reg, a.got[-1], "WWW-Authenticate", "Authorization")
+    again.uri = net.sw.parse_uri("sip:other.example.com")
+    a.send(again)
+    assert a.got[-1].status == 400
+    # written otherwise but the same URI (host case, default port): accepted
+    reg = a._request("REGISTER", "203", "reg-uri-case")
+    reg.uri = net.sw.parse_uri("sip:203@10.0.0.1")  # the digest is made over this text
+    a.send(reg)
+    ok = a.answer(reg, a.got[-1], "WWW-Authenticate", "Authorization")
+    ok.uri = net.sw.parse_uri("sip:203@10.0.0.1:5060")
+    a.send(ok)
+    assert a.got[-1].status == 200

@@ -17,6 +17,7 @@ from binascii import hexlify
 from hashlib import sha256
 
 from zongji.sip.md5 import md5_hex
+from zongji.sip.uri import ParseError, parse_uri
 from zongji.text import is_token_char
 
 MAX_HEADER = 2048  # characters in one header value; longer values are refused
@@ -254,3 +255,22 @@ def respond(challenge, method, uri, username, password, cnonce, nc):
     if "opaque" in challenge:
         parts.append("opaque=" + quote(challenge["opaque"]))
     return ", ".join(parts)
+
+
+def uri_matches(params, request_uri):
+    """Do credentials `params` (parse_auth) name this request's Request-URI (RFC 2617 3.2.2.5)?
+    Compared as SIP URIs (scheme, user, host in any case, port), so a phone that writes the
+    URI otherwise still passes, while credentials made for one request cannot be replayed on
+    another."""
+    text = params.get("uri") or ""
+    if text == str(request_uri):
+        return True
+    try:
+        u = parse_uri(text)
+    except ParseError:
+        return False
+    r = request_uri
+    if u.opaque is not None or r.opaque is not None:
+        return False
+    same_port = (u.port or 5060) == (r.port or 5060)
+    return u.scheme == r.scheme and u.user == r.user and u.host.lower() == r.host.lower() and same_port

@@ -105,12 +105,18 @@ class Gateway:
             status = 503  # the provider refuses our account: the caller hears "unavailable"
         if 200 <= status < 300:
             self._ack(leg, resp)
-            if leg.dialog is not None:
-                return  # a retransmitted 200: ACKed again, nothing else
             route = list(reversed(resp.get_all("record-route")))
             contacts = resp.contacts()
             target = contacts[0].uri if contacts and contacts[0].uri != "*" else leg.request.uri  # *: no target
-            leg.dialog = (target, route, resp.get("to"))
+            dialog = (target, route, resp.get("to"))
+            if leg.dialog is not None:
+                # a retransmitted 200 is ACKed again, nothing else; a 200 with another To tag
+                # is a second dialog (the provider forked): ACKed, and hung up at once (13.2.2.4)
+                if _tag(dialog[2]) != _tag(leg.dialog[2]):
+                    self.sw.count("second answer from the provider hung up")
+                    self._send_bye(leg, dialog, now)
+                return
+            leg.dialog = dialog
             if not call.life.live:  # someone else answered first, or the caller gave up
                 leg.final = status
                 self._bye(leg, now)
@@ -206,9 +212,12 @@ class Gateway:
         self.calls.pop(leg.request.call_id(), None)
         if leg.dialog is None:
             return
-        target, route, to = leg.dialog
-        leg.cseq += 1
         leg.life.go(state.HANGUP, now)
+        self._send_bye(leg, leg.dialog, now)
+
+    def _send_bye(self, leg, dialog, now):
+        target, route, to = dialog
+        leg.cseq += 1
         bye = make_request("BYE", target, leg.request.get("from"), to, leg.request.call_id(), leg.cseq)
         for r in route:
             bye.add("route", r)

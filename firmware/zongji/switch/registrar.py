@@ -50,7 +50,7 @@ from binascii import hexlify
 from hashlib import sha256
 
 from zongji.compat import urandom
-from zongji.sip.auth import parse_auth
+from zongji.sip.auth import parse_auth, uri_matches
 from zongji.sip.digest import BAD, OK, STALE
 from zongji.sip.message import make_response
 from zongji.sip.uri import ParseError
@@ -146,8 +146,8 @@ class Registrar(Persisted):
             if params.get("realm") == self.auth.realm:
                 chosen = params
                 break
-        if chosen is None:
-            return BAD, None
+        if chosen is None or not uri_matches(chosen, request.uri):
+            return BAD, chosen and chosen.get("username")
         return self.auth.check("REGISTER", chosen, self.site.directory.ha1, now_ms), chosen.get("username")
 
     def _tag(self, request):

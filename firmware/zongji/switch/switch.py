@@ -27,7 +27,7 @@ User-Agent header is sent: a version string only helps attackers.
 """
 
 from zongji.call.cdr import CdrLog
-from zongji.sip.auth import parse_auth
+from zongji.sip.auth import parse_auth, uri_matches
 from zongji.sip.digest import BAD, OK, STALE, Authenticator
 from zongji.sip.message import make_response
 from zongji.sip.transaction import AckReceived, NewRequest, ResponseReceived, StrayResponse, TransactionLayer
@@ -294,6 +294,9 @@ class Switch:
             params = parse_auth(header)
         except ValueError:
             return self._stateless(req, addr, now, 400, "Bad Proxy-Authorization")
+        if not uri_matches(params, req.uri):
+            self.guard.failed(addr[0], params.get("username"), now, "credentials for another request")
+            return self._stateless(req, addr, now, 400, "Credentials For Another Request-URI", charged=True)
         verdict = self.auth.check("INVITE", params, self._secret, now)
         if verdict == STALE:
             return self._challenge(req, addr, now, True)
