@@ -2,7 +2,7 @@
 the trunk gateway's table, and calls the provider ends early (issue `harden`)."""
 
 import _sites
-from _phones import SWITCH, Net, Phone, registered
+from _phones import SWITCH, Net, Phone, ack_for_failure, registered
 from _sites import build
 from zongji.sip.message import make_request, make_response
 
@@ -465,3 +465,21 @@ def test_credentials_for_one_request_uri_do_not_pass_on_another():
     ok.uri = net.sw.parse_uri("sip:203@10.0.0.1:5060")
     a.send(ok)
     assert a.got[-1].status == 200
+
+
+def test_a_stateless_answer_keeps_its_tag_and_its_ack_is_no_strangers_request():
+    net, (a, b) = setup("201", "202")
+    req = a._request("INVITE", "202", "tags")
+    a.send(req)
+    a.send(req)  # a retransmission: the same answer, the same To tag
+    first, second = a.got[-2], a.got[-1]
+    assert first.status == second.status == 407 and first.to_addr().tag == second.to_addr().tag
+    other = a._request("INVITE", "202", "tags-2")
+    a.send(other)
+    assert a.got[-1].to_addr().tag != first.to_addr().tag
+    a.send(ack_for_failure(req, first))
+    assert net.sw.counters.get("in-dialog request from no party of a dialog") is None
+    stray = ack_for_failure(req, first)
+    stray.set("to", stray.get("to").split(";tag=")[0] + ";tag=guessed")
+    a.send(stray)
+    assert net.sw.counters["in-dialog request from no party of a dialog"] == 1

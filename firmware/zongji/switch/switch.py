@@ -26,6 +26,9 @@ know get the same answers as for ones it does, so nothing can be enumerated. No 
 User-Agent header is sent: a version string only helps attackers.
 """
 
+from binascii import hexlify
+from hashlib import sha256
+
 from zongji.call.cdr import CdrLog
 from zongji.sip.auth import parse_auth, uri_matches
 from zongji.sip.digest import BAD, OK, STALE, Authenticator
@@ -72,6 +75,7 @@ class Switch:
         self.tl.symmetric = True  # answer where the request came from: phones behind NAT
         self.tl.screen = self._screen
         self.guard = Guard()
+        self._tag_key = b"tag" + (secret_key or (random_bytes(16) if random_bytes else b"zongji"))
         self.budget = AnswerBudget()  # answers to requests without credentials
         self.auth = Authenticator(site.realm, secret_key, random_bytes=random_bytes, algorithms=site.digest)
         if max_nonces:
@@ -215,6 +219,9 @@ class Switch:
         # the ACK for a 2xx: the provider's for a call it answered ends at the gateway
         if self._from_trunk(addr) and self.gateway.provider_leg(req) is not None:
             return
+        to = req.to_addr()
+        if to is not None and to.tag == self.stateless_tag(req):
+            return  # the ACK for a stateless 407 (or 4xx) we sent: it ends here
         self.dialogs.in_dialog(None, req, addr, now)
 
     def _screen(self, req, addr, cancels, now):
@@ -265,8 +272,17 @@ class Switch:
             self.count("answer withheld: rate limit")
             return False
         if resp is None:
-            resp = make_response(req, status, reason, to_tag=self.tag(), headers=headers)
+            resp = make_response(req, status, reason, to_tag=self.stateless_tag(req), headers=headers)
         return resp
+
+    def stateless_tag(self, req):
+        """The To tag of a stateless answer to req: the same for its retransmissions (which get
+        the same answer), unguessable by others, and recognisable in the ACK that a non-2xx
+        answer to an INVITE draws (17.1.1.3), so that ACK is no stranger's request."""
+        frm = req.from_addr()
+        via = req.via()
+        text = "%s|%s|%s" % (req.call_id(), frm.tag if frm is not None else "", via.branch if via is not None else "")
+        return hexlify(sha256(self._tag_key + text.encode()).digest()[:6]).decode()
 
     def _may_verify(self, req, header, addr, now):
         """Check these credentials at all? Not for a user locked at this address, nor while the
