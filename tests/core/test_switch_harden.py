@@ -483,3 +483,28 @@ def test_a_stateless_answer_keeps_its_tag_and_its_ack_is_no_strangers_request():
     stray.set("to", stray.get("to").split(";tag=")[0] + ";tag=guessed")
     a.send(stray)
     assert net.sw.counters["in-dialog request from no party of a dialog"] == 1
+
+
+def test_a_prack_in_an_early_dialog_reaches_the_ringing_phone_and_nobody_else():
+    net, (a, b) = setup("201", "202")
+    invite = a.invite("202")
+    ring = b.last("INVITE")
+    early = make_response(ring, 183, to_tag="early202")
+    early.add("contact", b.contact)
+    early.add("require", "100rel")
+    early.add("rseq", "1")
+    for rr in ring.get_all("record-route"):
+        early.add("record-route", rr)
+    b.send(early)
+    got = a.last(183)
+    assert got is not None and got.to_addr().tag == "early202"
+    stranger = Phone(net, "201", ("10.0.0.66", 5061), "x")
+    net.phones[stranger.addr] = stranger
+    in_dialog(stranger, "PRACK", invite, got)
+    assert stranger.got[-1].status == 481 and b.last("PRACK") is None
+    b.auto["PRACK"] = 200
+    in_dialog(a, "PRACK", invite, got)
+    prack = b.last("PRACK")
+    assert prack is not None and str(prack.uri) == "sip:202@%s:%d" % b.addr  # its Contact, from its 183
+    assert a.last(200) is not None and a.last(200).cseq()[1] == "PRACK"
+    assert len(net.sw.proxy.calls) == 1  # still ringing

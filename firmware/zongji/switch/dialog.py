@@ -17,6 +17,10 @@ rung) and its remote target (its Contact). Then, for BYE, re-INVITE (hold), UPDA
     since both parties are adjacent).
   - calls bridged through the trunk (gateway) pass the phone's side to the gateway.
 
+Before the answer, each phone that sent a 1xx with a To tag has an early dialog with the
+caller (Leg.early), held to the same rules: a PRACK for a reliable 183 (RFC 3262) or an UPDATE
+goes between the caller and that phone only, and ends with the call's INVITE.
+
 A response that matches no transaction (RFC 3261 16.7 on a 2xx that outlived the INVITE's
 client transaction) goes on only when it is a 2xx to an INVITE from the answering party of a
 dialog the switch set up, and then only to that dialog's caller. Everything else is dropped:
@@ -47,6 +51,17 @@ def same_addr(a, b):
     return a is not None and b is not None and a[1] == b[1] and bare_host(a[0]) == bare_host(b[0])
 
 
+def _side(d, from_tag, to_tag, addr):
+    """CALLER or CALLEE when the tags name dialog d's sides, one way round or the other, and
+    the request comes from that side's address; else None."""
+    caller_tag, callee_tag = d.tags
+    if from_tag == caller_tag and to_tag == callee_tag and same_addr(addr, d.addrs[CALLER]):
+        return CALLER
+    if from_tag == callee_tag and to_tag == caller_tag and same_addr(addr, d.addrs[CALLEE]):
+        return CALLEE
+    return None
+
+
 def _first_contact(msg, fallback):
     try:
         contacts = msg.contacts()
@@ -74,20 +89,28 @@ class Dialogs:
         )
 
     def party(self, req, addr):
-        """(call, side) when req comes from one of the two parties of a call's dialog, else None."""
+        """(call, side, dialog) when req comes from one of the two parties of a call's dialog,
+        else None. Before the answer, the dialogs are the early ones of the legs still ringing
+        (a 1xx with a To tag: PRACK for a reliable 183, UPDATE), each between the caller and
+        the one phone that sent it."""
         call = self.sw.proxy.calls.get(req.call_id())
-        d = call.dialog if call is not None else None
-        if d is None:
+        if call is None:
             return None
         frm = req.from_addr()
         to = req.to_addr()
         if frm is None or to is None:
             return None
-        caller_tag, callee_tag = d.tags
-        if frm.tag == caller_tag and to.tag == callee_tag and same_addr(addr, d.addrs[CALLER]):
-            return call, CALLER
-        if frm.tag == callee_tag and to.tag == caller_tag and same_addr(addr, d.addrs[CALLEE]):
-            return call, CALLEE
+        if call.dialog is not None:
+            side = _side(call.dialog, frm.tag, to.tag, addr)
+            return None if side is None else (call, side, call.dialog)
+        if not call.life.live:
+            return None
+        for leg in call.legs:
+            d = leg.early
+            if d is not None and leg.final is None:
+                side = _side(d, frm.tag, to.tag, addr)
+                if side is not None:
+                    return call, side, d
         return None
 
     def in_dialog(self, tx, req, addr, now):
@@ -99,14 +122,13 @@ class Dialogs:
             if tx is not None:
                 sw.reply(tx, 481, now)
             return
-        call, side = found
+        call, side, d = found
         if call.bridge is not None:
             if side == CALLER:
                 return sw.gateway.caller_request(call, tx, req, now)
             if tx is not None:  # the provider's side is the gateway's: it came in by another way
                 sw.reply(tx, 481, now)
             return
-        d = call.dialog
         other = CALLEE if side == CALLER else CALLER
         if (req.method == "REFER" or req.get("refer-to") is not None) and sw.is_trunk(d.addrs[other]):
             # a transfer the provider would place on the branch's account, unchecked by any
@@ -133,7 +155,7 @@ class Dialogs:
         relay.tx.tu = relay
         if relay.timer_c is not None:
             sw.proxy.relays.append(relay)
-        if req.method == "BYE":
+        if req.method == "BYE" and d is call.dialog:  # an early dialog's BYE: the INVITE ends it
             sw.proxy.hung_up(call, now, "the caller" if side == CALLER else "the callee")
 
     def _toward(self, req, target):

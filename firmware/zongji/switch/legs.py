@@ -41,6 +41,7 @@ class Leg:
         self.cancel_pending = False  # CANCEL asked for before the callee said anything
         self.won = False  # this leg answered first: its 2xx retransmissions go to the caller
         self.timer_c = now + TIMER_C_MS
+        self.early = None  # dialog.Dialog of the early dialog its 1xx with a To tag set up
 
     # -- the transaction user interface --
 

@@ -207,6 +207,10 @@ class Proxy:
             elif status > 100 and call.life.live and leg.final is None:
                 leg.life.go(state.PROVISIONAL, now)
                 call.life.go(state.PROVISIONAL, now)
+                if not leg.trunk and leg.early is None:
+                    to = resp.to_addr()
+                    if to is not None and to.tag:  # an early dialog: PRACK, UPDATE may follow
+                        leg.early = self.sw.dialogs.make(call, leg, resp)
                 self._relay(call, resp, now, leg)
             return
         if status < 300:
