@@ -15,6 +15,15 @@ builds of the same site are byte-identical. The loader streams: it hashes and pa
 line at a time and packs extensions straight into the compact Directory, so the device never
 holds the whole file or 500 parsed rows at once. It re-runs the same schema and checks the
 CLI ran; any error, a wrong hash or a short file raises BundleError and nothing is applied.
+
+What loading costs the heap, at its peak, is the site being built and one line: the checks
+look extension numbers up in the Directory's own index and keep errors only (checks.check
+with a Directory view), and the Directory grows in small chunks and shards. Loader takes the
+lines one at a time, so a shell can load between other work (and a bench can measure each
+step); load() is Loader over a whole stream. BENCHMARKS.md, "device: heap peak", has the
+figures. Why the device re-runs the checks at all when the companion ran them: the sha256
+stops a damaged bundle and the admin token a stranger's, but only the rules stop a bundle the
+rules of this core refuse (another companion's, a hand-made one); it costs time, not heap.
 """
 
 import hashlib
@@ -27,6 +36,7 @@ from zongji.site.model import Site, digest_of, realm_of
 FORMAT = 2  # 1: secrets and PINs in the clear; 2: HA1s and PIN hashes
 KIND = "zongji-bundle"
 MAX_LINE = 16384  # one extension row, or the site line; longer lines are refused
+BLOCK = 512  # bytes read from a stream at a time
 
 
 class BundleError(Exception):
@@ -82,7 +92,10 @@ def encode(site, extensions):
 
 
 def _lines(source):
-    """Byte lines from bytes, or from a stream with readline (a file on the device)."""
+    """Byte lines from bytes, or from a stream with read (a file on the device). A stream is
+    read in BLOCK-byte pieces: readline(MAX_LINE + 1) would ask the heap for MAX_LINE bytes in
+    one piece for every line, the largest block of the whole load. A line longer than MAX_LINE
+    is cut just past it (so _json_line refuses it) and the rest of the stream is not read."""
     if isinstance(source, (bytes, bytearray)):
         start = 0
         n = len(source)
@@ -92,11 +105,33 @@ def _lines(source):
             yield bytes(source[start:end])
             start = end
         return
+    pieces = []  # the line so far, when it spans blocks
+    size = 0
     while True:
-        line = source.readline(MAX_LINE + 1)
-        if not line:
-            return
-        yield line
+        block = source.read(BLOCK)
+        if not block:
+            break
+        start = 0
+        n = len(block)
+        while start < n:
+            end = block.find(b"\n", start)
+            if end < 0:
+                pieces.append(block[start:])
+                size += n - start
+                if size > MAX_LINE:
+                    yield b"".join(pieces)
+                    return
+                break
+            line = block[start : end + 1]
+            if pieces:
+                pieces.append(line)
+                line = b"".join(pieces)
+                pieces = []
+                size = 0
+            yield line
+            start = end + 1
+    if pieces:
+        yield b"".join(pieces)
 
 
 def _json_line(line, what):
@@ -140,38 +175,59 @@ def _row(value, lineno):
     return value
 
 
+class Loader:
+    """A bundle, one line at a time: feed(line) for each line as read (bytes, with or without
+    its newline), then finish() -> Site. Raises BundleError; nothing is applied before finish()
+    returns. Holds the site dict, the Directory being built and the line in hand."""
+
+    def __init__(self):
+        self.header = None
+        self.site = None
+        self.directory = None
+        self.lineno = 0
+        self._hash = hashlib.sha256()
+
+    def feed(self, line):
+        self.lineno += 1
+        if self.header is None:
+            self.header = read_header(line)
+            return
+        self._hash.update(line)
+        if self.site is None:
+            site, problems = schema.normalize(_json_line(line, "site line"))
+            _raise_errors(problems)
+            self.site = site
+            self.directory = Directory(digest_of(site))
+            return
+        what = "line %d" % self.lineno
+        try:
+            self.directory.add(_row(_json_line(line, what), self.lineno))
+        except ValueError as e:
+            raise BundleError("%s: %s" % (what, e))
+
+    def finish(self):
+        if self.header is None:
+            raise BundleError("the bundle is empty")
+        if self.site is None:
+            raise BundleError("the bundle ends after its header")
+        header = self.header
+        if _hex(self._hash.digest()) != header["sha256"]:
+            raise BundleError("bundle content does not match its sha256: it was damaged or altered")
+        directory = self.directory.freeze()
+        if len(directory) != header["count"]:
+            raise BundleError("bundle holds %d extensions, header says %d" % (len(directory), header["count"]))
+        # errors only, and the extension numbers looked up in the directory: nobody reads
+        # warnings here, and a copy of every number would cost more heap than the directory
+        _raise_errors(checks.check(self.site, directory.view(), warnings=False))
+        return Site(self.site, directory=directory, version=header["sha256"])
+
+
 def load(source):
     """Verify and load a bundle (bytes or a readable stream) -> Site. Raises BundleError."""
-    lines = _lines(source)
-    header = read_header(_next(lines, "the bundle is empty"))
-    h = hashlib.sha256()
-    site_line = _next(lines, "the bundle ends after its header")
-    h.update(site_line)
-    raw = _json_line(site_line, "site line")
-    site, problems = schema.normalize(raw)
-    _raise_errors(problems)
-    directory = Directory(digest_of(site))
-    lineno = 2
-    for line in lines:
-        lineno += 1
-        h.update(line)
-        try:
-            directory.add(_row(_json_line(line, "line %d" % lineno), lineno))
-        except ValueError as e:
-            raise BundleError("line %d: %s" % (lineno, e))
-    if _hex(h.digest()) != header["sha256"]:
-        raise BundleError("bundle content does not match its sha256: it was damaged or altered")
-    if len(directory) != header["count"]:
-        raise BundleError("bundle holds %d extensions, header says %d" % (len(directory), header["count"]))
-    _raise_errors(checks.check(site, directory.view(), warnings=False))  # nobody reads them here
-    return Site(site, directory=directory, version=header["sha256"])
-
-
-def _next(lines, message):
-    try:
-        return next(lines)
-    except StopIteration:
-        raise BundleError(message)
+    loader = Loader()
+    for line in _lines(source):
+        loader.feed(line)
+    return loader.finish()
 
 
 def _raise_errors(problems):

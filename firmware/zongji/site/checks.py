@@ -28,11 +28,30 @@ def _warn(problems, path, msg):
     problems.append(("warning", path, msg))
 
 
+MAX_ERRORS = 20  # errors kept when only errors are asked for (the device shows the first)
+
+
+class _ErrorsOnly:
+    """Where the checks put problems when only errors are wanted (bundle.load on the device):
+    warnings are dropped as they come and at most MAX_ERRORS errors kept, so a broken
+    1000-row bundle cannot fill the heap with messages nobody reads."""
+
+    def __init__(self):
+        self.items = []
+
+    def append(self, problem):
+        if problem[0] == "error" and len(self.items) < MAX_ERRORS:
+            self.items.append(problem)
+
+
 def check(site, extensions, warnings=True):
-    """All semantic checks; returns a list of problems. warnings=False: errors only, and the
-    checks that can only warn (overlapping hours, a workday that is also a holiday) are not
-    run: what bundle.load on the device wants, where nobody reads a warning."""
-    problems = []
+    """All semantic checks; returns a list of problems. warnings=False: errors only (the first
+    MAX_ERRORS), and the checks that can only warn (overlapping hours, a workday that is also a
+    holiday, numbers that start others) are not run: what bundle.load on the device wants, where
+    nobody reads a warning. `extensions` is walked twice, one row at a time; given a Directory's
+    view with warnings=False, its index stands in for the short numbers of the extensions, so
+    the heap the checks take does not grow with the staff (bundle.load, on a small heap)."""
+    problems = [] if warnings else _ErrorsOnly()
     branch = site.get("branch") or {}
     country = branch.get("country")
     if country not in countries.SUPPORTED:
@@ -51,67 +70,115 @@ def check(site, extensions, warnings=True):
             ("branch", "timezone"),
             "time zone '%s' was not compiled: check its spelling, e.g. Asia/Shanghai" % branch.get("timezone"),
         )
-    numbers = _check_numbers(site, extensions, country, problems)
+    numbers = _check_numbers(site, extensions, country, problems, warnings)
     staffchecks.check_extensions(site, extensions, country, problems)
     _check_groups(site, numbers, problems)
     _check_targets(site, numbers, problems)
-    _check_menus(site, numbers, problems)
+    _check_menus(site, numbers, problems, warnings)
     _check_hours(site, problems, warnings)
     staffchecks.check_dialout(site, problems)
     staffchecks.check_digest(site, problems)
-    if not warnings:
-        problems = [p for p in problems if p[0] == "error"]
-    return problems
+    return problems if warnings else problems.items
 
 
-def _check_numbers(site, extensions, country, problems):
-    """Build the short-number space: number -> (kind, path). Reports duplicates and clashes."""
-    numbers = {}
-    entries = []
-    for i, ext in enumerate(extensions):
-        entries.append((ext.get("number") or "", "extension", ("staff", i, "number"), ext.get("name") or ""))
-    for num in site.get("groups") or {}:
-        entries.append((num, "group", ("groups", num), (site["groups"][num] or {}).get("name") or ""))
-    menus = site.get("menus") or {}
-    for name in menus:
-        if menus[name].get("number"):
-            entries.append((menus[name]["number"], "menu", ("menus", name, "number"), name))
+class _Numbers:
+    """The short-number space: number -> (kind, path, label), as a dict would answer.
+
+    Given a Directory (the device's loader), the extensions' numbers are not copied: its index
+    answers for them, and `refused` holds those that failed a check (they are not in the space).
+    A Directory has no duplicates (add() refuses them), so only groups and menus can clash."""
+
+    def __init__(self, directory=None):
+        self.own = {}
+        self.directory = directory
+        self.refused = {}
+
+    def get(self, num, default=None):
+        v = self.own.get(num)
+        if v is not None:
+            return v
+        d = self.directory
+        if d is not None and num not in self.refused and d.has(num):
+            return ("extension", ("staff",), d.get(num).name)
+        return default
+
+    def __contains__(self, num):
+        return self.get(num) is not None
+
+    def __iter__(self):
+        for num in self.own:
+            yield num
+        if self.directory is not None:
+            for num in self.directory.numbers():
+                if num not in self.refused:
+                    yield num
+
+    def __getitem__(self, num):
+        return self.get(num)
+
+
+def _number_problem(num, numbers, emergency, prefix):
+    """Why `num` cannot join the short-number space, or None."""
+    if not is_digits(num) or not MIN_DIGITS <= len(num) <= MAX_DIGITS:
+        return "short number '%s' must be %d to %d digits" % (num, MIN_DIGITS, MAX_DIGITS)
+    if numbers is not None:
+        other = numbers.get(num)
+        if other is not None:
+            return "short number %s is already used by %s %s (%s)" % (num, other[0], num, other[2])
+    for e in emergency:
+        if num.startswith(e) or e.startswith(num):
+            return (
+                "short number %s collides with the emergency number %s; emergency calls "
+                "must never be delayed or captured: pick another number" % (num, e)
+            )
+    if prefix and num.startswith(prefix):
+        return (
+            "short number %s starts with the outside-line prefix %s: staff dialing it "
+            "would get an outside line; renumber it or change [dialplan] outside_prefix" % (num, prefix)
+        )
+    return None
+
+
+def _check_numbers(site, extensions, country, problems, warnings=True):
+    """Build the short-number space (see _Numbers). Reports bad numbers, duplicates, clashes;
+    with warnings, the numbers that start others. Holds one row at a time."""
+    directory = None if warnings else getattr(extensions, "directory", None)
+    numbers = _Numbers(directory)
     prefix = (site.get("dialplan") or {}).get("outside_prefix") or ""
     if not is_digits(prefix) or len(prefix) > 2:
         _err(problems, ("dialplan", "outside_prefix"), 'outside_prefix must be 1 or 2 digits, e.g. "0" or "9"')
         prefix = ""
     emergency = countries.emergency(country) if country else ()
     wait = (site.get("dialplan") or {}).get("interdigit_timeout") or 3
-    for num, kind, path, label in entries:
-        if not is_digits(num) or not MIN_DIGITS <= len(num) <= MAX_DIGITS:
-            _err(problems, path, "short number '%s' must be %d to %d digits" % (num, MIN_DIGITS, MAX_DIGITS))
-            continue
-        if num in numbers:
-            other = numbers[num]
-            _err(problems, path, "short number %s is already used by %s %s (%s)" % (num, other[0], num, other[2]))
-            continue
-        clash = None
-        for e in emergency:
-            if num.startswith(e) or e.startswith(num):
-                clash = e
-                break
-        if clash:
-            _err(
-                problems,
-                path,
-                "short number %s collides with the emergency number %s; emergency calls "
-                "must never be delayed or captured: pick another number" % (num, clash),
-            )
-            continue
-        if prefix and num.startswith(prefix):
-            _err(
-                problems,
-                path,
-                "short number %s starts with the outside-line prefix %s: staff dialing it "
-                "would get an outside line; renumber it or change [dialplan] outside_prefix" % (num, prefix),
-            )
-            continue
-        numbers[num] = (kind, path, label)
+    if directory is not None:  # only its numbers are read: no record is decoded
+        for i, num in enumerate(directory.numbers()):
+            why = _number_problem(num, None, emergency, prefix)
+            if why:
+                _err(problems, ("staff", i, "number"), why)
+                numbers.refused[num] = 1
+    else:
+        for i, ext in enumerate(extensions):
+            num = ext.get("number") or ""
+            path = ("staff", i, "number")
+            why = _number_problem(num, numbers, emergency, prefix)
+            if why:
+                _err(problems, path, why)
+            else:
+                numbers.own[num] = ("extension", path, ext.get("name") or "")
+    groups = site.get("groups") or {}
+    menus = site.get("menus") or {}
+    others = [(num, "group", ("groups", num), (groups[num] or {}).get("name") or "") for num in groups]
+    for name in menus:
+        if menus[name].get("number"):
+            others.append((menus[name]["number"], "menu", ("menus", name, "number"), name))
+    for num, kind, path, label in others:
+        why = _number_problem(num, numbers, emergency, prefix)
+        if why:
+            _err(problems, path, why)
+        else:
+            numbers.own[num] = (kind, path, label)
+    if not warnings:
+        return numbers
     # One sorted pass finds every prefix pair: a prefix sorts right before its extensions.
     ordered = sorted(numbers)
     for i, num in enumerate(ordered):
@@ -238,7 +305,7 @@ def _menu_edges(menu):
     return out
 
 
-def _check_menus(site, numbers, problems):
+def _check_menus(site, numbers, problems, warnings=True):
     menus = site.get("menus") or {}
     att = site.get("attendant") or {}
     main = att.get("main_menu")
@@ -265,7 +332,7 @@ def _check_menus(site, numbers, problems):
             why = _target_problem(text, numbers, site, key[0] == "options")
             if why:
                 _err(problems, path + key, why)
-        if m.get("dial_extensions"):
+        if warnings and m.get("dial_extensions"):
             opts = m.get("options") or {}
             for k in opts:
                 starts = [n for n in numbers if n.startswith(k)]

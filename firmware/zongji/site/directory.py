@@ -13,7 +13,14 @@ A record is a binary head, then text fields split by 0x1f, ended by 0x1e:
     PIN      PIN_BYTES of pin_hash(realm, number, pin)
     text     number, name, department, mobile, class, follow_me, keys
 
-The head has a known length, so the 0x1e searched for after it is never a digest byte. No
+The head has a known length, so the 0x1e searched for after it is never a digest byte.
+
+The heap it needs comes in small pieces, so a directory loads into a fragmented heap (a sync
+while calls go on) as well as into a fresh one. The records live in chunks of about CHUNK
+bytes, a record never split between two (an offset is chunk * CHUNK + position), and the index
+is SHARDS dicts picked by code % SHARDS: no block of the heap bigger than a chunk or a shard is
+ever asked for, nothing is copied to grow (a growing bytearray is copied at each realloc), and a
+dict rehash moves one shard. 1000 extensions take ~25 chunks and ~60 entries a shard. No
 secret and no PIN is held in the clear: HA1 = H(number:realm:secret) is what digest checks
 need (RFC 7616 section 3.4.2), computed on the host when the bundle is built. Only the
 algorithms the site offers are kept: MD5 alone costs 16 bytes a phone (about what a 16-character
@@ -39,6 +46,8 @@ _PIN = const(2)
 _TEXT = (0, 1, 2, 5, 6, 7, 9)  # FIELDS kept as text, in record order
 _INTERNED = (2, 4)  # department and class, as positions in the text part
 _RS = const(0x1E)
+CHUNK = const(2048)  # bytes of records per chunk (a longer record takes a chunk of its own)
+SHARDS = const(17)  # index dicts; prime, so numbers in steps of 2, 5, 10 or 100 spread evenly
 
 
 def code(digits):
@@ -100,8 +109,11 @@ class Extension:
 
 class Directory:
     def __init__(self, algorithms=("MD5",)):
-        self._blob = bytearray()  # frozen to exact-size bytes by freeze(): no growth slack
-        self._index = {}
+        self._chunks = []  # sealed chunks of records (bytes)
+        self._open = []  # the records of the chunk being filled
+        self._fill = 0  # its length
+        self._index = [{} for _ in range(SHARDS)]  # code -> offset, in shard code % SHARDS
+        self._count = 0
         self._table = []  # interned strings
         self._ids = {}  # interned string -> index, dropped by freeze()
         # the HA1s kept: the site's digest algorithms (unknown names are left to checks.py)
@@ -109,7 +121,7 @@ class Directory:
         self._width = sum([HA1_COLUMNS[a][1] for a in self.algorithms])
 
     def __len__(self):
-        return len(self._index)
+        return self._count
 
     def add(self, row):
         """Append one row (a sequence in FIELDS order). Raises ValueError on a bad row."""
@@ -121,7 +133,8 @@ class Directory:
         if not is_digits(number) or len(number) > 9:
             raise ValueError("extension number %r is not 1-9 digits" % number)
         key = code(number)
-        if key in self._index:
+        shard = self._index[key % SHARDS]
+        if key in shard:
             raise ValueError("duplicate extension %s" % number)
         head = bytearray(1)
         if row[3] or row[4]:
@@ -149,21 +162,36 @@ class Directory:
                 idx = self._ids[s] = len(self._table)
                 self._table.append(s)
             parts[i] = str(idx)
-        self._index[key] = len(self._blob)
-        self._blob.extend(head)
-        self._blob.extend("\x1f".join(parts).encode())
-        self._blob.append(_RS)
+        head.extend("\x1f".join(parts).encode())
+        head.append(_RS)
+        if self._fill and self._fill + len(head) > CHUNK:
+            self._seal()
+        shard[key] = len(self._chunks) * CHUNK + self._fill
+        self._open.append(bytes(head))
+        self._fill += len(head)
+        self._count += 1
+
+    def _seal(self):
+        """The open chunk becomes one exact-size bytes object."""
+        if self._open:
+            self._chunks.append(b"".join(self._open))
+            self._open = []
+            self._fill = 0
 
     def freeze(self):
-        """Done adding: trade the growable buffer for an exact-size bytes object."""
+        """Done adding: seal the last chunk and drop the interning table's index."""
         if self._ids is not None:
-            self._blob = bytes(self._blob)
+            self._seal()
             self._ids = None
         return self
 
     def _record(self, offset):
         """(Extension, offset of the next record) for the record at offset."""
-        blob = self._blob
+        if offset // CHUNK >= len(self._chunks):
+            self._seal()  # read before freeze(): later records start a new chunk
+        blob = self._chunks[offset // CHUNK]
+        base = offset - offset % CHUNK
+        offset -= base
         flags = blob[offset]
         p = offset + 1
         ha1 = pin = b""
@@ -177,17 +205,24 @@ class Directory:
         values = bytes(blob[p:end]).decode().split("\x1f")
         for i in _INTERNED:
             values[i] = self._table[int(values[i])]
-        return Extension(values, ha1, pin), end + 1
+        end += 1
+        return Extension(values, ha1, pin), base + (end if end < len(blob) else CHUNK)
 
     def get(self, number):
         """The Extension for a number, or None."""
-        offset = self._index.get(code(number)) if is_digits(number) and len(number) < 10 else None
+        offset = None
+        if is_digits(number) and len(number) < 10:
+            key = code(number)
+            offset = self._index[key % SHARDS].get(key)
         if offset is None:
             return None
         return self._record(offset)[0]
 
     def has(self, number):
-        return is_digits(number) and len(number) < 10 and code(number) in self._index
+        if not is_digits(number) or len(number) > 9:
+            return False
+        key = code(number)
+        return key in self._index[key % SHARDS]
 
     def ha1(self, number, algorithm):
         """The HA1 of an extension's desk phone for a digest algorithm ("MD5", "SHA-256") as
@@ -213,14 +248,25 @@ class Directory:
         return _equal(pin_hash(realm, number, pin), ext.pin_hash)
 
     def numbers(self):
-        for key in self._index:
-            yield str(key)[1:]
+        """Every extension number, in insertion order (reads only the number of each record)."""
+        self._seal()
+        width = self._width
+        for blob in self._chunks:
+            p = 0
+            n = len(blob)
+            while p < n:
+                flags = blob[p]
+                p += 1 + (width if flags & _PHONE else 0) + (PIN_BYTES if flags & _PIN else 0)
+                sep = blob.find(b"\x1f", p)
+                yield blob[p:sep].decode()
+                p = blob.find(b"\x1e", sep) + 1
 
     def records(self):
-        """Every Extension, in insertion order (walks the blob once)."""
+        """Every Extension, in insertion order (walks the chunks once)."""
+        self._seal()
+        end = len(self._chunks) * CHUNK
         offset = 0
-        n = len(self._blob)
-        while offset < n:
+        while offset < end:
             ext, offset = self._record(offset)
             yield ext
 
@@ -229,15 +275,16 @@ class Directory:
         return _View(self)
 
     def size_bytes(self):
-        return len(self._blob)
+        """Bytes of records (the chunks' lengths; the index is not counted)."""
+        return sum([len(c) for c in self._chunks]) + self._fill
 
 
 class _View:
     def __init__(self, directory):
-        self._d = directory
+        self.directory = directory  # checks.check looks numbers up in it instead of copying them
 
     def __iter__(self):
-        return self._d.records()
+        return self.directory.records()
 
     def __len__(self):
-        return len(self._d)
+        return len(self.directory)

@@ -105,13 +105,18 @@ def check_extensions(site, extensions, country, problems):
                 "pick random digits" % (pin, num, trivial_pin(pin, num)),
             )
         for field in ("name", "department", "secret", "mobile"):
-            value = ext.get(field) or ""
-            for ch in value:
-                if ord(ch) < 32:
-                    _err(
-                        problems, ("staff", i, field), "%s of extension %s contains a control character" % (field, num)
-                    )
-                    break
+            if _has_control(ext.get(field) or ""):
+                _err(problems, ("staff", i, field), "%s of extension %s contains a control character" % (field, num))
+
+
+def _has_control(text):
+    """A character below U+0020 in text? Its UTF-8 bytes are read, not its characters: on
+    MicroPython every character a str yields is interned for good, so walking 1000 Chinese
+    names would leave each distinct character in the heap's string table until reboot."""
+    for b in text.encode():
+        if b < 32:
+            return True
+    return False
 
 
 def _scientific(text):
