@@ -1,57 +1,32 @@
 # zongji device shell (ESP32, MicroPython): runs at boot after boot.py.
 #
-# Loads the site bundle with the core's own loader. A bundle that fails to load is set aside
-# and the previous one is restored (config writes keep the last good one as site.prev.zjb),
-# so a bad sync can never leave the branch without a switchboard. The SIP and admin shells
-# start from here as they land.
-import os
-
-from zongji.site import bundle
-
-SITE = "/site.zjb"
-PREV = "/site.prev.zjb"
-BAD = "/site.bad.zjb"
+# 1. Safe mode: the board's safe-mode button (config.json "board" "pins" "safe_mode") held at
+#    boot skips everything below and leaves the REPL, so a broken install can be repaired.
+# 2. The rest is zongji.shell.device.boot(): the site bundle is loaded with rollback (a bundle
+#    that fails to load is set aside and the previous one restored, zongji/shell/sitefile.py),
+#    the network comes up, and the switch serves SIP until Ctrl-C, which saves its state.
+#
+# Paths are relative to the current directory: "/" on a board, the flash folder on the
+# virtual device (`zongji device run`).
+import json
 
 
-def _exists(path):
+def safe_mode():
     try:
-        os.stat(path)
-        return True
-    except OSError:
-        return False
+        with open("config.json") as f:
+            pin = json.load(f)["board"]["pins"]["safe_mode"]
+        from machine import Pin
+
+        pull = {"up": Pin.PULL_UP, "down": Pin.PULL_DOWN}.get(pin.get("pull"))
+        held = Pin(pin["pin"], Pin.IN, pull).value() == pin.get("active", 0)
+    except (OSError, ValueError, KeyError, TypeError, ImportError, AttributeError):
+        return False  # no config, no button, no machine.Pin: no safe mode
+    if held:
+        print("zongji: safe mode (the safe-mode button is held): not starting; this is the REPL")
+    return held
 
 
-def _load(path):
-    with open(path, "rb") as f:
-        return bundle.load(f)
+if not safe_mode():
+    from zongji.shell import device
 
-
-def load_site():
-    """The running site, rolling back to the previous bundle when the current one is bad."""
-    try:
-        return _load(SITE)
-    except OSError:
-        print("zongji: no site yet: sync one with `zongji sync`")
-        return None
-    except bundle.BundleError as e:
-        print("zongji: %s does not load (%s)" % (SITE, e))
-    if not _exists(PREV):
-        return None
-    try:
-        site = _load(PREV)
-    except (OSError, bundle.BundleError) as e:
-        print("zongji: the previous bundle does not load either (%s)" % e)
-        return None
-    os.rename(SITE, BAD)
-    os.rename(PREV, SITE)
-    print("zongji: rolled back to the previous site bundle")
-    return site
-
-
-def main():
-    site = load_site()
-    if site is not None:
-        print("zongji: %s, %d extensions, version %s" % (site.branch["name"], len(site.directory), site.version[:16]))
-
-
-main()
+    device.boot()

@@ -18,7 +18,7 @@ MAY_IMPORT = {
     "call": ("call", "site") + LEAVES,
     "sip": ("sip",) + LEAVES,
     "switch": ("switch", "sip", "call", "site") + LEAVES,
-    "shell": ("shell", "switch") + LEAVES,
+    "shell": ("shell", "switch", "site") + LEAVES,  # site: the device loads its bundle (shell/sitefile.py)
     "media": ("media", "site", "call", "sip") + LEAVES,
     "line": ("line", "site", "call", "sip") + LEAVES,
     "text": (),

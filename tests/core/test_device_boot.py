@@ -1,21 +1,16 @@
-"""The device's boot path (firmware/main.py) in MicroPython's own filesystem.
+"""The device's boot path: the site bundle loaded with rollback (zongji/shell/sitefile.py).
 
-Runs only under MicroPython: main.py works on absolute paths (/site.zjb) that on the test
-port live in the interpreter's private in-memory filesystem.
+Runs under CPython and MicroPython alike, in a folder of its own made the current directory:
+the device works on paths relative to it ("/" on a board, the flash folder on the virtual
+device). The whole boot (main.py over the real unix port) is tests/device/test_vdevice.py.
 """
 
 import os
 
-from _support import IS_MICROPYTHON, REPO, SkipTest, read_bytes, read_text
+from _support import REPO, read_bytes
+from zongji.shell import sitefile
 
-SITE = "/site.zjb"
-PREV = "/site.prev.zjb"
-BAD = "/site.bad.zjb"
-
-
-def _need_micropython():
-    if not IS_MICROPYTHON:
-        raise SkipTest("main.py boots in MicroPython's own filesystem")
+FOLDER = "zongji-boot-test"
 
 
 def _good():
@@ -27,46 +22,71 @@ def _write(path, data):
         f.write(data)
 
 
-def _clean():
-    for p in (SITE, PREV, BAD):
-        try:
-            os.remove(p)
-        except OSError:
-            pass
+class _InFolder:
+    """cd into a fresh FOLDER (no os.path, no tempfile on MicroPython), and back."""
+
+    def __enter__(self):
+        self.back = os.getcwd()
+        base = "/tmp" if _isdir("/tmp") else self.back
+        os.chdir(base)
+        if _isdir(FOLDER):
+            for name in os.listdir(FOLDER):
+                os.remove(FOLDER + "/" + name)
+        else:
+            os.mkdir(FOLDER)
+        os.chdir(FOLDER)
+        return self
+
+    def __exit__(self, *exc):
+        for name in os.listdir("."):
+            os.remove(name)
+        os.chdir(self.back)
+        return False
 
 
-def _boot():
-    _need_micropython()
-    ns = {"__name__": "main"}
-    exec(read_text(REPO + "/firmware/main.py"), ns)  # runs main() as the device would
-    return ns
+def _isdir(path):
+    try:
+        return os.stat(path)[0] & 0x4000 != 0
+    except OSError:
+        return False
+
+
+def _quiet(text):
+    pass
 
 
 def test_boot_loads_the_site():
-    _need_micropython()
-    _clean()
-    _write(SITE, _good())
-    site = _boot()["load_site"]()
-    assert site is not None and len(site.directory) == 7
-    _clean()
+    with _InFolder():
+        _write(sitefile.SITE, _good())
+        site, status = sitefile.load_site(_quiet)
+        assert site is not None and len(site.directory) == 7
+        assert status == "loaded"
 
 
 def test_boot_without_a_site_waits_for_a_sync():
-    _need_micropython()
-    _clean()
-    assert _boot()["load_site"]() is None
+    with _InFolder():
+        said = []
+        site, status = sitefile.load_site(said.append)
+        assert site is None and status == "no site"
+        assert "zongji sync" in said[0]
 
 
 def test_a_damaged_site_is_rolled_back_to_the_previous_one():
-    _need_micropython()
-    _clean()
-    good = _good()
-    _write(SITE, good.replace("王小明".encode(), "王大明".encode()))  # hash no longer matches
-    _write(PREV, good)
-    ns = _boot()  # main() already rolled back at boot
-    exists = ns["_exists"]  # main.py's own
-    assert not exists(PREV) and exists(BAD)
-    assert read_bytes(SITE) == good
-    site = ns["load_site"]()
-    assert site.extension("201").name == "王小明"
-    _clean()
+    with _InFolder():
+        good = _good()
+        _write(sitefile.SITE, good.replace("王小明".encode(), "王大明".encode()))  # hash no longer matches
+        _write(sitefile.PREV, good)
+        site, status = sitefile.load_site(_quiet)
+        assert status.startswith("rolled back")
+        assert site.extension("201").name == "王小明"
+        assert not sitefile.exists(sitefile.PREV) and sitefile.exists(sitefile.BAD)
+        assert read_bytes(sitefile.SITE) == good
+        site, status = sitefile.load_site(_quiet)  # the next boot loads the restored one
+        assert status == "loaded"
+
+
+def test_a_damaged_site_without_a_previous_one_is_no_site():
+    with _InFolder():
+        _write(sitefile.SITE, b"not a bundle\n")
+        site, status = sitefile.load_site(_quiet)
+        assert site is None and "no previous" in status

@@ -1,0 +1,550 @@
+"""The ESP32 shell: the switch on a UDP socket under MicroPython's asyncio, over the shared pump.
+
+    device.boot()                   what main.py calls: config, site, network, then run until
+                                    Ctrl-C (KeyboardInterrupt), which saves the state and returns
+
+Tasks (one asyncio loop):
+  serve       waits until the socket is readable, then feeds each datagram to the pump
+  timers      sleeps until pump.deadline or pump.save_at (woken early when a datagram brings
+              either forward), then pump.timer() / pump.save()
+  housekeeping  every second: feeds the watchdog, polls the network (a new DHCP address
+              restarts the switch on it), NTP, the free-heap floor, gc when idle, the LED
+  blink       the status LED's pattern (zongji.shell.led)
+
+Memory. gc.threshold makes the collector run before the heap is exhausted, and the housekeeping
+collects when no datagram came for a while. Below the free-heap floor (config "heap_floor")
+new registrations from phones that are not registered and new calls (an INVITE without a To
+tag) are answered 503 with Retry-After, before any transaction exists; registered phones'
+refreshes and everything inside a call go on. The hook is the transaction layer's `screen`,
+wrapped (see _LowHeap): the switch itself has no notion of heap. A MemoryError anywhere in a
+datagram's handling is caught, counted and collected; the board never resets for it.
+
+Everything runs on the unix port too (the virtual device): the sockets there take raw sockaddr
+bytes, which Udp hides; machine and network come from small fakes (zongji_companion/vdevice).
+Paths are relative to the current directory: "/" on a board, the flash folder on the unix port.
+"""
+
+import asyncio
+import gc
+import json
+import os
+import socket
+import sys
+from asyncio import core
+
+from zongji.shell import sitefile
+from zongji.shell.clock import Clock
+from zongji.shell.led import Led
+from zongji.shell.net import Net
+from zongji.shell.pump import REGISTRATIONS, Pump
+from zongji.shell.store import Store
+from zongji.switch.switch import Switch, make_response
+
+CONFIG = "config.json"
+STATE = "state"  # registrations.json and cdr.jsonl, under the flash root
+MAX_DATAGRAM = 4096
+BURST = 16  # datagrams served before the other tasks get a turn
+HOUSEKEEPING_MS = 1000
+IDLE_GC_MS = 5000  # collect when nothing came in for this long (at most this often)
+RETRY_AFTER = "30"  # seconds, in the 503 answers below the heap floor
+REPL_WDT_MS = 3600000  # the watchdog once stopped: an hour at the REPL
+DEFAULTS = {
+    "sip_port": 5060,
+    "bind": "0.0.0.0",
+    "heap_floor": 16384,
+    "wdt_ms": 8000,
+    "save_interval_s": 10,
+    "limits": {"max_transactions": 64, "max_calls": 8, "max_records": 50},
+}
+
+
+def read_config(path=CONFIG):
+    """The device config with defaults filled; {} keys when the file is missing or damaged."""
+    cfg = {}
+    try:
+        with open(path) as f:
+            cfg = json.load(f)
+    except (OSError, ValueError) as e:
+        print("zongji: %s: %s; using defaults" % (path, e))
+    for key in DEFAULTS:
+        cfg.setdefault(key, DEFAULTS[key])
+    limits = dict(DEFAULTS["limits"])
+    limits.update(cfg.get("limits") or {})
+    cfg["limits"] = limits
+    return cfg
+
+
+class Udp:
+    """One non-blocking UDP socket, with (ip, port) addresses on every port."""
+
+    def __init__(self, bind, port):
+        info = socket.getaddrinfo(bind, port)[0]
+        self.sock = socket.socket(info[0], socket.SOCK_DGRAM)
+        self.raw = not isinstance(info[-1], tuple)  # the unix port: sockaddr bytes
+        self._raw_cache = {}
+        try:
+            self.sock.bind(info[-1])
+        except OSError:
+            self.sock.close()
+            raise
+        self.sock.setblocking(False)
+
+    def recv(self):
+        """(data, (ip, port)), or None when nothing is waiting."""
+        try:
+            data, addr = self.sock.recvfrom(MAX_DATAGRAM)
+        except OSError:  # EAGAIN: nothing more; anything else (an ICMP error): nothing either
+            return None
+        if self.raw:
+            family, ip, port = socket.sockaddr(addr)
+            addr = (socket.inet_ntop(family, ip), port)
+        return data, addr
+
+    def send(self, data, addr):
+        if self.raw:
+            raw = self._raw_cache.get(addr)
+            if raw is None:
+                if len(self._raw_cache) >= 64:
+                    self._raw_cache = {}
+                raw = self._raw_cache[addr] = socket.getaddrinfo(addr[0], addr[1])[0][-1]
+            addr = raw
+        self.sock.sendto(data, addr)
+
+    def close(self):
+        self.sock.close()
+
+
+def _readable(sock):
+    yield core._io_queue.queue_read(sock)
+
+
+class _LowHeap:
+    """Wraps the transaction layer's screen: below the heap floor, new REGISTERs (from phones
+    not registered) and new INVITEs get a stateless 503 with Retry-After; the rest goes to the
+    switch's own screen. Answers still come from the switch's answer budget."""
+
+    def __init__(self, sw):
+        self.sw = sw
+        self.low = False
+        self.refused = 0
+        self._screen = sw.tl.screen
+        sw.tl.screen = self.screen
+
+    def screen(self, req, addr, cancels, now):
+        if self.low and self._new(req, addr):
+            self.refused += 1
+            sw = self.sw
+            if not sw.budget.may_answer(addr[0], now):
+                return False
+            return make_response(req, 503, to_tag=sw.tag(), headers=(("Retry-After", RETRY_AFTER),))
+        return self._screen(req, addr, cancels, now)
+
+    def _new(self, req, addr):
+        if req.method == "REGISTER":
+            return not self.sw.registrar.has_source(addr)
+        if req.method == "INVITE":
+            to = req.to_addr()
+            return to is None or not to.tag
+        return False
+
+
+class Device:
+    def __init__(self, config, site, machine=None, network=None, ntptime=None, out=print):
+        self.config = config
+        self.site = site
+        self.machine = machine
+        self.ntptime = ntptime
+        self.out = out
+        self.clock = Clock()
+        board = config.get("board") or {}
+        pins = board.get("pins") or {}
+        self.led = Led(machine, pins.get("led"))
+        self.net = Net(config, network, machine, self.log) if network is not None else None
+        self.wdt = None
+        self.udp = None
+        self.sw = None
+        self.pump = None
+        self.lowheap = None
+        self.store = Store(STATE)
+        self.fault = None  # why the LED shows "fault", or None
+        self.memory_errors = 0
+        self.bugs = 0
+        self._wake = asyncio.Event()
+        self._timer_at = None
+        self._last_rx = 0
+        self._last_gc = 0
+        self._failed = []
+        self._stopping = False
+        self._host = None
+
+    def log(self, text):
+        self.out("zongji: " + text)
+
+    # ---- the switch --------------------------------------------------------------------------
+
+    def _trunk_addr(self):
+        trunk = self.site.trunk or {}
+        host = trunk.get("host")
+        if not host:
+            return None
+        port = trunk.get("port") or 5060
+        try:
+            raw = socket.getaddrinfo(host, port)[0][-1]
+        except (OSError, IndexError) as e:
+            self.log("can't find the trunk host %s (%s): calls through the trunk will fail" % (host, e))
+            return None
+        if isinstance(raw, tuple):
+            return raw[0], raw[1]
+        family, ip, port = socket.sockaddr(raw)
+        return socket.inet_ntop(family, ip), port
+
+    def start_switch(self, host, now):
+        """A switch advertising host; a running one is saved and replaced (a new address)."""
+        if self.pump is not None:
+            self.pump.save(now, force=True)
+        limits = self.config["limits"]
+        sw = Switch(
+            self.site,
+            host,
+            self.config["sip_port"],
+            os.urandom(32),
+            os.urandom,
+            trunk_addr=self._trunk_addr(),
+            max_transactions=limits["max_transactions"],
+            max_calls=limits["max_calls"],
+        )
+        sw.cdr.max_records = limits["max_records"]
+        sw.epoch_ms = self.clock.epoch_ms(now)
+        pump = Pump(sw, self._send, self._emit, self.store, self._bug, self.log)
+        pump.save_interval_ms = self.config["save_interval_s"] * 1000
+        regs, calls = pump.restore(now, self._downtime_ms())
+        self.sw, self.pump, self._host = sw, pump, host
+        self.lowheap = _LowHeap(sw)
+        if regs or calls:
+            self.log("restored %d registration(s) and %d call record(s) from %s/" % (regs, calls, STATE))
+        pump.kick(now)
+        self._rearm(now)
+
+    def _downtime_ms(self):
+        """How long ago the registrations were written (0 while the clock is unsynced): the
+        file's mtime and time.time() share the port's epoch."""
+        if not self.clock.synced:
+            return 0
+        try:
+            mtime = os.stat(self.store.path(REGISTRATIONS))[8]
+        except OSError:
+            return 0
+        return max(0, (_port_time() - mtime) * 1000)
+
+    def _send(self, data, addr):
+        try:
+            self.udp.send(data, addr)
+        except OSError:  # no route, unreachable: the pump hears of it once this send is over
+            self._failed.append(addr)
+
+    def _bug(self, what, e):
+        if isinstance(e, MemoryError):
+            self.memory_errors += 1
+            gc.collect()
+            if self.lowheap is not None:
+                self.lowheap.low = True  # until the next housekeeping finds room again
+            if self.memory_errors < 4 or self.memory_errors % 100 == 0:
+                self.log("out of memory on %s (%d so far): dropped it, going on" % (what, self.memory_errors))
+            return
+        self.bugs += 1
+        self.fault = "internal error"
+        self.log("internal error on %s: %s: %s (a bug in zongji)" % (what, type(e).__name__, e))
+        if self.bugs < 4:
+            sys.print_exception(e)
+
+    def _emit(self, event):
+        line = describe(event)
+        if line is not None:
+            self.out(self._stamp() + " " + line)
+
+    def _stamp(self):
+        wall = self.clock.wall_s()
+        if wall is None or self.site is None:
+            return "--:--:--"
+        tm = self.site.local_time(wall)
+        return "%02d:%02d:%02d" % (tm[3], tm[4], tm[5])
+
+    # ---- the loop ----------------------------------------------------------------------------
+
+    def _rearm(self, now):
+        while self._failed:
+            self.pump.transport_error(self._failed.pop(0), now)
+        due = _earliest(self.pump.deadline, self.pump.save_at)
+        if due is not None and (self._timer_at is None or due < self._timer_at):
+            self._wake.set()
+
+    def _datagram(self, data, addr, now):
+        try:
+            self.pump.datagram(data, addr, now)
+        except MemoryError as e:  # outside the pump's own guard: sending, the events
+            self._bug("a datagram", e)
+
+    async def serve(self):
+        udp = self.udp
+        while not self._stopping:
+            await _readable(udp.sock)
+            for _ in range(BURST):
+                try:
+                    got = udp.recv()
+                    if got is None:
+                        break
+                    now = self.clock.now_ms()
+                    self._last_rx = now
+                    if self.pump is not None:
+                        self._datagram(got[0], got[1], now)
+                        self._rearm(now)
+                except MemoryError as e:
+                    self._bug("a datagram", e)
+            await asyncio.sleep_ms(0)
+
+    async def timers(self):
+        while not self._stopping:
+            now = self.clock.now_ms()
+            pump = self.pump
+            due = None if pump is None else _earliest(pump.deadline, pump.save_at)
+            self._timer_at = due
+            self._wake.clear()
+            if due is None or due > now:
+                wait = 1000 if due is None else min(due - now, 60000)
+                try:
+                    await asyncio.wait_for_ms(self._wake.wait(), wait)
+                except asyncio.TimeoutError:
+                    pass
+                continue
+            try:
+                if pump.deadline is not None and pump.deadline <= now:
+                    pump.timer(now)
+                if pump.save_at is not None and pump.save_at <= now:
+                    pump.save(now)
+                self._rearm(now)
+            except MemoryError as e:
+                self._bug("a timer", e)
+                await asyncio.sleep_ms(10)
+
+    async def blink(self):
+        while not self._stopping:
+            await asyncio.sleep_ms(self.led.step())
+
+    async def housekeeping(self):
+        while not self._stopping:
+            try:
+                self.tick(self.clock.now_ms())
+            except MemoryError as e:
+                self._bug("housekeeping", e)
+            await asyncio.sleep_ms(HOUSEKEEPING_MS)
+
+    def tick(self, now):
+        if self.wdt is not None:
+            self.wdt.feed()
+        net = self.net
+        if net is not None and net.poll(now) and net.ip is not None and self.pump is not None:
+            if self.config["bind"] == "0.0.0.0" and net.ip != self._host:
+                self.log("advertising %s from now on" % net.ip)
+                self.start_switch(net.ip, now)
+        up = net is None or net.ip is not None
+        if up and self.clock.ntp_due(now):
+            if self.clock.sync(self.ntptime, now):
+                if self.sw is not None:
+                    self.sw.epoch_ms = self.clock.epoch_ms(now)
+                self.log("clock set by NTP")
+        self._memory(now)
+        if self.site is None or self.fault:
+            self.led.show("fault")
+        elif not up:
+            self.led.show("no-network")
+        elif self.sw is not None and not self.sw.trunk_up():
+            self.led.show("trunk-down")
+        else:
+            self.led.show("running")
+
+    def _memory(self, now):
+        idle = now - self._last_rx >= 200
+        if idle and now - self._last_gc >= IDLE_GC_MS:
+            gc.collect()
+            self._last_gc = now
+        if self.lowheap is None:
+            return
+        free = gc.mem_free()
+        floor = self.config["heap_floor"]
+        if free < floor:
+            gc.collect()
+            self._last_gc = now
+            free = gc.mem_free()
+        low = free < floor
+        if low != self.lowheap.low or (low and self.lowheap.refused == 0):
+            state = "below" if low else "above"
+            self.log(
+                "free heap %d B, %s the floor of %d B: new registrations and calls %s"
+                % (free, state, floor, "get 503" if low else "are served again")
+            )
+        self.lowheap.low = low
+
+    async def main(self):
+        """The tasks, restarted if one ever ends (it should not: each catches what it can)."""
+        jobs = [self.blink, self.housekeeping]
+        if self.udp is not None:
+            jobs += [self.serve, self.timers]
+        tasks = [asyncio.create_task(job()) for job in jobs]
+        try:
+            while not self._stopping:
+                await asyncio.sleep_ms(1000)
+                for i, task in enumerate(tasks):
+                    if task.done():
+                        self.log("task %s ended; restarting it" % jobs[i].__name__)
+                        tasks[i] = asyncio.create_task(jobs[i]())
+        finally:
+            for task in tasks:
+                task.cancel()
+
+    # ---- start and stop ----------------------------------------------------------------------
+
+    def start(self):
+        now = self.clock.now_ms()
+        gc.collect()
+        gc.threshold(gc.mem_free() // 4 + gc.mem_alloc())
+        if self.machine is not None and hasattr(self.machine, "WDT"):
+            self.wdt = self.machine.WDT(timeout=self.config["wdt_ms"])
+        if self.net is not None:
+            self.net.start(now)
+        try:
+            self.store.prepare()
+        except OSError as e:
+            self.log("can't make %s/ for state: %s" % (STATE, e))
+        if self.site is None:
+            return
+        port = self.config["sip_port"]
+        self.udp = Udp(self.config["bind"], port)
+        host = self.config["bind"]
+        if host == "0.0.0.0":
+            host = self._wait_for_address(now)
+        self.start_switch(host, now)
+        name, n = self.site.branch.get("name"), len(self.site.directory)
+        self.out(
+            "zongji: %s listening on udp %s:%d (%d extensions, site version %s...)"
+            % (name, host, port, n, self.site.version[:8])
+        )
+        self.out("Ctrl-C stops it.")
+
+    def _wait_for_address(self, now):
+        """The interface's address once it has one (the WDT is fed meanwhile); a board that
+        never gets one advertises its fallback AP's."""
+        import time
+
+        while True:
+            now = self.clock.now_ms()
+            self.tick(now)
+            if self.net is None:
+                return "127.0.0.1"
+            if self.net.ip is not None:
+                return self.net.ip
+            time.sleep_ms(200)
+
+    def stop(self):
+        """Save, unregister from the provider, close. The watchdog cannot be stopped on an ESP32:
+        it is re-armed with the longest timeout (ESP-IDF 5 reconfigures the running one), so
+        the REPL that follows a Ctrl-C has an hour before the board resets."""
+        self._stopping = True
+        if self.wdt is not None:
+            try:
+                self.wdt = self.machine.WDT(timeout=REPL_WDT_MS)
+            except (OSError, ValueError):
+                pass
+        if self.pump is None:
+            return
+        now = self.clock.now_ms()
+        self.pump.save(now, force=True)
+        try:
+            self.sw.close(now)  # the provider hears we are gone (Expires: 0), best effort
+            for data, addr in self.sw.datagrams_to_send():
+                self._send(data, addr)
+        except Exception as e:  # best effort only
+            self.log("while stopping: %s" % e)
+        self.udp.close()
+
+
+def _port_time():
+    import time
+
+    return int(time.time())
+
+
+def _earliest(a, b):
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a if a < b else b
+
+
+def describe(event):
+    """One event as a line for the console (host mode's words, shorter), None for 'listening'."""
+    kind = event.kind
+    if kind == "listening":
+        return None
+    if kind in ("registered", "unregistered", "expired", "replaced"):
+        where = " from %s:%d" % tuple(event.source) if kind == "registered" else ""
+        return "%s %s%s (%s)" % (kind, event.number, where, event.contact)
+    if kind == "call":
+        r = event.record
+        text = "call %s -> %s: %s" % (r["from"] or "?", r["to"] or "?", r["outcome"])
+        if r["outcome"] == "answered":
+            if " -> " in r["route"]:
+                text += " by " + r["route"].rsplit(" -> ", 1)[1]
+            return text + ", %d s" % r["duration"]
+        text += " (%d)" % r["status"] if r["status"] else ""
+        return text + (": " + r["reason"] if r.get("reason") else "")
+    if kind == "trunk":
+        return "trunk %s: %s" % (event.state, event.detail or "")
+    if kind == "alert":
+        return "ALERT: " + event.text
+    d = event.as_dict()
+    d.pop("event", None)
+    return "%s %s" % (kind, json.dumps(d))
+
+
+def _optional(name):
+    try:
+        return __import__(name)
+    except ImportError:
+        return None
+
+
+def boot(out=print):
+    """main.py's entry: returns when stopped (Ctrl-C), with the state saved."""
+    config = read_config()
+    machine = _optional("machine")
+    network = _optional("network")
+    device = Device(config, None, machine, network, _optional("ntptime"), out)
+    device.led.show("booting")
+    site, status = sitefile.load_site(device.log)
+    gc.collect()
+    device.site = site
+    if site is None:
+        device.fault = status
+    try:
+        device.start()
+    except OSError as e:
+        out("zongji: udp %s:%d can't be used: %s" % (config["bind"], config["sip_port"], e))
+        raise SystemExit(2)
+    try:
+        while True:
+            try:
+                asyncio.run(device.main())
+                break
+            except MemoryError:  # out of the loop itself: collect and run it again
+                gc.collect()
+                device.memory_errors += 1
+                device.log("out of memory in the loop; going on")
+                asyncio.new_event_loop()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        device.stop()
+        asyncio.new_event_loop()
+    out("stopped")
+    return device
