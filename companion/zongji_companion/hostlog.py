@@ -48,8 +48,8 @@ def describe(event, site, now):
         r = event.record
         text = "call %s -> %s: %s" % (r["from"] or "?", r["to"] or "?", r["outcome"])
         if r["outcome"] == "answered":
-            if " -> " in r["route"]:
-                text += " by " + _who(site, r["route"].rsplit(" -> ", 1)[1])
+            if r.get("by"):
+                text += " by " + _who(site, r["by"])
             return clean(text + ", %d s" % r["duration"])
         text += " (%d)" % r["status"] if r["status"] else ""
         return clean(text + (": " + r["reason"] if r.get("reason") else ""))

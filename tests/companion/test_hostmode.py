@@ -509,8 +509,8 @@ def test_events_read_as_sentences():
     assert hostlog.describe(banned, s, 1000) == "banned 127.0.0.2 for 300 s: 5 users failed"
     locked = events.Locked("127.0.0.2", "202", 301000, "wrong password")
     assert hostlog.describe(locked, s, 1000) == "locked 202 Lily 王丽 at 127.0.0.2 for 300 s: wrong password"
-    record = {"from": "201", "to": "600", "outcome": "answered", "route": "group 600 -> 202", "duration": 35,
-              "status": 200, "reason": ""}  # fmt: skip
+    record = {"from": "201", "to": "600", "outcome": "answered", "route": "group 600 -> 202 (trunk 1380)",
+              "duration": 35, "status": 200, "reason": "", "by": "202"}  # fmt: skip
     call = events.CallEnded(record)
     assert hostlog.describe(call, s, 0) == "call 201 -> 600: answered by 202 Lily 王丽, 35 s"
     busy = events.CallEnded(dict(record, outcome="busy", status=486, duration=0))

@@ -45,6 +45,7 @@ def test_minimal_record_gets_defaults():
         "status": 0,
         "reason": "",
         "duration": 0,
+        "by": "",
     }
 
 

@@ -27,6 +27,7 @@ A record is a dict with exactly these keys (add() fills the optional ones):
     reason    str, why, in the call decision's words ("class 'staff' may not dial     default ""
               international numbers", "the provider is unavailable")
     duration  int seconds talked: end - answer, 0 when not answered                 computed
+    by        str, the extension or number that answered, "" when none              default ""
 
 Times are whole seconds (floats are truncated), answer lies within [start, end]. Text is cut
 to max_text characters (route: max_route), so a caller-supplied From cannot grow memory.
@@ -48,10 +49,11 @@ rewritten clean); the shell clears it once the file is safely renamed into place
 
 import json
 
-KEYS = ("start", "answer", "end", "from", "to", "route", "outcome", "status", "reason", "duration")
+KEYS = ("start", "answer", "end", "from", "to", "route", "outcome", "status", "reason", "duration", "by")
 OUTCOMES = ("answered", "busy", "no-answer", "cancelled", "failed", "refused")
 
-_TEXT = ("from", "to", "route", "reason")
+_TEXT = ("from", "to", "route", "reason", "by")
+_OPTIONAL = ("reason", "by")  # left out of a line when empty
 _MAX_TIME = 0xFFFFFFFFFF  # 40 bits of seconds: far beyond any real clock, catches ms by mistake
 
 
@@ -139,11 +141,12 @@ class CdrLog:
 
     def _encode(self, r):
         # by hand, in KEYS order: MicroPython's json.dumps has no sort_keys. An empty reason is
-        # left out: most answered calls have none, and the line stays short
+        # left out: most answered calls have none, and the line stays short; so is an empty "by"
         reason = ',"reason":%s' % _quote(r["reason"]) if r["reason"] else ""
+        by = ',"by":%s' % _quote(r["by"]) if r["by"] else ""
         return (
             '{"start":%d,"answer":%s,"end":%d,"from":%s,"to":%s,"route":%s,"outcome":"%s","status":%d%s,'
-            '"duration":%d}\n'
+            '"duration":%d%s}\n'
             % (
                 r["start"],
                 "null" if r["answer"] is None else "%d" % r["answer"],
@@ -155,6 +158,7 @@ class CdrLog:
                 r["status"],
                 reason,
                 r["duration"],
+                by,
             )
         ).encode()
 
@@ -190,8 +194,9 @@ class CdrLog:
         out = []
         for line in self._lines():
             r = json.loads(line)
-            if "reason" not in r:  # left out when empty (see _encode)
-                r["reason"] = ""
+            for key in _OPTIONAL:  # left out when empty (see _encode)
+                if key not in r:
+                    r[key] = ""
             if since is None or r["start"] >= since:
                 out.append(r)
         return out

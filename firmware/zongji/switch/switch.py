@@ -446,6 +446,7 @@ class Switch:
             "status": status,
             "reason": reason or "",
             "duration": (now - life.answer_ms) // 1000 if life.answered else 0,
+            "by": winner or "",
         }
         self.cdr.add(record)
         self._events.append(events.CallEnded(record))
