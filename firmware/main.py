@@ -27,6 +27,9 @@ def safe_mode():
 
 
 if not safe_mode():
-    from zongji.shell import device
+    try:
+        from zongji.shell import device
 
-    device.boot()
+        device.boot()
+    except KeyboardInterrupt:  # Ctrl-C while it was still starting: nothing to save yet
+        print("stopped")

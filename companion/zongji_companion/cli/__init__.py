@@ -110,6 +110,7 @@ def main():
       zongji provider shanghai   (another terminal) a test SIP provider, to try outside calls
       zongji cdr shanghai        the calls `run` recorded
       zongji bundle shanghai     compile the folder into the bundle the device loads
+      zongji device run shanghai the device firmware itself, on this computer (no board needed)
                                  (sending it to a device from here is coming, not there yet)
 
     Run `zongji COMMAND --help` for the details of a command.
@@ -158,4 +159,4 @@ def state_for(site, state):
 
 # ---------------------------------------------------------------- the commands, in --help order
 
-from zongji_companion.cli import check, init, simulate, run, cdr, bundle, provider  # noqa: E402, F401, I001
+from zongji_companion.cli import check, init, simulate, run, cdr, bundle, provider, device  # noqa: E402, F401, I001

@@ -1,0 +1,196 @@
+"""`zongji device ...`: the appliance itself. `device run` boots the firmware on the virtual device."""
+
+import os
+import signal
+import subprocess
+import threading
+import time
+
+import click
+
+from zongji_companion.cli import ZongjiError, load_site, main, site_folder
+from zongji_companion.cli.run import parse_sip
+
+DEFAULT_BOARD = "esp32-wrover"
+MAX_RESETS = 5  # resets within RESET_WINDOW_S before we give up booting it again
+RESET_WINDOW_S = 60
+
+
+@main.group("device")
+def device():
+    """The appliance: the firmware that goes on an ESP32.
+
+    \b
+    zongji device run SITE     boot the firmware on this computer (the virtual device)
+
+    The virtual device is the very firmware a board runs (firmware/main.py and the zongji
+    package), on the real MicroPython unix port with the board's heap; only the hardware the
+    unix port lacks (the watchdog, pins, the Wi-Fi / Ethernet interface) is faked, by small
+    modules in zongji_companion/vdevice. Try the appliance without one.
+    """
+
+
+@device.command("run")
+@click.argument("site", type=click.Path())
+@click.option(
+    "--board",
+    default=DEFAULT_BOARD,
+    show_default=True,
+    metavar="NAME",
+    help="Which board to be: its heap, pins and limits (boards/NAME.json; a path to a .json works too).",
+)
+@click.option(
+    "--sip",
+    default="127.0.0.1:5060",
+    show_default=True,
+    metavar="HOST:PORT",
+    help="Where phones reach it (UDP). Loopback only makes sense here: the device reports 127.0.0.1 as its address.",
+)
+@click.option(
+    "--flash",
+    type=click.Path(file_okay=False),
+    help="The folder that stands in for the board's flash: bundle, config.json, state/ "
+    "(default: SITE/.zongji-device/BOARD). Registrations and call records survive a restart there.",
+)
+@click.option("--heap", type=int, metavar="BYTES", help="Override -X heapsize (default: from the board, see below).")
+def device_run(site, board, sip, flash, heap):
+    """Boot the device firmware for SITE on this computer, until Ctrl-C.
+
+    \b
+    zongji device run shanghai                          an ESP32-WROVER on 127.0.0.1:5060
+    zongji device run shanghai --board esp32-devkitc --sip 127.0.0.1:5062
+    zongji device run shanghai --flash /tmp/flash       keep the flash somewhere else
+
+    What it does: checks SITE and compiles it into the bundle a sync would send, writes it
+    with the board's config.json and main.py into the flash folder, and starts
+    `micropython -X heapsize=N main.py` there. The firmware boots as on a board: safe-mode
+    pin, the bundle (a bad one rolls back to the previous), the network (a fake interface
+    with address 127.0.0.1), then the SIP switch on UDP. Register softphones to it as to
+    `zongji run`: user = an extension, password = its secret in the staff CSV.
+
+    The heap is the board's heap_bytes times 1.7 (the unix port is 64-bit; the ratio was
+    measured against the 32-bit port, see zongji_companion/vdevice). Boards without PSRAM run
+    the core frozen in flash; here it is compiled into the heap, so the firmware's measured
+    size is added, and the printout says so. machine.reset() or a watchdog that is not fed
+    boots the device again, as a board would. Ctrl-C stops it with its state saved.
+    """
+    from zongji_companion import boards, hostmode, vdevice
+
+    host, port = parse_sip(sip)
+    try:
+        spec = boards.load(board)
+    except boards.BoardError as e:
+        raise ZongjiError(str(e)) from None
+    _, data = load_site(site)
+    flash = flash or os.path.join(site_folder(site), ".zongji-device", spec["name"])
+    try:
+        sock = hostmode.open_socket(host, port)  # a clear "in use" now, not a traceback later
+        sock.close()
+        done = vdevice.prepare(flash, data, spec, port, host)
+        if heap is None:
+            heap, notes = vdevice.heap_for(spec)
+        else:
+            notes = ["heap %d B (--heap)" % heap]
+        argv, env = vdevice.command(flash, heap)
+    except (hostmode.HostModeError, vdevice.VDeviceError) as e:
+        raise ZongjiError(str(e)) from None
+    _ignore_file(os.path.dirname(os.path.abspath(flash)))
+    click.echo("virtual device %s (%s), flash folder %s" % (spec["name"], spec["image"], flash))
+    for line in done + notes:
+        click.echo("  " + line)
+    code = _supervise(argv, env, flash)
+    raise SystemExit(code)
+
+
+def _ignore_file(folder):
+    """SITE/.zongji-device/ holds no source: keep it out of a site kept in git."""
+    if os.path.basename(folder) != ".zongji-device":
+        return
+    path = os.path.join(folder, ".gitignore")
+    if not os.path.exists(path):
+        try:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write("# zongji device run: flash folders of virtual devices\n*\n")
+        except OSError:
+            pass
+
+
+def _supervise(argv, env, flash):
+    """Run the device; boot it again after a reset or a watchdog, as a board would. SIGINT and
+    SIGTERM reach it once, as a KeyboardInterrupt (Ctrl-C at the REPL): it saves and stops."""
+    from zongji_companion import vdevice
+
+    stopping = []
+    child = []
+
+    def forward(signum, frame):
+        stopping.append(signum)
+        if child and child[0].poll() is None:
+            child[0].send_signal(signal.SIGINT)
+
+    old = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    resets = []
+    try:
+        while True:
+            proc = subprocess.Popen(argv, cwd=flash, env=env, start_new_session=True)
+            child[:] = [proc]
+            dog = _Watchdog(proc, os.path.join(flash, "vdevice-wdt"))
+            dog.start()
+            code = proc.wait()
+            dog.stop()
+            if stopping:
+                return 0 if code in (0, -signal.SIGINT) else code
+            if dog.fired:
+                why = "the watchdog was not fed for %.0f s" % dog.fired
+            elif code == vdevice.WDT_EXIT:
+                why = "the watchdog fired"
+            elif code == vdevice.RESET_EXIT:
+                why = "machine.reset()"
+            else:
+                return code
+            now = time.monotonic()
+            resets = [t for t in resets if now - t < RESET_WINDOW_S] + [now]
+            if len(resets) > MAX_RESETS:
+                what = (len(resets), RESET_WINDOW_S)
+                click.echo("zongji: the device reset %d times in %d s: not booting it again" % what)
+                return 1
+            click.echo("zongji: the device reset (%s): booting again" % why)
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+class _Watchdog(threading.Thread):
+    """Outside the device, as the ESP32's watchdog is: the fake WDT writes each feed to a file;
+    no feed within its timeout (+1 s of slack) and the board is reset (killed, then booted)."""
+
+    def __init__(self, proc, path):
+        super().__init__(daemon=True)
+        self.proc = proc
+        self.path = path
+        self.fired = None
+        self._stop = threading.Event()
+        self._since = time.time()
+        try:
+            os.remove(path)  # a file from the last boot says nothing of this one
+        except OSError:
+            pass
+
+    def stop(self):
+        self._stop.set()
+
+    def run(self):
+        while not self._stop.wait(0.25):
+            try:
+                st = os.stat(self.path)
+                with open(self.path, encoding="ascii") as f:
+                    timeout_ms = int(f.read().split()[1])
+            except (OSError, ValueError, IndexError):
+                continue  # no WDT yet (booting) or the file half written
+            late = time.time() - max(st.st_mtime, self._since)
+            if late > timeout_ms / 1000.0 + 1.0 and self.proc.poll() is None:
+                self.fired = late
+                what = (late, timeout_ms)
+                click.echo("zongji: watchdog: not fed for %.1f s (timeout %d ms): resetting the board" % what)
+                self.proc.kill()
+                return
