@@ -5,6 +5,7 @@ import _sites
 from _phones import SWITCH, Net, Phone, ack_for_failure, registered
 from _sites import build
 from zongji.sip.message import make_request, make_response
+from zongji.switch.budget import AnswerBudget
 
 TRUNK = ("127.0.0.1", 5070)
 
@@ -508,3 +509,13 @@ def test_a_prack_in_an_early_dialog_reaches_the_ringing_phone_and_nobody_else():
     assert prack is not None and str(prack.uri) == "sip:202@%s:%d" % b.addr  # its Contact, from its 183
     assert a.last(200) is not None and a.last(200).cseq()[1] == "PRACK"
     assert len(net.sw.proxy.calls) == 1  # still ringing
+
+
+def test_rotating_over_more_prefixes_than_the_budget_holds_earns_no_fresh_bursts():
+    budget = AnswerBudget()
+    budget.burst = budget.rate = 10**6  # only the per-prefix buckets count here
+    first = sum(budget.may_answer("10.1.%d.1" % p, 1000) for p in range(16) for _ in range(100))
+    assert first == 16 * budget.prefix_burst  # every prefix had its burst
+    more = sum(budget.may_answer("10.2.%d.1" % p, 1000) for p in range(64) for _ in range(100))
+    assert more <= 64  # one token each for the newcomers, no table reset
+    assert len(budget) <= budget.max_prefixes

@@ -13,11 +13,12 @@ are roomier than the guard's guess budget (Guard.may_verify): a challenge gives 
 and every phone of an office needs one when it boots. Registered phones never ask: the switch
 answers them whatever the buckets hold. Host mode makes the buckets larger (a PC serves more).
 
-The prefix table holds at most max_prefixes buckets; when it is full it is forgotten whole
-rather than searched (they refill within seconds), so memory stays a few hundred bytes.
+The prefix table holds at most max_prefixes buckets (a few hundred bytes). When it is full, a
+new prefix takes the place of full buckets, or else of the fullest one and starts with a single
+token (guard.make_room): rotating over more prefixes than the table holds earns no fresh bursts.
 """
 
-from zongji.switch.guard import prefix
+from zongji.switch.guard import make_room, prefix
 from zongji.switch.seconds import Seconds
 
 
@@ -39,9 +40,7 @@ class AnswerBudget(Seconds):
         p = prefix(ip)
         b = self._p.get(p)
         if b is None:
-            if len(self._p) >= self.max_prefixes:
-                self._p = {}
-            b = self._p[p] = [self.prefix_burst, now]
+            b = self._p[p] = [make_room(self._p, self.prefix_burst, self.prefix_rate, self.max_prefixes, now), now]
         every = self._all
         if every is None:
             every = self._all = [self.burst, now]

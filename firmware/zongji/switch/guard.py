@@ -354,26 +354,7 @@ class Guard(Seconds):
             b[0], b[1] = 0, now
 
     def _room_for_prefix(self, now):
-        # make room for a new prefix -> the tokens it starts with
-        burst = self.prefix_burst
-        if len(self._p) < self.max_prefixes:
-            return burst
-        fullest = None
-        most = -1
-        full = None
-        for p in self._p:
-            b = self._p[p]
-            tokens = min(burst, b[0] + (now - b[1]) * self.prefix_rate)
-            if tokens >= burst:
-                full = [p] if full is None else full + [p]
-            elif tokens > most:
-                fullest, most = p, tokens
-        if full is not None:
-            for p in full:
-                del self._p[p]  # a full bucket has nothing to remember
-            return burst
-        del self._p[fullest]
-        return 1  # more prefixes are busy than the table holds: no fresh burst
+        return make_room(self._p, self.prefix_burst, self.prefix_rate, self.max_prefixes, now)
 
     def _event(self, ev):
         if len(self._events) >= self.max_events:
@@ -420,3 +401,28 @@ class Guard(Seconds):
         events = self._events
         self._events = []
         return events
+
+
+def make_room(table, burst, rate, cap, now):
+    """Room in a table of token buckets (prefix -> [tokens, second]) for one more: the tokens
+    the new bucket starts with. Full buckets have nothing to remember and go first; when none
+    is full, the fullest goes and the new one starts with a single token, so rotating over more
+    prefixes than the table holds earns no fresh bursts (AnswerBudget and the guess budget)."""
+    if len(table) < cap:
+        return burst
+    fullest = None
+    most = -1
+    full = None
+    for p in table:
+        b = table[p]
+        tokens = min(burst, b[0] + (now - b[1]) * rate)
+        if tokens >= burst:
+            full = [p] if full is None else full + [p]
+        elif tokens > most:
+            fullest, most = p, tokens
+    if full is not None:
+        for p in full:
+            del table[p]
+        return burst
+    del table[fullest]
+    return 1
