@@ -197,3 +197,114 @@ def test_a_row_with_a_bad_hash_is_refused():
     for bad in (["202", "B", "", "ab" * 15, "", "", "", 0, "", ""], ["203", "C", "", "zz" * 16, "", "", "", 0, "", ""]):
         raises(ValueError, d.add, bad)
     raises(ValueError, Directory(("SHA-256",)).add, ["204", "D", "", "ab" * 16, "", "", "", 0, "", ""])
+
+
+# ---- the heap a load takes (bench/heap_peak.py measures it; tests/test_load_peak.py bounds it)
+
+
+def _site_and_rows(rows):
+    from zongji.site.bundle import stored_row
+    from zongji.site.model import realm_of
+
+    site, _ = schema.normalize(raw_site())
+    realm = realm_of(site)
+    return site, [stored_row(e, realm) for e in ext_dicts(rows)]
+
+
+def test_the_device_checks_numbers_in_the_directory_with_the_same_errors():
+    # bundle.load looks extension numbers up in the Directory's index instead of copying them:
+    # the errors must be those the host finds from the staff rows, in the same order
+    from zongji.site import checks
+
+    bad = [
+        ["5", "One digit", "", "s3cret-005-x", "", "staff", 0, "", ""],
+        ["1100000", "Seven digits", "", "s3cret-007-x", "", "staff", 0, "", ""],
+        ["110", "Police", "", "s3cret-110-x", "", "staff", 0, "", ""],  # CN emergency
+        ["0123", "Outside prefix", "", "s3cret-123-x", "", "staff", 0, "", ""],
+        ["600", "Same as the group", "", "s3cret-600-x", "", "staff", 0, "", ""],
+    ]
+    rows = STAFF + bad
+    site, stored = _site_and_rows(rows)
+    site["groups"]["600"]["members"] = ["201", "110", "5", "999"]
+    site["operator"] = {"target": "0123"}
+    d = Directory(site["staff"]["digest"])
+    for r in stored:
+        d.add(r)
+    d.freeze()
+    host = checks.check(site, ext_dicts(rows), warnings=False)
+    device = checks.check(site, d.view(), warnings=False)
+    assert device == host, (device, host)
+    assert len(host) >= 7, host
+    assert any("already used by extension 600" in p[2] for p in host), host
+
+
+def test_errors_only_keeps_at_most_max_errors():
+    from zongji.site import checks
+
+    rows = [[str(3000 + i), "", "", "s3cret-%04d-x" % i, "", "staff", 0, "", ""] for i in range(200)]  # no names
+    site, _ = schema.normalize(raw_site())
+    found = checks.check(site, ext_dicts(rows), warnings=False)
+    assert len(found) == checks.MAX_ERRORS and all(p[0] == "error" for p in found)
+    assert found[0][1] == ("staff", 0, "name"), found[0]
+
+
+def test_the_stepped_loader_gives_the_same_site():
+    data = fixture_bytes()
+    loader = bundle.Loader()
+    for line in bundle._lines(io.BytesIO(data) if io is not None and hasattr(io, "BytesIO") else data):
+        loader.feed(line)
+    steps = 0
+    for _ in loader.finishing():
+        steps += 1
+    site = loader.result
+    assert steps == 2 * len(STAFF), steps  # each row twice: numbers, then staff checks
+    assert site.version == bundle.load(data).version
+    assert [e.number for e in site.directory.records()] == [r[0] for r in STAFF]
+
+
+def test_the_stepped_loader_refuses_what_load_refuses():
+    if not _HOST:
+        raise SkipTest("bundles are built on the host")
+    raw = raw_site()
+    raw["groups"]["600"]["members"] = ["201", "999"]
+    loader = bundle.Loader()
+    for line in bundle._lines(make(raw)):
+        loader.feed(line)
+    e = raises(BundleError, lambda: [None for _ in loader.finishing()])
+    assert "999" in str(e) and str(e) == str(raises(BundleError, bundle.load, make(raw)))
+
+
+def test_a_stream_is_read_in_blocks_and_long_lines_are_refused():
+    if io is None or not hasattr(io, "BytesIO"):
+        return
+    data = fixture_bytes()
+    got = list(bundle._lines(io.BytesIO(data)))
+    assert got == list(bundle._lines(data)) and b"".join(got) == data
+    assert any(len(line) > bundle.BLOCK for line in got)  # the site line spans blocks
+    long = data.split(b"\n")[0] + b"\n" + b"[" + b"1," * bundle.MAX_LINE + b"1]\n"
+    e = raises(BundleError, bundle.load, io.BytesIO(long))
+    assert "longer than" in str(e), str(e)
+
+
+def test_the_directory_spans_chunks_and_shards():
+    from zongji.site import directory
+
+    rows = [[str(3000 + i), "员工%d" % i, "Sales 销售", "k" * 32, "", "staff", 0, "", "9264"] for i in range(300)]
+    rows.append(["4999", "x" * (directory.CHUNK + 100), "", "", "13800138000", "staff", 0, "", ""])  # its own chunk
+    rows.append(["5000", "After the long one", "", "k" * 32, "", "staff", 0, "", ""])
+    d = Directory(("MD5",))
+    for r in rows:
+        d.add([r[0], r[1], r[2], "ab" * 16 if r[3] else "", "", r[4], r[5], r[6], "", r[8]])
+    before = [e.number for e in d.records()]  # read before freeze: seals the open chunk
+    d.add(["5001", "Added after a read", "", "", "", "13800138001", "", 0, "", ""])
+    d.freeze()
+    numbers = [r[0] for r in rows] + ["5001"]
+    assert before == numbers[:-1]
+    assert list(d.numbers()) == numbers and [e.number for e in d.records()] == numbers
+    assert sorted(d.codes()) == sorted([directory.code(n) for n in numbers])
+    assert len(d._chunks) >= 5 and max([len(c) for c in d._chunks]) > directory.CHUNK
+    assert min([len(s) for s in d._index]) > 0  # 3000..3299 spread over every shard
+    assert d.get("4999").name == "x" * (directory.CHUNK + 100) and d.get("5000").has_phone()
+    assert d.get("3299").name == "员工299" and d.get("3299").department == "Sales 销售"
+    assert d.get("3300") is None and not d.has("3300") and d.has("5001")
+    raises(ValueError, d.add, ["5002", "Late", "", "", "", "", "", 0, "", ""])  # frozen

@@ -31,7 +31,7 @@ def _warn(problems, path, msg):
 MAX_ERRORS = 20  # errors kept when only errors are asked for (the device shows the first)
 
 
-class _ErrorsOnly:
+class ErrorsOnly:
     """Where the checks put problems when only errors are wanted (bundle.load on the device):
     warnings are dropped as they come and at most MAX_ERRORS errors kept, so a broken
     1000-row bundle cannot fill the heap with messages nobody reads."""
@@ -51,7 +51,16 @@ def check(site, extensions, warnings=True):
     nobody reads a warning. `extensions` is walked twice, one row at a time; given a Directory's
     view with warnings=False, its index stands in for the short numbers of the extensions, so
     the heap the checks take does not grow with the staff (bundle.load, on a small heap)."""
-    problems = [] if warnings else _ErrorsOnly()
+    problems = [] if warnings else ErrorsOnly()
+    for _ in check_steps(site, extensions, problems, warnings):
+        pass
+    return problems if warnings else problems.items
+
+
+def check_steps(site, extensions, problems, warnings=True):
+    """check() as a generator that yields after each extension row it reads (each row is read
+    twice), appending to `problems` (a list, or an ErrorsOnly): a shell can serve calls between
+    rows while a sync loads, and a bench can measure the heap at every step (bundle.Loader)."""
     branch = site.get("branch") or {}
     country = branch.get("country")
     if country not in countries.SUPPORTED:
@@ -70,15 +79,18 @@ def check(site, extensions, warnings=True):
             ("branch", "timezone"),
             "time zone '%s' was not compiled: check its spelling, e.g. Asia/Shanghai" % branch.get("timezone"),
         )
-    numbers = _check_numbers(site, extensions, country, problems, warnings)
-    staffchecks.check_extensions(site, extensions, country, problems)
+    directory = None if warnings else getattr(extensions, "directory", None)
+    numbers = _Numbers(directory)
+    for _ in _check_numbers(site, extensions, country, problems, numbers, warnings):
+        yield
+    for _ in staffchecks.check_extensions(site, extensions, country, problems):
+        yield
     _check_groups(site, numbers, problems)
     _check_targets(site, numbers, problems)
     _check_menus(site, numbers, problems, warnings)
     _check_hours(site, problems, warnings)
     staffchecks.check_dialout(site, problems)
     staffchecks.check_digest(site, problems)
-    return problems if warnings else problems.items
 
 
 class _Numbers:
@@ -139,11 +151,10 @@ def _number_problem(num, numbers, emergency, prefix):
     return None
 
 
-def _check_numbers(site, extensions, country, problems, warnings=True):
-    """Build the short-number space (see _Numbers). Reports bad numbers, duplicates, clashes;
-    with warnings, the numbers that start others. Holds one row at a time."""
-    directory = None if warnings else getattr(extensions, "directory", None)
-    numbers = _Numbers(directory)
+def _check_numbers(site, extensions, country, problems, numbers, warnings=True):
+    """Fill the short-number space `numbers` (see _Numbers), yielding after each extension.
+    Reports bad numbers, duplicates, clashes; with warnings, the numbers that start others."""
+    directory = numbers.directory
     prefix = (site.get("dialplan") or {}).get("outside_prefix") or ""
     if not is_digits(prefix) or len(prefix) > 2:
         _err(problems, ("dialplan", "outside_prefix"), 'outside_prefix must be 1 or 2 digits, e.g. "0" or "9"')
@@ -156,6 +167,7 @@ def _check_numbers(site, extensions, country, problems, warnings=True):
             if why:
                 _err(problems, ("staff", i, "number"), why)
                 numbers.refused[num] = 1
+            yield
     else:
         for i, ext in enumerate(extensions):
             num = ext.get("number") or ""
@@ -165,6 +177,7 @@ def _check_numbers(site, extensions, country, problems, warnings=True):
                 _err(problems, path, why)
             else:
                 numbers.own[num] = ("extension", path, ext.get("name") or "")
+            yield
     groups = site.get("groups") or {}
     menus = site.get("menus") or {}
     others = [(num, "group", ("groups", num), (groups[num] or {}).get("name") or "") for num in groups]
@@ -178,7 +191,7 @@ def _check_numbers(site, extensions, country, problems, warnings=True):
         else:
             numbers.own[num] = (kind, path, label)
     if not warnings:
-        return numbers
+        return
     # One sorted pass finds every prefix pair: a prefix sorts right before its extensions.
     ordered = sorted(numbers)
     for i, num in enumerate(ordered):
@@ -195,7 +208,6 @@ def _check_numbers(site, extensions, country, problems, warnings=True):
                 "for another digit before the call goes through"
                 % (num, ", ".join(longer[:3]) + (" …" if len(longer) > 3 else ""), num, wait),
             )
-    return numbers
 
 
 def _suggest(word, choices):

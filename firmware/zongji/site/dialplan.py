@@ -46,14 +46,17 @@ class DialPlan:
             num = menus[name].get("number")
             if num:
                 self._special[code(num)] = ("menu", name)
-        for num in directory.numbers():
-            self._add_prefixes(num)
+        for c in directory.codes():
+            self._add_prefixes(c)
         for num in list(groups) + [menus[n]["number"] for n in menus if menus[n].get("number")]:
-            self._add_prefixes(num)
+            self._add_prefixes(code(num))
 
-    def _add_prefixes(self, num):
-        for i in range(1, len(num)):
-            self._prefixes[code(num[:i])] = 1
+    def _add_prefixes(self, c):
+        # the code of a number's prefix one digit shorter is its code // 10 ("1" + digits):
+        # integer arithmetic, so 1000 extensions leave no string garbage behind
+        while c >= 100:
+            c //= 10
+            self._prefixes[c] = 1
 
     def lookup(self, number):
         """The target a complete short number names, or None."""

@@ -30,7 +30,8 @@ def _suggest(word, choices):
 
 
 def check_extensions(site, extensions, country, problems):
-    """Every staff row: name, secret, mobile, follow-me, class and PIN."""
+    """Every staff row: name, secret, mobile, follow-me, class and PIN. A generator: it yields
+    after each row (checks.check_steps)."""
     classes = (site.get("dialout") or {}).get("classes") or {}
     default = (site.get("staff") or {}).get("default_class") or "internal"
     if default not in classes:
@@ -107,6 +108,7 @@ def check_extensions(site, extensions, country, problems):
         for field in ("name", "department", "secret", "mobile"):
             if _has_control(ext.get(field) or ""):
                 _err(problems, ("staff", i, field), "%s of extension %s contains a control character" % (field, num))
+        yield
 
 
 def _has_control(text):
