@@ -413,7 +413,7 @@ def test_evicted_nonce_cannot_come_back():
         max_nonces = 2
 
     auth = _server(Small)
-    step = 2000  # nonce times are tracked in 1024 ms units
+    step = 2000
     unused, unused_ch = _answer(auth, T0, "201", USERS["201"])
     first, first_ch = _answer(auth, T0 + step, "201", USERS["201"])
     assert _check(auth, first, T0 + step) == OK
@@ -429,6 +429,50 @@ def test_evicted_nonce_cannot_come_back():
     fresh, _ = _answer(auth, T0 + 4 * step, "201", USERS["201"])
     assert _check(auth, fresh, T0 + 4 * step) == OK
     assert len(auth._seen) == 2
+
+
+def test_evicted_nonce_cannot_come_back_within_the_same_millisecond():
+    class Small(Authenticator):
+        max_nonces = 2
+
+    auth = _server(Small)
+    first, ch = _answer(auth, T0, "201", USERS["201"])
+    assert _check(auth, first, T0) == OK
+    for _ in range(2):  # two more in the same ms push it out; the floor is that ms
+        p, _ = _answer(auth, T0, "201", USERS["201"])
+        assert _check(auth, p, T0) == OK
+    again, _ = _answer(auth, T0, "201", USERS["201"], nc=2, challenge=ch)
+    assert _check(auth, again, T0) == STALE and auth.reason == "nonce no longer tracked"
+    assert _check(auth, first, T0) == STALE  # nor the first answer itself
+
+
+def test_the_table_size_is_no_rate_cap():
+    # 64 entries, 2,000 authentications in one second, each answered 5 ms after its challenge
+    # with 4 others in flight (the old 1,024 ms floor went STALE after ~62 a second)
+    auth = _server()
+    pending = []
+    stale = 0
+    for i in range(2000):
+        now = T0 + i // 2  # two challenges a ms
+        pending.append(_answer(auth, now, "201", USERS["201"])[0])
+        if len(pending) > 10:
+            if _check(auth, pending.pop(0), now) != OK:
+                stale += 1
+    assert stale == 0 and len(auth._seen) == Authenticator.max_nonces
+
+
+def test_issue_times_stay_small_ints_over_weeks_and_still_order():
+    auth = _server()
+    day = 86400000
+    for d in range(0, 30):  # a month of uptime, a refresh a day
+        now = T0 + d * day
+        p, ch = _answer(auth, now, "201", USERS["201"])
+        assert _check(auth, p, now) == OK
+        assert _check(auth, p, now + 1) == STALE  # replay
+        assert -0x40000000 <= auth._floor if auth._floor is not None else True
+        for t in auth._ring_t:
+            assert -0x40000000 <= t < 0x40000000, t
+    assert auth._base > T0  # the base moved up
 
 
 def test_replay_table_stays_bounded():

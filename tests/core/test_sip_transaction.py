@@ -186,14 +186,17 @@ def test_non_invite_round_trip_then_timers_k_and_j_empty_the_tables():
     assert tx.request is None and new.tx.request is None  # lingering transactions travel light
     assert p.client.next_timer() == 5000  # Timer K = T4
     assert p.server.next_timer() == 32000  # Timer J = 64*T1
+    # completed, they hold no transaction slot: a compact record each absorbs stragglers
+    assert len(p.client) == 0 and len(p.server) == 0
     p.run(4999)
-    assert len(p.client) == 1
+    assert p.client.lingering() == 1
     p.run(5000)
-    assert len(p.client) == 0 and tx.state == TERMINATED
+    assert p.client.lingering() == 0 and p.client.next_timer() is None
     p.run(31999)
-    assert len(p.server) == 1
+    assert p.server.lingering() == 1
     p.run(32000)
-    assert len(p.server) == 0 and p.server.next_timer() is None
+    assert p.server.lingering() == 0 and p.server.next_timer() is None
+    assert tx.state == COMPLETED  # the TU's object stays as it was; the layer forgot it
     assert p.sent("c>s", "OPTIONS") == [0]  # no retransmission was needed
 
 
@@ -356,7 +359,8 @@ def test_lost_ack_server_resends_final_on_timer_g_until_timer_h():
     assert len(p.events("client", Absorbed)) == 10
     (timeout,) = p.events("server", Timeout)
     assert timeout.tx is server_tx and timeout.timer == "H" and (32000, timeout) in p.server_events
-    assert len(p.server) == 0 and len(p.client) == 0 and tx.state == TERMINATED
+    assert len(p.server) == 0 and len(p.client) == 0 and tx.state == COMPLETED  # its record did the ACKs
+    assert p.client.lingering() == 0  # Timer D (32 s after the first 486) is over too
 
 
 def test_2xx_for_invite_goes_to_the_tu_and_its_ack_too():
@@ -492,10 +496,10 @@ def test_badbranch_is_matched_the_rfc2543_way():
     assert layer.respond(new.tx, make_response(new.request, 200, to_tag="t"), 0)
     assert [addr for _, addr in layer.datagrams_to_send()] == [("192.0.2.1", 5060)]  # sent-by port
     (again,) = layer.receive(data, src, 500)
-    assert isinstance(again, Absorbed) and again.tx is new.tx
-    assert len(layer.datagrams_to_send()) == 1 and len(layer) == 1
+    assert isinstance(again, Absorbed) and again.tx is None  # the compact record answered
+    assert len(layer.datagrams_to_send()) == 1 and len(layer) == 0 and layer.lingering() == 1
     other = data.replace(b"CSeq: 8 OPTIONS", b"CSeq: 9 OPTIONS")  # same "branch", new request
-    assert isinstance(layer.receive(other, src, 600)[0], NewRequest) and len(layer) == 2
+    assert isinstance(layer.receive(other, src, 600)[0], NewRequest) and len(layer) == 1
 
 
 def test_rfc2543_invite_and_its_ack_match_by_the_to_tag_we_sent():
@@ -570,7 +574,7 @@ def test_respond_refuses_what_the_state_does_not_take():
     assert not p.respond(new, 404)  # a second final response is discarded (17.2.2)
     assert not p.respond(new, 180)
     p.run(32000)
-    assert not p.respond(new, 200) and new.tx.state == TERMINATED
+    assert not p.respond(new, 200) and new.tx.state == COMPLETED and p.server.lingering() == 0
     assert p.sent("s>c", "SIP/2.0") == [0]
 
 
@@ -679,3 +683,148 @@ def test_ten_thousand_transactions_leave_nothing_behind():
     assert p.client.next_timer() is None and p.server.next_timer() is None
     assert not p.client.transactions() and not p.server.transactions()
     assert 8 < peak < 64
+
+
+# -- the timer heap and the lingering records --------------------------------------------------
+
+
+def test_timers_fire_in_deadline_order_ties_in_creation_order():
+    layer = TransactionLayer("192.0.2.1:5060", seed=9)
+    layer.T1 = 1000
+    fired = []
+    txs = []
+    # five OPTIONS to a silent peer, started at 0, 300, 300, 600, 100: Timer E fires at T1 after
+    for i, start in enumerate((0, 300, 300, 600, 100)):
+        req = make_request("OPTIONS", "sip:x@y", "<sip:a@x>;tag=%d" % i, "<sip:x@y>", "c%d" % i, 1)
+        txs.append(layer.send_request(req, SERVER, start))
+    layer.datagrams_to_send()
+    expect = [(1000, 0), (1100, 4), (1300, 1), (1300, 2), (1600, 3)]
+    while layer.next_timer() is not None and layer.next_timer() <= 1600:
+        now = layer.next_timer()
+        layer.handle_timer(now)
+        for _ in layer.datagrams_to_send():
+            fired.append(now)
+    assert fired == [t for t, _ in expect]
+    # the order within a tie is creation order: tx 1 was sent before tx 2
+    layer2 = TransactionLayer("192.0.2.1:5060", seed=9)
+    order = []
+    for i in range(3):
+        req = make_request("OPTIONS", "sip:x@y", "<sip:a@x>;tag=%d" % i, "<sip:x@y>", "d%d" % i, 1)
+        layer2.send_request(req, ("192.0.2.%d" % (10 + i), 5060), 0)
+    layer2.datagrams_to_send()
+    layer2.handle_timer(500)
+    order = [addr[0] for _, addr in layer2.datagrams_to_send()]
+    assert order == ["192.0.2.10", "192.0.2.11", "192.0.2.12"]
+
+
+def test_stopped_and_rearmed_timers_leave_stale_entries_that_never_fire():
+    p = Pair()
+    p.answer = answer_with(180)
+    tx = p.request("INVITE")  # 180 stops Timers A and B: their heap entries go stale
+    assert tx.state == PROCEEDING
+    assert p.client.next_timer() is None and p.client._heap == []  # dropped as they surfaced
+    # an INVITE server answered 2xx after its 100 Trying timer was armed: the 100 never comes
+    p2 = Pair()
+    p2.request("INVITE")
+    (new,) = p2.events("server", NewRequest)
+    p2.respond(new, 200)
+    assert p2.server.next_timer() == 32000  # Timer L; the 200 ms entry was stale
+    p2.run(40000)
+    assert p2.sent("s>c", "SIP/2.0 100") == [] and len(p2.server) == 0
+
+
+def test_the_heap_stays_small_when_most_of_its_entries_are_stale():
+    p = Pair(max_transactions=1000)
+    p.answer = answer_with(180)
+    for _ in range(500):  # each leaves two stale entries (A at +500, B at +32 s)
+        p.request("INVITE")
+    assert len(p.client) == 500
+    assert len(p.client._heap) <= 4 * len(p.client) + 64
+    p.client.next_timer()
+    assert p.client.next_timer() is None
+
+
+def test_a_due_timer_costs_one_heap_operation_not_a_scan():
+    # 4,000 running transactions: each handle_timer pops only what is due (no scan)
+    layer = TransactionLayer("192.0.2.1:5060", seed=9)
+    layer.max_transactions = 10000
+    for i in range(4000):
+        req = make_request("OPTIONS", "sip:x@y", "<sip:a@x>;tag=%d" % i, "<sip:x@y>", "e%d" % i, 1)
+        layer.send_request(req, SERVER, i)
+    layer.datagrams_to_send()
+    calls = [0]
+    orig = TransactionLayer._schedule
+
+    def counting(self, tx, at):
+        calls[0] += 1
+        return orig(self, tx, at)
+
+    TransactionLayer._schedule = counting
+    try:
+        assert layer.next_timer() == 500
+        layer.handle_timer(500)  # one transaction due: one retransmission, one re-arm
+        assert len(layer.datagrams_to_send()) == 1 and calls[0] == 1
+    finally:
+        TransactionLayer._schedule = orig
+
+
+def test_a_retransmission_within_timer_j_gets_the_same_answer_from_the_record():
+    p = Pair()
+    seen = []
+
+    def answer(pair, ev):
+        seen.append(ev.request.method)
+        pair.respond(ev, 200, tag="only-once")
+
+    p.answer = answer
+    lost = [0]
+
+    def drop(d, data):  # the 200 is lost three times: the client retransmits at 0.5, 1.5, 3.5 s
+        if d == "s>c" and lost[0] < 3:
+            lost[0] += 1
+            return True
+        return False
+
+    p.drop = drop
+    tx = p.request("REGISTER")
+    p.run(4000)
+    assert seen == ["REGISTER"]  # the TU saw it once
+    copies = [data for t, d, data, _ in p.wire if d == "s>c"]
+    assert len(copies) == 4 and len(set(copies)) == 1  # the very same bytes each time
+    assert tx.state == COMPLETED and len(p.server) == 0 and p.server.lingering() == 1
+    p.run(31999)
+    assert p.server.lingering() == 1
+    p.run(32000)
+    assert p.server.lingering() == 0
+
+
+def test_lingering_records_have_a_cap_and_the_oldest_goes_first():
+    p = Pair(max_lingering=3)
+    p.answer = answer_with(200)
+    txs = []
+    for i in range(5):
+        p.now = i * 10
+        txs.append(p.request("OPTIONS"))
+    assert p.server.lingering() == 3 and len(p.server) == 0  # no 503, no slot held
+    assert p.server.next_timer() == 20 + 32000  # the first two are gone
+    # a retransmission of the newest is still answered from its record, the oldest's is new
+    newest = [data for _, d, data, _ in p.wire if d == "c>s"][-1]
+    oldest = [data for _, d, data, _ in p.wire if d == "c>s"][0]
+    (ev,) = p.server.receive(newest, CLIENT, 100)
+    assert isinstance(ev, Absorbed) and len(p.server.datagrams_to_send()) == 1
+    (ev,) = p.server.receive(oldest, CLIENT, 100)
+    assert isinstance(ev, NewRequest)
+
+
+def test_a_busy_server_holds_slots_only_while_it_works():
+    # 64 slots, 1,000 requests over 10 s, each answered at once: nothing is refused
+    p = Pair(max_transactions=64, max_lingering=2000)
+    p.client.max_transactions = 2000
+    p.answer = answer_with(200)
+    for i in range(1000):
+        p.run(i * 10)
+        p.request("REGISTER")
+    assert not p.events("server", Overloaded) and len(p.events("client", ResponseReceived)) == 1000
+    assert len(p.server) == 0 and p.server.lingering() == 1000
+    p.run(10000 + 32000)
+    assert p.server.lingering() == 0 and p.client.lingering() == 0 and p.server.next_timer() is None

@@ -42,13 +42,26 @@ Verdicts, in the order `check` reaches them:
 
 Replay protection (RFC 2617 section 3.2.2, nonce-count): with qop=auth every reuse of a nonce
 must carry a higher `nc`. The last nc is kept per nonce in a table of at most `max_nonces`
-entries (first-used first evicted). A nonce not in the table is only accepted if it was issued
-after every nonce ever evicted (`_floor`), so an evicted nonce can never come back. RFC 2069
-style responses (MD5, no qop) have no nc, so their nonce is single use. Memory: the table keys
-are 30-bit ints cut from the tag, the values counts capped below 2**30 (a higher nc is answered
-STALE), so both are small ints on MicroPython and no entry allocates: a full table is a ~600 B
-dict plus two 64-slot lists (~600 B), about 1.3 KB (gc.mem_alloc on the 32-bit wasm port; a
-test holds it under 3 KB).
+entries, filled in order of first use, the oldest evicted. A nonce not in the table is only
+accepted if it was issued after every nonce ever evicted (`_floor`, kept to the millisecond),
+so an evicted nonce can never come back. RFC 2069 style responses (MD5, no qop) have no nc, so
+their nonce is single use.
+
+What the table size bounds is not a rate. A nonce is first used one round trip after it was
+issued; by then the table has evicted only nonces first used `max_nonces` uses ago, whose issue
+times lie further back than that round trip unless more than `max_nonces` nonces are first used
+within it. So 64 entries take 64 authentications per round trip (thousands a second on a LAN),
+and only nonces kept unused for longer than the table's turnover (a phone that reuses its nonce
+at the next refresh while others authenticated in between) come back STALE, which costs that
+phone one more round trip, never a failure. (The floor used to count in 1,024 ms units: a table
+of 64 then answered STALE above ~62 first uses a second.) Kamailio's auth module keeps its
+replay state the same way, apart from the nonce, and makes it optional.
+
+Memory: the table keys are 30-bit ints cut from the tag, the values counts capped below 2**30
+(a higher nc is answered STALE), and issue times are kept in ms since a base that moves up
+every 2**29 ms (6 days), so all are small ints on MicroPython and no entry allocates: a full
+table is a ~600 B dict plus two 64-slot lists (~600 B), about 1.3 KB (gc.mem_alloc on the
+32-bit wasm port; a test holds it under 3 KB).
 
 Reboots: the table lives in RAM. Give each boot a fresh `secret_key` (the default draws one from
 `random_bytes`), or nonces issued before a reboot would be valid again with an empty table.
@@ -163,9 +176,10 @@ class Authenticator:
         self._ipad, self._opad = _hmac_pads(secret_key)
         self._seen = {}  # nonce id -> last nc
         self._ring = [None] * self.max_nonces  # nonce ids, in order of first use
-        self._ring_t = [0] * self.max_nonces  # their issue times, in units of 1024 ms
+        self._ring_t = [0] * self.max_nonces  # their issue times, ms after _base
         self._pos = 0
-        self._floor = -1  # latest issue time (1024 ms units) of any evicted nonce
+        self._base = None  # ms; issue times are kept relative to it, so they stay small ints
+        self._floor = None  # latest issue time (ms after _base) of any evicted nonce
 
     def track(self, max_nonces):
         """Keep up to max_nonces nonces in the replay table (before first use). Host mode keeps
@@ -275,23 +289,40 @@ class Authenticator:
         if nc > _NC_MAX:  # 2**30 requests on one nonce: start a new one instead
             return self._done(STALE, "nonce count too high")
         if last is None:
-            if (issued >> 10) <= self._floor:
+            t = self._relative(issued)
+            if self._floor is not None and t <= self._floor:
                 return self._done(STALE, "nonce no longer tracked")
-            self._remember(nid, issued >> 10, nc)
+            self._remember(nid, t, nc)
         elif nc <= last:
             return self._done(STALE, "nonce count replayed")
         else:
             self._seen[nid] = nc
         return self._done(OK, "")
 
-    def _remember(self, nid, issued_units, nc):
+    def _relative(self, issued):
+        # ms after _base; the base moves up every 2**29 ms so the values stay small ints on a
+        # 32-bit port (entries older than the nonce lifetime may go negative: still ordered)
+        base = self._base
+        if base is None:
+            base = self._base = issued
+        elif issued - base >= 0x20000000:
+            shift = issued - base - self.nonce_ttl_ms - 1
+            self._base = base = base + shift
+            t = self._ring_t
+            for i in range(len(t)):
+                t[i] = max(t[i] - shift, -0x20000000)
+            if self._floor is not None:
+                self._floor = max(self._floor - shift, -0x20000000)
+        return issued - base
+
+    def _remember(self, nid, issued_ms, nc):
         i = self._pos
         old = self._ring[i]
         if old is not None:
             del self._seen[old]
-            if self._ring_t[i] > self._floor:
+            if self._floor is None or self._ring_t[i] > self._floor:
                 self._floor = self._ring_t[i]
         self._ring[i] = nid
-        self._ring_t[i] = issued_units
+        self._ring_t[i] = issued_ms
         self._seen[nid] = nc
         self._pos = (i + 1) % len(self._ring)

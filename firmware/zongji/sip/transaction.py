@@ -41,7 +41,67 @@ Absorbed with tx None. This is how unauthenticated traffic costs the switch no s
 Limits: at most max_transactions run at once. Over it a new request is answered 503 with
 Retry-After, statelessly, and the TU gets Overloaded; send_request raises TransactionError.
 Ended transactions leave the tables at once.
+
+Lingering costs no slot. Once a non-INVITE transaction (either side) or an INVITE client has
+its final response, all it still does is absorb retransmissions: resend the same bytes (the
+final response; the ACK for a 300-699) or drop them, until Timer J, K or D. The layer then
+takes it out of the transaction tables and keeps a compact record instead, key -> [expiry,
+bytes or None, address, key] (a few dozen bytes beside the bytes themselves, as Kamailio's tm
+keeps just the reply buffer), so a phone's REGISTER holds no transaction slot for its 32 s of
+Timer J. A retransmitted request gets the same final response again, and the TU never sees it
+twice; `lingering()` counts the records. At most max_lingering are kept (None: as many as
+max_transactions); over that the one closest to its end goes first, never a 503. The
+Transaction object the TU may still hold stays in completed state and refuses a second
+response. Records have a fixed life per kind, so each kind is a FIFO: O(1) in and out.
+
+Timers: each armed timer is pushed on a binary heap as (deadline, seq, tx); a timer that is
+re-armed or stopped leaves its entry behind, and an entry is dropped when it reaches the top
+and no longer matches its transaction's timers (lazy deletion, with a rebuild when stale entries
+outnumber live ones). next_timer() is O(1) amortised, each timer that fires O(log n), whatever
+the number of transactions; due timers fire earliest first, ties in creation order.
 """
+
+try:
+    from heapq import heapify, heappop, heappush
+except ImportError:  # pragma: no cover  (a MicroPython build without heapq)
+
+    def heappush(heap, item):
+        heap.append(item)
+        i = len(heap) - 1
+        while i:
+            up = (i - 1) >> 1
+            if not item < heap[up]:
+                break
+            heap[i] = heap[up]
+            i = up
+        heap[i] = item
+
+    def heappop(heap):
+        last = heap.pop()
+        if not heap:
+            return last
+        top = heap[0]
+        n = len(heap)
+        i = 0
+        while True:
+            c = 2 * i + 1
+            if c >= n:
+                break
+            if c + 1 < n and heap[c + 1] < heap[c]:
+                c += 1
+            if not heap[c] < last:
+                break
+            heap[i] = heap[c]
+            i = c
+        heap[i] = last
+        return top
+
+    def heapify(heap):
+        items = heap[:]
+        del heap[:]
+        for item in items:
+            heappush(heap, item)
+
 
 from zongji.sip.headers import BRANCH_MAGIC
 from zongji.sip.message import Response, make_response
@@ -193,6 +253,7 @@ class TransactionLayer:
     max_transactions = 64
     retry_after = 10
     symmetric = False
+    max_lingering = None  # compact records of completed transactions; None: max_transactions
     screen = None  # the TU's stateless-answer hook (see the module docstring)
 
     def __init__(self, sent_by=None, random_bytes=None, seed=0):
@@ -202,9 +263,21 @@ class TransactionLayer:
         self._servers = {}  # _server_key() -> ServerTransaction
         self._out = []
         self._seq = 0
+        self._heap = []  # (deadline, seq, tx) for each armed timer; stale ones left behind
+        self._linger = {}  # key -> [expires, bytes or None, addr, key]: completed, absorbing
+        self._fifos = {}  # lifetime ms -> [records in order of expiry, index of the first live]
 
     def __len__(self):
+        """Transactions running (lingering records not counted: see lingering())."""
         return len(self._clients) + len(self._servers)
+
+    def lingering(self):
+        """Completed transactions kept as compact records, absorbing retransmissions."""
+        return len(self._linger)
+
+    def lingering_cap(self):
+        cap = self.max_lingering
+        return self.max_transactions if cap is None else cap
 
     def transactions(self):
         """Every running transaction, oldest first."""
@@ -244,7 +317,12 @@ class TransactionLayer:
         if via is not None and cseq is not None and via.branch:
             tx = self._clients.get((via.branch, cseq[1]))
         if tx is None:
-            return StrayResponse(resp, addr)
+            done = self._linger.get((via.branch, cseq[1])) if via is not None and cseq is not None else None
+            if done is None:
+                return StrayResponse(resp, addr)
+            if done[1] is not None and resp.status >= 300:  # our ACK was lost: ACK again
+                self._out.append((done[1], done[2]))
+            return Absorbed(None, resp)
         return tx._on_response(resp, now)
 
     def _on_request(self, req, addr, now):
@@ -269,6 +347,10 @@ class TransactionLayer:
         tx = self._servers.get(key)
         if tx is not None:
             return tx._on_request(req, addr, now)
+        done = self._linger.get(key)
+        if done is not None:  # a completed non-INVITE: the same final response again
+            self._out.append((done[1], done[2]))
+            return Absorbed(None, req)
         cancels = None
         if method == "CANCEL":
             cancels = self._servers.get(_server_key(req, via, cseq, "INVITE", tag))
@@ -333,7 +415,7 @@ class TransactionLayer:
             raise TransactionError("request has no cseq")
         branch = req.via().branch
         key = (branch, cseq[1])
-        if key in self._clients:
+        if key in self._clients or key in self._linger:
             raise TransactionError("branch %s is already in use for %s" % key)
         table = INVITE_CLIENT if req.method == "INVITE" else NON_INVITE_CLIENT
         tx = ClientTransaction(self, table, key, req, addr, self._next_seq())
@@ -384,34 +466,66 @@ class TransactionLayer:
         return out
 
     def next_timer(self):
-        """The earliest timer deadline in ms, or None when no transaction runs."""
+        """The earliest timer deadline in ms, or None when no transaction runs or lingers."""
+        heap = self._heap
         best = None
-        for table in (self._clients, self._servers):
-            for tx in table.values():
-                d = tx.deadline()
-                if d is not None and (best is None or d < best):
-                    best = d
+        while heap:
+            d, _, tx = heap[0]
+            if d == tx._retx_at or d == tx._end_at:
+                best = d
+                break
+            heappop(heap)  # a timer re-armed or stopped since: lazy deletion
+        for fifo in self._fifos.values():
+            d = self._fifo_head(fifo)
+            if d is not None and (best is None or d < best):
+                best = d
         return best
 
     def handle_timer(self, now_ms):
         """Fire every timer due at now_ms, earliest first -> a list of events."""
         events = []
-        while True:
-            due = None
-            due_at = 0
-            for table in (self._clients, self._servers):
-                for tx in table.values():
-                    d = tx.deadline()
-                    if d is None or d > now_ms:
-                        continue
-                    if due is None or d < due_at or (d == due_at and tx.seq < due.seq):
-                        due = tx
-                        due_at = d
-            if due is None:
-                return events
-            ev = due._fire(now_ms)
+        heap = self._heap
+        while heap:
+            d, _, tx = heap[0]
+            if d > now_ms:
+                break
+            heappop(heap)
+            if d != tx._retx_at and d != tx._end_at:
+                continue  # stale
+            ev = tx._fire(now_ms)
             if ev is not None:
                 events.append(ev)
+        linger = self._linger
+        for fifo in self._fifos.values():
+            q = fifo[0]
+            i = fifo[1]
+            while i < len(q) and q[i][0] <= now_ms:
+                rec = q[i]
+                if linger.get(rec[3]) is rec:
+                    del linger[rec[3]]
+                i += 1
+            self._fifo_trim(fifo, i)
+        return events
+
+    def _fifo_head(self, fifo):
+        # the expiry of the first record still kept, dropping evicted ones on the way
+        q = fifo[0]
+        i = fifo[1]
+        linger = self._linger
+        while i < len(q) and linger.get(q[i][3]) is not q[i]:
+            i += 1
+        self._fifo_trim(fifo, i)
+        return q[fifo[1]][0] if fifo[1] < len(q) else None
+
+    def _fifo_trim(self, fifo, i):
+        q = fifo[0]
+        if i >= len(q):
+            del q[:]
+            i = 0
+        elif i > 32 and 2 * i > len(q):
+            del q[:i]
+            i = 0
+        fifo[1] = i
 
     # -- for the transactions ---------------------------------------------------------------
 
@@ -423,6 +537,46 @@ class TransactionLayer:
         table = self._clients if isinstance(tx, ClientTransaction) else self._servers
         if table.get(tx.key) is tx:
             del table[tx.key]
+
+    def _schedule(self, tx, deadline):
+        heap = self._heap
+        heappush(heap, (deadline, tx.seq, tx))
+        if len(heap) > 64 and len(heap) > 4 * len(self):  # mostly stale: rebuild
+            live = []
+            for table in (self._clients, self._servers):
+                for t in table.values():
+                    for d in (t._retx_at, t._end_at):
+                        if d is not None:
+                            live.append((d, t.seq, t))
+            heapify(live)
+            self._heap = live
+
+    def _keep(self, tx, lifetime, wire, now):
+        """tx is completed: leave the tables, keep a compact record for `lifetime` ms that
+        resends `wire` (or drops, for None) on each retransmission."""
+        self._remove(tx)
+        tx._retx_at = tx._end_at = None
+        if lifetime <= 0:
+            return
+        linger = self._linger
+        fifos = self._fifos
+        if len(linger) >= self.lingering_cap():  # full: the record closest to its end goes
+            oldest = None
+            for fifo in fifos.values():
+                d = self._fifo_head(fifo)
+                if d is not None and (oldest is None or d < oldest[0]):
+                    oldest = (d, fifo)
+            if oldest is None:
+                return  # a cap of 0: keep nothing
+            fifo = oldest[1]
+            del linger[fifo[0][fifo[1]][3]]
+            self._fifo_trim(fifo, fifo[1] + 1)
+        rec = [now + lifetime, wire, tx.addr, tx.key]
+        linger[tx.key] = rec
+        fifo = fifos.get(lifetime)
+        if fifo is None:
+            fifo = fifos[lifetime] = [[], 0]
+        fifo[0].append(rec)
 
 
 def _by_seq(tx):

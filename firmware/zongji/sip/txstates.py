@@ -16,14 +16,16 @@ INVITE client (17.1.1.2, figure 5; RFC 6026 section 8.4)
               bounds the wait by sending CANCEL (section 9.1): 64*T1 after that the transaction
               times out (timer "cancel").
   completed   a 300-699 came: the transaction ACKs it itself (17.1.1.3) and ACKs each
-              retransmission of it again, until Timer D (32 s).
+              retransmission of it again, until Timer D (32 s): from here on the layer's
+              compact record (transaction.py, "Lingering") does that, not this object.
   accepted    a 2xx came and went to the TU, which sends its own ACK (13.2.2.4). Further 2xx
               (retransmissions, forks) go to the TU too, until Timer M (64*T1). RFC 3261 ended
               the transaction at the 2xx, so those looked stray; RFC 6026 keeps it.
 non-INVITE client (17.1.2.2, figure 6)
   trying      Timer E retransmits (T1, doubling, capped at T2); Timer F (64*T1) gives up.
   proceeding  a 1xx came: E retransmits every T2 until F.
-  completed   a final response came; retransmissions of it are absorbed until Timer K (T4).
+  completed   a final response came; retransmissions of it are absorbed until Timer K (T4),
+              by the layer's compact record.
 INVITE server (17.2.1, figure 7; RFC 6026 section 7.1)
   proceeding  the TU has the INVITE. 100 Trying goes out after trying_delay (200 ms) unless the
               TU answered first; a retransmitted INVITE gets the latest provisional again.
@@ -38,7 +40,8 @@ INVITE server (17.2.1, figure 7; RFC 6026 section 7.1)
 non-INVITE server (17.2.2, figure 8)
   trying      the TU has the request; retransmissions are dropped until it answers.
   proceeding  a 1xx went out; a retransmission gets it again.
-  completed   a final response went out; a retransmission gets it again, until Timer J (64*T1).
+  completed   a final response went out; a retransmission gets it again, until Timer J (64*T1),
+              from the layer's compact record: the transaction itself has left the tables.
 In calling, proceeding, trying and completed a transport error reported by the shell ends the
 transaction and the TU is told (17.1.1.2, 17.1.2.2, 17.2.4).
 
@@ -46,7 +49,10 @@ The tables below say which input moves which state where; the code beside them s
 sent and which timers are armed. An input a state does not list is absorbed when the peer sent
 it and refused (respond() returns False) when the TU did. Each transaction has two timer slots:
 a retransmit timer (A, E, G, or the 100 Trying delay) and an ending timer (B, D, F, H, I, J, K,
-L, M, "cancel"); deadlines are absolute milliseconds on the caller's clock.
+L, M, "cancel"); deadlines are absolute milliseconds on the caller's clock. Arming one pushes
+it on the layer's timer heap. A transaction handed to a compact record stays in completed
+state for the TU that holds it (it refuses a second response) and never reaches terminated:
+the J, K and D rows below are what the record does.
 """
 
 from zongji.sip.message import Request, make_response
@@ -174,11 +180,13 @@ class Transaction:
     def _arm_retx(self, name, ms, now):
         self._retx = name
         self._interval = ms = max(ms, 1)  # T1 = 0 must not spin handle_timer()
-        self._retx_at = now + ms
+        self._retx_at = at = now + ms
+        self.layer._schedule(self, at)
 
     def _arm_end(self, name, ms, now):
         self._end = name
-        self._end_at = now + ms
+        self._end_at = at = now + ms
+        self.layer._schedule(self, at)
 
     def deadline(self):
         """The next timer's deadline (ms) or None."""
@@ -227,14 +235,14 @@ class ClientTransaction(Transaction):
                 self._retx_at = self._end_at = None  # stop A and B
         elif new == COMPLETED:
             self._retx_at = None
+            self._end_at = None
             if self.table is INVITE_CLIENT:
-                self._wire = ack_for(self.request, resp).to_bytes()  # resent for each 300-699
-                self._send(self._wire)
-                self._arm_end("D", self.layer.timer_d, now)
+                ack = ack_for(self.request, resp).to_bytes()  # resent for each 300-699
+                self._send(ack)
+                self.layer._keep(self, self.layer.timer_d, ack, now)  # until Timer D
             else:
-                self._wire = None
-                self._arm_end("K", self.layer.T4, now)
-            self.request = None
+                self.layer._keep(self, self.layer.T4, None, now)  # until Timer K
+            self._wire = self.request = None
         elif new == ACCEPTED and old != ACCEPTED:
             self._retx_at = None
             self._wire = self.request = None
@@ -315,8 +323,9 @@ class ServerTransaction(Transaction):
             if self.table is INVITE_SERVER:
                 self._arm_retx("G", T1, now)
                 self._arm_end("H", 64 * T1, now)
-            else:
-                self._arm_end("J", 64 * T1, now)
+            else:  # until Timer J the layer's compact record resends it
+                self.layer._keep(self, 64 * T1, self._wire, now)
+                self._wire = None
         elif new == ACCEPTED and old != ACCEPTED:
             self._arm_end("L", 64 * self.layer.T1, now)
         return True
