@@ -169,6 +169,7 @@ class Switch:
         A cap of None is bounded by another table (the gateway's calls by the proxy's)."""
         return {
             "transactions": (len(self.tl), self.tl.max_transactions),
+            "lingering": (self.tl.lingering(), self.tl.lingering_cap()),
             "calls": (len(self.proxy.calls), self.proxy.max_calls),
             "trunk_calls": (len(self.gateway.calls) if self.gateway is not None else 0, None),
             "relays": (len(self.proxy.relays), self.tl.max_transactions),
