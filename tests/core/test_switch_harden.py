@@ -386,6 +386,8 @@ def test_one_extension_holds_at_most_its_share_of_the_lines():
     assert net.sw.counters["call refused: the caller has its share"] == 1
     c.invite("202")  # a colleague still gets a line
     assert c.got[-1].status != 503 and len(net.sw.proxy.calls) == 5
+    net.advance(10000)  # the 503 was stateless: not retransmitted though never ACKed
+    assert a.statuses().count(503) == 1
 
 
 def _outside_call(prov, n):
@@ -412,6 +414,8 @@ def test_calls_from_the_provider_leave_staff_a_quarter_of_the_lines():
         _outside_call(prov, n)
     assert prov.statuses().count(503) == 2 and len(net.sw.proxy.calls) == 6
     assert net.sw.counters["call refused: the provider has its share"] == 2
+    net.advance(10000)  # answered statelessly: no transaction retransmits the 503s
+    assert prov.statuses().count(503) == 2
     a.invite("202")
     assert a.got[-1].status == 180 and len(net.sw.proxy.calls) == 7
 

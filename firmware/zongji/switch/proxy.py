@@ -108,26 +108,34 @@ class Proxy:
         quarter = max(1, cap // 4)
         return max(4, quarter), max(4, cap // 2), max(1, cap - quarter)
 
-    def _full(self, tx, now, addr, number=None):
-        """Over max_calls, or over a share of them (shares()): 503 with Retry-After, and True."""
-        if len(self.calls) < self.max_calls:
-            per_number, per_ip, trunk = self.shares()
-            mine = same_ip = 0
-            for call in self.calls.values():
-                if number is None:
-                    mine += call.inbound
-                elif call.caller == number and not call.inbound:
-                    mine += 1
-                elif call.caller_addr[0] == addr[0] and not call.inbound:
-                    same_ip += 1
+    def over_share(self, addr, number=None):
+        """Why a new call from extension `number` at addr (None: from the provider) would be
+        refused (max_calls, or a share: shares()), or None when it may go ahead."""
+        if len(self.calls) >= self.max_calls:
+            return "call refused: every line is busy"
+        per_number, per_ip, trunk = self.shares()
+        mine = same_ip = 0
+        for call in self.calls.values():
             if number is None:
-                if mine < trunk:
-                    return False
-                self.sw.count("call refused: the provider has its share")
-            elif mine < per_number and mine + same_ip < per_ip:
-                return False
-            else:
-                self.sw.count("call refused: the caller has its share")
+                mine += call.inbound
+            elif call.caller == number and not call.inbound:
+                mine += 1
+            elif call.caller_addr[0] == addr[0] and not call.inbound:
+                same_ip += 1
+        if number is None:
+            return None if mine < trunk else "call refused: the provider has its share"
+        if mine < per_number and mine + same_ip < per_ip:
+            return None
+        return "call refused: the caller has its share"
+
+    def _full(self, tx, now, addr, number=None):
+        """Over max_calls or a share (over_share): 503 with Retry-After, and True. The switch
+        asks over_share() before any transaction exists and answers statelessly; this is for
+        calls that raced past it."""
+        why = self.over_share(addr, number)
+        if why is None:
+            return False
+        self.sw.count(why)
         self.sw.reply(tx, 503, now, (("Retry-After", 30),))
         return True
 

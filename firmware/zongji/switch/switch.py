@@ -258,8 +258,8 @@ class Switch:
                 return None
             return self._stateless(req, addr, now, resp=resp, charged=_has_digest(req, "authorization"))
         if method == "INVITE":
-            if trunk:
-                return None  # the provider: known by its address, answered statefully
+            if trunk:  # the provider: known by its address, answered statefully
+                return self._room_for_call(req, addr, None, now)
             return self._authenticate_invite(req, addr, now)
         if method in _IN_DIALOG:
             return self._stateless(req, addr, now, 481)
@@ -329,8 +329,22 @@ class Switch:
             self.guard.failed(addr[0], user, now, "from does not match credentials")
             return self._stateless(req, addr, now, 403, "From Does Not Match Credentials", charged=True)
         self.guard.succeeded(addr[0], user)
-        self._screened = (req, caller)
-        return None
+        answer = self._room_for_call(req, addr, caller.number, now)
+        if answer is None:
+            self._screened = (req, caller)
+        return answer
+
+    def _room_for_call(self, req, addr, number, now):
+        """None when a new call may take a line, else a stateless 503: a caller over its share
+        (Proxy.over_share) gets no transaction, so a flood of them, or of INVITEs spoofed from
+        the provider's address, draws one answer each and no retransmissions."""
+        if req.call_id() in self.proxy.calls:
+            return None  # a merged request: the proxy answers 482
+        why = self.proxy.over_share(addr, number)
+        if why is None:
+            return None
+        self.count(why)
+        return self._stateless(req, addr, now, 503, None, (("Retry-After", 30),), charged=number is not None)
 
     def _challenge(self, req, addr, now, stale, charged=False):
         values = self.auth.challenge(now, stale)
