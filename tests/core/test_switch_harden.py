@@ -523,3 +523,28 @@ def test_rotating_over_more_prefixes_than_the_budget_holds_earns_no_fresh_bursts
     more = sum(budget.may_answer("10.2.%d.1" % p, 1000) for p in range(64) for _ in range(100))
     assert more <= 64  # one token each for the newcomers, no table reset
     assert len(budget) <= budget.max_prefixes
+
+
+def test_a_leg_the_provider_ended_before_any_answer_is_cancelled_once_it_rings():
+    # found by the 10^6-input fuzz run: such a leg's INVITE stayed in proceeding for good
+    net, (a,) = setup("203")
+    prov = provider(net, answer=None)
+    net.advance(10)
+    a.invite("013800138000")
+    theirs = prov.last("INVITE")  # not answered yet: the INVITE is still calling
+    bye = make_request(
+        "BYE",
+        theirs.contacts()[0].uri,
+        theirs.get("to") + ";tag=early",
+        theirs.get("from"),
+        theirs.call_id(),
+        2,
+        via="SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKcallingbye",
+    )
+    prov.send(bye)
+    assert prov.last("CANCEL") is None  # 9.1: not before the INVITE heard anything
+    ring = make_response(theirs, 180, to_tag="early")
+    prov.send(ring)
+    assert prov.last("CANCEL") is not None
+    net.advance(40000)  # the CANCEL's 64*T1: the INVITE transaction ends
+    assert len(net.sw.tl) == 0 and net.sw.sizes()["trunk_calls"][0] == 0

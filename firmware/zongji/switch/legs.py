@@ -18,7 +18,7 @@ the transaction ends on its own ("cancel" timeout); a relayed re-INVITE is answe
 
 from zongji.call import state
 from zongji.sip.message import Response
-from zongji.sip.transaction import PROCEEDING, TransactionError, make_cancel
+from zongji.sip.transaction import CALLING, PROCEEDING, TransactionError, make_cancel
 
 TIMER_C_MS = 181000  # "greater than 3 minutes" (16.6 step 11)
 
@@ -39,6 +39,7 @@ class Leg:
         self.heard = False  # any response, 100 included: a CANCEL may now go (9.1)
         self.final = None  # the final status, once there is one (487 once CANCELled)
         self.cancel_pending = False  # CANCEL asked for before the callee said anything
+        self.cancel_sent = False
         self.won = False  # this leg answered first: its 2xx retransmissions go to the caller
         self.timer_c = now + TIMER_C_MS
         self.early = None  # dialog.Dialog of the early dialog its 1xx with a To tag set up
@@ -66,14 +67,22 @@ class Leg:
 
     def send_cancel(self, sw, now):
         """CANCEL this leg (9.1): at once when it answered anything, else once it does. The
-        INVITE transaction then ends by the callee's 487 or 64*T1 later on its own."""
-        if self.final is not None or self.tx is None:
+        INVITE transaction then ends by the callee's 487 or 64*T1 later on its own. Whether
+        to send is the transaction's business, not `final`'s: a leg the call already gave up
+        (a BYE from the provider before the answer, Timer C) still has its INVITE out, and
+        only a CANCEL ends an INVITE in proceeding."""
+        tx = self.tx
+        if tx is None or self.cancel_sent:
             return
-        if not self.heard or self.tx.state != PROCEEDING:  # 9.1: only once it said something
+        if tx.state != CALLING and tx.state != PROCEEDING:
+            return  # it had its final answer: nothing to cancel
+        if not self.heard or tx.state != PROCEEDING:  # 9.1: only once it said something
             self.cancel_pending = True
             return
         self.cancel_pending = False
-        self.final = 487
+        self.cancel_sent = True
+        if self.final is None:
+            self.final = 487
         self.timer_c = None
         self.life.go(state.CANCEL, now)
         try:
