@@ -5,6 +5,7 @@ import _sites
 from _phones import SWITCH, Net, Phone, ack_for_failure, registered
 from _sites import build
 from zongji.sip.message import make_request, make_response
+from zongji.switch import proxy as proxy_module
 from zongji.switch.budget import AnswerBudget
 
 TRUNK = ("127.0.0.1", 5070)
@@ -148,12 +149,31 @@ def test_a_second_invite_with_the_same_call_id_is_a_merged_request():
     assert a.got[-1].status == 482 and len(net.sw.proxy.calls) == 1
 
 
-def test_timer_c_ends_a_call_whose_callee_only_says_trying():
+def test_a_call_whose_callee_only_says_trying_ends_with_the_last_stage():
     net, (a, b) = setup("201", "202")
     b.auto["INVITE"] = 100
     a.invite("202")
-    net.advance(200000)  # past the last stage (120 s) and Timer C (3 min)
+    net.advance(121000)  # the last stage rings at most 120 s
     assert b.last("CANCEL") is not None  # 100 Trying is enough to CANCEL (RFC 3261 9.1)
+    net.advance(40000)
+    assert len(net.sw.proxy.calls) == 0 and a.got[-1].status >= 400
+    net.advance(80000)  # every transaction's own timers (Timer H for the unacknowledged 4xx)
+    assert len(net.sw.tl) == 0
+
+
+def test_timer_c_cancels_a_leg_that_only_says_trying_when_the_stage_is_longer():
+    saved = proxy_module.MAX_RING_MS
+    proxy_module.MAX_RING_MS = 600000  # a stage longer than Timer C
+    try:
+        net, (a, b) = setup("201", "202")
+        b.auto["INVITE"] = 100
+        a.invite("202")
+        net.advance(180000)
+        assert b.last("CANCEL") is None
+        net.advance(2000)  # Timer C: 181 s without a 101-199
+        assert b.last("CANCEL") is not None
+    finally:
+        proxy_module.MAX_RING_MS = saved
     net.advance(40000)
     assert len(net.sw.proxy.calls) == 0 and a.got[-1].status >= 400
     net.advance(40000)

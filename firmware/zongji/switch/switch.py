@@ -34,6 +34,7 @@ from zongji.sip.auth import parse_auth, uri_matches
 from zongji.sip.digest import BAD, OK, STALE, Authenticator
 from zongji.sip.message import make_response
 from zongji.sip.transaction import AckReceived, NewRequest, ResponseReceived, StrayResponse, TransactionLayer
+from zongji.sip.txevents import Timeout, TransportError
 from zongji.sip.uri import parse_uri
 from zongji.switch import events
 from zongji.switch.budget import AnswerBudget
@@ -213,7 +214,8 @@ class Switch:
             tu = ev.tx.tu  # a client transaction's user: a call's leg, a relay, the trunk
             if isinstance(ev, ResponseReceived):
                 tu.on_response(ev.tx, ev.response, now)
-            elif hasattr(tu, "on_timeout") and type(ev).__name__ in ("Timeout", "TransportError"):
+            elif isinstance(ev, (Timeout, TransportError)) and hasattr(tu, "on_timeout"):
+                # a server transaction's user (a Call, for CANCELs) has no use for its timeouts
                 tu.on_timeout(ev.tx, now, getattr(ev, "timer", None))
 
     def _ack(self, req, addr, now):
