@@ -134,7 +134,9 @@ def internal(site, caller, digits, tm, keys=""):
 def inbound(site, number, tm, keys=""):
     """An outside call to `number` (a DID of [trunk] did; anything else reaches the main number)."""
     entry, how = decision.inbound_entry(site, number, tm)
-    text = {"did": "DID %s" % number, "main": "the main number"}.get(how, "%s, outside opening hours" % number)
+    text = {"did": "DID %s" % number, "main": "the main number"}.get(how)
+    if text is None:
+        text = "%s, outside opening hours" % (number or "the main number")
     result = Result()
     result.add(0, "call", "outside call to %s" % text)
     d = decision.decide_inbound(site, number, tm)
@@ -198,6 +200,11 @@ def walk_attendant(site, result, a, keys=""):
 def interactive(site, tm, ask, say, number=""):
     """An outside call typed live: the decision, then the menus as a preview."""
     result = inbound(site, number, tm)
+    # the decision only: the menus' preview is what the caller now plays live, below
+    for i in range(len(result.steps)):
+        if result.steps[i].kind == "preview":
+            del result.steps[i:]
+            break
     for step in result.steps:
         say("%7.1fs  %s" % (step.t_ms / 1000.0, step.text))
     shown = len(result.steps)

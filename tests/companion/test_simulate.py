@@ -207,6 +207,7 @@ def test_interactive_session_reads_keys_line_by_line(tmp_path):
     assert out.index("caller presses 2") < out.index("enters menu 'support'")
     assert "puts the caller through to extension 205" in out
     assert out.count("enters menu 'support'") == 2  # the wait replayed the support menu
+    assert out.count("enters menu 'main'") == 1  # the menus are played live, not previewed first
     assert out.strip().endswith("result: ring (preview, once the attendant speaks: transfer)")
 
 
