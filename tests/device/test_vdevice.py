@@ -1,0 +1,176 @@
+"""`zongji device run` on the example site: the firmware itself, on the real MicroPython unix
+port, serving SIP on loopback to plain-UDP phones with digest auth."""
+
+import json
+import signal
+import time
+
+from _vdev import WAIT, free_port
+from zongji.sip.message import make_response
+
+
+def _server(dev):
+    return ("127.0.0.1", dev.port)
+
+
+def _until(check, timeout=WAIT):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if check():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_phone_registers_with_digest(site, tmp_path, devices, phones):
+    dev = devices(site, tmp_path / "flash")
+    assert "listening on udp 127.0.0.1:%d" % dev.port in dev.lines[-1]
+    lily = phones("201", _server(dev))
+    ok = lily.register()
+    assert ok.status == 200, ok
+    assert ok.contacts()[0].uri.port == lily.addr[1]
+    line = dev.wait_for("registered 201")
+    assert "registered 201 from 127.0.0.1:%d" % lily.addr[1] in line
+
+
+def test_wrong_password_and_unauthenticated_calls_are_refused(site, tmp_path, devices, phones):
+    dev = devices(site, tmp_path / "flash")
+    server = _server(dev)
+    lily = phones("201", server)
+    assert lily.register(secret="not-the-secret").status == 401  # challenged again, not bound
+    # an INVITE with no credentials is challenged, never forwarded
+    stranger = phones("202", server)
+    uri = "sip:201@127.0.0.1:%d" % dev.port
+    invite = stranger.request("INVITE", uri, "201", "call-x@127.0.0.1")
+    stranger.send(invite)
+    assert stranger.final().status == 407
+    # a registered caller to an extension that has no phone registered: refused, and recorded
+    assert lily.register().status == 200
+    lily.invite("203")
+    assert lily.final().status == 480
+    line = dev.wait_for("call 201 -> 203")
+    assert "(480)" in line
+
+
+def test_two_registered_phones_call_each_other(site, tmp_path, devices, phones):
+    dev = devices(site, tmp_path / "flash")
+    server = _server(dev)
+    lily, ming = phones("201", server), phones("202", server)
+    assert lily.register().status == 200
+    assert ming.register().status == 200
+    invite = lily.invite("202")
+    rung = ming.recv("INVITE")
+    assert rung.from_addr().uri.user == "201"
+    assert (rung.vias()[0].host, rung.vias()[0].port) == server  # the device's own address
+    ming.answer(rung)
+    answered = lily.recv(lambda s: s == 200)
+    routes = list(reversed(answered.get_all("record-route")))
+    target, tag = answered.contacts()[0].uri, answered.to_addr().tag
+    call_id = invite.get("call-id")
+
+    def in_dialog(method):
+        req = lily.request(method, target, "202", call_id, [("Route", r) for r in routes], to_tag=tag)
+        if method == "ACK":
+            req.set("cseq", "%d ACK" % invite.cseq()[0])
+        return req
+
+    lily.send(in_dialog("ACK"))
+    ming.recv("ACK")
+    lily.send(in_dialog("BYE"))
+    bye = ming.recv("BYE")
+    ming.send(make_response(bye, 200))
+    assert lily.final().status == 200
+    assert "call 201 -> 202: answered by 202" in dev.wait_for("call 201 -> 202")
+
+
+def test_state_is_written_to_flash_and_restored_after_a_restart(site, tmp_path, devices, phones):
+    flash = tmp_path / "flash"
+    dev = devices(site, flash)
+    lily = phones("201", _server(dev))
+    assert lily.register().status == 200
+    saved = flash / "state" / "registrations.json"
+    assert _until(saved.exists), "registrations.json not written within %d s" % WAIT  # not only at exit
+    assert dev.stop() == 0
+    rows = json.loads(saved.read_text(encoding="utf-8"))["bindings"]
+    assert [row[:2] for row in rows] == [["201", lily.contact]]
+    assert not (flash / "state" / "registrations.json.tmp").exists()
+
+    again = devices(site, flash, port=dev.port, wait=False)
+    assert "restored 1 registration(s)" in again.wait_for("restored")
+    again.listening()
+    # 202 calls 201 without 201 registering again: the restored binding rings its socket
+    ming = phones("202", _server(again))
+    assert ming.register().status == 200
+    ming.invite("201")
+    assert lily.recv("INVITE").from_addr().uri.user == "202"
+    assert again.stop(signal.SIGTERM) == 0  # SIGTERM stops it as cleanly
+
+
+def test_the_watchdog_is_fed_by_the_loop(site, tmp_path, devices):
+    flash = tmp_path / "flash"
+    devices(site, flash)
+    status = flash / "vdevice-wdt"
+
+    def feeds():
+        try:
+            return int(status.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return -1
+
+    assert _until(lambda: feeds() >= 1)
+    first = feeds()
+    assert _until(lambda: feeds() >= first + 2, timeout=5), "fed %d then %d" % (first, feeds())
+    assert int(status.read_text().split()[1]) == 8000  # config wdt_ms
+
+
+def test_a_bad_bundle_rolls_back_to_the_previous_one(site, tmp_path, devices):
+    flash = tmp_path / "flash"
+    dev = devices(site, flash)
+    assert dev.stop() == 0
+    good = (flash / "site.zjb").read_bytes()
+    (flash / "site.prev.zjb").write_bytes(good)
+    (flash / "site.zjb").write_bytes(good.replace(b"Shanghai", b"Shangxai"))  # the hash no longer matches
+    again = devices.boot(flash)
+    assert "site.zjb does not load" in again.wait_for("does not load")
+    assert "rolled back" in again.wait_for("rolled back")
+    assert "Shanghai" in again.listening()
+    assert (flash / "site.zjb").read_bytes() == good
+    assert (flash / "site.bad.zjb").exists() and not (flash / "site.prev.zjb").exists()
+    assert again.stop() == 0
+
+
+def test_below_the_heap_floor_new_registrations_get_503(site, tmp_path, devices, phones):
+    flash = tmp_path / "flash"
+    dev = devices(site, flash)
+    assert dev.stop() == 0
+    cfg = json.loads((flash / "config.json").read_text())
+    cfg["heap_floor"] = 10**12  # never reached: the device is always "low"
+    cfg["sip_port"] = port = free_port()
+    (flash / "config.json").write_text(json.dumps(cfg))
+    again = devices.boot(flash)
+    again.listening()
+    assert "below the floor" in again.wait_for("free heap")
+    lily = phones("201", ("127.0.0.1", port))
+    uri = "sip:127.0.0.1:%d" % port
+    lily.send(lily.request("REGISTER", uri, "201", "reg-low@127.0.0.1", [("Expires", 600)]))
+    refused = lily.final()
+    assert refused.status == 503 and refused.get("retry-after") == "30"
+    assert again.stop() == 0
+
+
+def test_safe_mode_button_held_at_boot_skips_the_app(site, tmp_path, devices):
+    flash = tmp_path / "flash"
+    dev = devices(site, flash)
+    assert dev.stop() == 0
+    (flash / "vdevice.json").write_text(json.dumps({"pins": {"0": 0}}))  # BOOT (GPIO 0) held low
+    again = devices.boot(flash)
+    assert "safe mode" in again.wait_for("safe mode")
+    assert again.proc.wait(timeout=WAIT) == 0
+    assert not any("listening" in ln for ln in again.rest())
+
+
+def test_a_frozen_board_gets_the_bytecode_added_and_says_so(site, tmp_path, devices, phones):
+    dev = devices(site, tmp_path / "flash", board="esp32-devkitc")
+    text = "\n".join(dev.lines)
+    assert "x 1.7" in text and "for the firmware's bytecode" in text and "frozen" in text
+    assert phones("201", _server(dev)).register().status == 200
