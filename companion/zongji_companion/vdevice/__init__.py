@@ -12,14 +12,14 @@ machine module is extended, not replaced; its socket, select, asyncio and time a
 Heap. The unix port is 64-bit: its objects take more room than the 32-bit ESP32's, so a
 board's heap_bytes is scaled by HEAP_RATIO. Measured by running bench/mpy/device_heap.py and
 bench/mpy/sip_heap.py on the 32-bit WebAssembly port (tests/mpy) and on the unix port
-(`.venv/bin/python bench/heap_ratio.py`, 2026-12-02):
+(`.venv/bin/python bench/heap_ratio.py`, 2026-12-02, at b1134e9):
 
                                  wasm (32-bit)   unix (64-bit)   ratio
-    per registered phone             169 B           286 B        1.69
-    per answered call                827 B          1491 B        1.80
-    the example site (12 staff)      5.5 KB          9.9 KB       1.79
-    a 500-staff site                35.9 KB         45.2 KB       1.26  (mostly one bytes blob)
-    the imported core (bytecode)   247 KB          244 KB         0.99
+    per registered phone             172 B           273 B        1.59
+    per answered call                856 B          1552 B        1.81
+    the example site (13 staff)      6.5 KB         11.7 KB       1.80
+    a 500-staff site                37.8 KB         50.0 KB       1.32  (mostly one bytes blob)
+    the imported core (bytecode)   259 KB          252 KB         0.97
 
 HEAP_RATIO = 1.7 follows what grows with load (phones and calls); a large site's packed
 directory scales less, so the virtual device is slightly lenient there. A board that needs the
