@@ -568,3 +568,18 @@ def test_a_leg_the_provider_ended_before_any_answer_is_cancelled_once_it_rings()
     assert prov.last("CANCEL") is not None
     net.advance(40000)  # the CANCEL's 64*T1: the INVITE transaction ends
     assert len(net.sw.tl) == 0 and net.sw.sizes()["trunk_calls"][0] == 0
+
+
+def test_a_flood_of_garbage_gets_its_share_of_400s_and_no_more():
+    net, (a,) = setup("201")
+    flood = Phone(net, "x", ("10.0.0.90", 5099), "x")
+    net.phones[flood.addr] = flood
+    bad = b"INVITE sip:202@10.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.90:5099;branch=z9hG4bKbad\r\nCSeq: x\r\n\r\n"
+    for _ in range(500):
+        net.deliver(bad, flood.addr)
+    share = net.sw.budget.prefix_burst - 1  # less the challenge 201's REGISTER drew
+    assert 0 < len(flood.got) <= share and all(m.status == 400 for m in flood.got)
+    assert net.sw.counters["answer withheld: rate limit"] >= 500 - share
+    for _ in range(3):  # the registered phone's own garbage is still answered, for its debugging
+        net.deliver(bad.replace(b"10.0.0.90:5099", b"10.0.0.2:5061"), a.addr)
+    assert [m.status for m in a.got[-3:]] == [400, 400, 400]

@@ -36,7 +36,9 @@ request before a server transaction is made for it. It returns None to go on (a 
 then NewRequest), a Response to send at once with no transaction kept (a challenge, an OPTIONS
 answer, a rejection: RFC 3261 8.2.6.1 and 16.11 allow it; nothing is retransmitted, so one
 request draws one answer), or False to drop the request unanswered. Either way the TU gets
-Absorbed with tx None. This is how unauthenticated traffic costs the switch no state.
+Absorbed with tx None. This is how unauthenticated traffic costs the switch no state. The 400
+(or 505) for a request that does not parse is such an answer too: `may_answer(addr, now_ms)`,
+when set, says whether it is sent (a flood of garbage must not turn the switch into a reflector).
 
 Limits: at most max_transactions run at once. Over it a new request is answered 503 with
 Retry-After, statelessly, and the TU gets Overloaded; send_request raises TransactionError.
@@ -255,6 +257,7 @@ class TransactionLayer:
     symmetric = False
     max_lingering = None  # compact records of completed transactions; None: max_transactions
     screen = None  # the TU's stateless-answer hook (see the module docstring)
+    may_answer = None  # may_answer(addr, now_ms): may a malformed request get its 400?
 
     def __init__(self, sent_by=None, random_bytes=None, seed=0):
         self.sent_by = sent_by
@@ -294,7 +297,7 @@ class TransactionLayer:
             try:
                 msg = parse(msg)
             except ParseError as e:
-                return [self._malformed(e, addr)]
+                return [self._malformed(e, addr, now_ms)]
         try:
             if isinstance(msg, Response):
                 return [self._on_response(msg, addr, now_ms)]
@@ -302,10 +305,12 @@ class TransactionLayer:
         except ParseError as e:  # a hand-built message with a bad header
             return [Malformed(str(e), addr)]
 
-    def _malformed(self, err, addr):
+    def _malformed(self, err, addr, now):
         req = err.request
         if req is None or req.method == "ACK" or req.get("via") is None:
             return Malformed(str(err), addr)  # a response, an ACK, or nothing to answer along
+        if self.may_answer is not None and not self.may_answer(addr, now):
+            return Malformed(str(err), addr)  # over the TU's budget of stateless answers
         resp = make_response(req, err.status, to_tag=self.branch.token())
         self._out.append((resp.to_bytes(), addr))
         return Malformed(str(err), addr, err.status)

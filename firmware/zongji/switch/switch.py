@@ -75,6 +75,7 @@ class Switch:
         self.tl.max_transactions = max_transactions
         self.tl.symmetric = True  # answer where the request came from: phones behind NAT
         self.tl.screen = self._screen
+        self.tl.may_answer = self._may_answer  # a malformed request's 400 is a stateless answer too
         self.guard = Guard()
         self._tag_key = b"tag" + (secret_key or (random_bytes(16) if random_bytes else b"zongji"))
         self.budget = AnswerBudget()  # answers to requests without credentials
@@ -277,6 +278,12 @@ class Switch:
         if resp is None:
             resp = make_response(req, status, reason, to_tag=self.stateless_tag(req), headers=headers)
         return resp
+
+    def _may_answer(self, addr, now):
+        if self.registrar.has_source(addr) or self.budget.may_answer(addr[0], now):
+            return True
+        self.count("answer withheld: rate limit")
+        return False
 
     def stateless_tag(self, req):
         """The To tag of a stateless answer to req: the same for its retransmissions (which get
