@@ -72,7 +72,7 @@ def last_json(out):
     return json.loads(out.strip().splitlines()[-1])
 
 
-def wasm(script, rom, data_file, *args):
+def wasm(script, rom, data_file, *args, extra=()):
     out = subprocess.run(
         [
             "node",
@@ -80,6 +80,7 @@ def wasm(script, rom, data_file, *args):
             os.path.join(HERE, "mpy", script),
             "--rom=" + rom,
             data_file,
+            *extra,
             "--",
             *args,
         ],
@@ -92,12 +93,13 @@ def wasm(script, rom, data_file, *args):
     return last_json(out.stdout)
 
 
-def unix(script, rom, data_dir, *args, heap=None):
-    cmd = [micropython()] + (["-X", "heapsize=%d" % heap] if heap else [])
+def unix(script, rom, data_dir, *args, heap=None, exe=None):
+    """On the unix port: rom=None with exe= a build that froze the core (see --frozen)."""
+    cmd = [exe or micropython()] + (["-X", "heapsize=%d" % heap] if heap else [])
     cmd += [
         os.path.join(HERE, "mpy", "unix_steps.py"),
         os.path.join(HERE, "mpy", script),
-        "--rom=" + rom,
+        "--rom=" + rom if rom else "--firmware=/nonexistent",
         "--data=" + data_dir,
         "--",
         *args,
@@ -105,13 +107,28 @@ def unix(script, rom, data_dir, *args, heap=None):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=1800, cwd=REPO)
 
 
-def smallest_heap(rom, data_dir, name, lo=32 * 1024, hi=16 * 1024 * 1024, step=256):
-    """The smallest -X heapsize at which load_min.py loads `name`, to `step` bytes."""
+def smallest_heap(rom, data_dir, name, lo=16 * 1024, hi=16 * 1024 * 1024, step=256, exe=None, script="load_min.py"):
+    """The smallest -X heapsize at which `script` (load_min.py) loads `name`, to `step` bytes."""
     while hi - lo > step:
         mid = (lo + hi) // 2
-        ok = unix("load_min.py", rom, data_dir, name, heap=mid).stdout.startswith("OK")
+        ok = unix(script, rom, data_dir, name, heap=mid, exe=exe).stdout.startswith("OK")
         lo, hi = (lo, mid) if ok else (mid, hi)
     return hi
+
+
+def measure_frozen(exe, tmp, sizes, files):
+    """The unix port built with the core frozen (--frozen): its own heap, as on the device."""
+    rows = {"imports_min_heap": smallest_heap(None, tmp, "-", exe=exe, script="imports_min.py"), "sizes": {}}
+    rows["core"] = last_json(unix("core_heap.py", None, tmp, heap=4 * 1024 * 1024, exe=exe).stdout)
+    for n in sizes:
+        name = os.path.basename(files[n])
+        out = unix("load_peak.py", None, tmp, name, heap=4 * 1024 * 1024, exe=exe)
+        if out.returncode:
+            raise SystemExit("frozen unix run failed:\n" + out.stdout[-2000:] + out.stderr[-2000:])
+        u = last_json(out.stdout)
+        u["min_heap"] = smallest_heap(None, tmp, name, exe=exe)
+        rows["sizes"][n] = u
+    return rows
 
 
 def measure(firmware, tmp, tag, sizes, files):
@@ -127,7 +144,11 @@ def measure(firmware, tmp, tag, sizes, files):
         u = last_json(out.stdout)
         u["min_heap"] = smallest_heap(rom, tmp, name) - image
         rows[n] = {"wasm": w, "unix": u}
-    return {"image_bytes": image, "sizes": rows}
+    core = {
+        "wasm": wasm("core_heap.py", rom, files[sizes[0]]),
+        "unix": last_json(unix("core_heap.py", rom, tmp).stdout),
+    }
+    return {"image_bytes": image, "sizes": rows, "core": core}
 
 
 def capacity_site(root, n, first=3000):
@@ -160,76 +181,54 @@ def capacity_site(root, n, first=3000):
     return bundle.encode(loaded.site, loaded.extensions)
 
 
-def capacity(tmp, rom, image, budget, kept=64):
-    """bench/mpy/capacity.py on both ports: wasm as measured; unix with -X heapsize = the image +
-    the budget scaled by the ratio of the fixed parts (core, site, idle switch) measured on both."""
+def capacity(tmp, rom, kept=66, most=600):
+    """bench/mpy/capacity.py on the wasm port (its figures are 32-bit, as the ESP32's)."""
     path = os.path.join(tmp, "capacity.zjb")
     with open(path, "wb") as f:
         f.write(capacity_site(os.path.join(tmp, "cap"), 500 - 12))
     core_tests = os.path.join(REPO, "tests", "core")
     helpers = [os.path.join(core_tests, n) for n in ("_phones.py", "_sites.py", "_support.py")]
-    for h in helpers:
-        shutil.copy(h, tmp)
-    out = subprocess.run(
-        [
-            "node",
-            os.path.join(HERE, "mpy", "steps.mjs"),
-            os.path.join(HERE, "mpy", "capacity.py"),
-            "--rom=" + rom,
-            path,
-            *helpers,
-            "--",
-            "capacity.zjb",
-            str(budget),
-            str(kept),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=3600,
-    )
-    if out.returncode:
-        raise SystemExit("wasm capacity run failed:\n" + out.stdout[-2000:] + out.stderr[-2000:])
-    w = last_json(out.stdout)
-    # unix: first unbounded for its fixed parts, then capped at the scaled budget
-    free = unix("capacity.py", rom, tmp, "capacity.zjb", "0", str(kept), heap=4 * 1024 * 1024)
-    u0 = last_json(free.stdout)
-    ratio = float(u0["core"] + u0["site"] + u0["switch"]) / (w["core"] + w["site"] + w["switch"])
-    heap = image + int(budget * ratio) + u0["bench_modules"] + u0["bench_phones"]
-    capped = unix("capacity.py", rom, tmp, "capacity.zjb", str(10**9), str(kept), heap=heap)
-    if capped.returncode:
-        raise SystemExit("unix capacity run failed:\n" + capped.stdout[-2000:] + capped.stderr[-2000:])
-    u = last_json(capped.stdout)
-    u["ratio"] = ratio
-    u["heapsize"] = heap
-    return {"wasm": summarize(w, budget), "unix": summarize(u, int(budget * ratio)), "unix_raw_ratio": ratio}
+    return wasm("capacity.py", rom, path, "capacity.zjb", str(10**9), str(kept), str(most), extra=helpers)
 
 
-def summarize(r, budget):
-    """Phones and calls before the budget (live, and live + a step's allocations) or a refusal."""
-    fixed = r["core"] + r["site"] + r["switch"]
-    steps = r["steps"]
-    out = {
-        k: r[k]
-        for k in ("core", "site", "switch", "kept", "calls_up", "transactions_left", "bench_modules", "bench_phones")
+def room(cap, budget, core, reserve):
+    """What a capacity run says for a heap of `budget`: the most phones (alone, and with the calls
+    up) and calls whose live heap, beside `core` + the site + an idle switch + `reserve` for the
+    request in hand, fits."""
+    fixed = core + cap["site"] + cap["switch"] + reserve
+    steps = cap["steps"]
+    fits = [s for s in steps if fixed + s[2] <= budget and s[4] == 200]
+    kept = [s for s in fits if s[1] == 0]
+    calls = [s for s in fits if s[1] > 0]
+    return {
+        "fixed": fixed,
+        "phones_alone": max([s[0] for s in kept] or [0]),
+        "calls": max([s[1] for s in calls] or [0]),
+        "phones_with_those_calls": max([s[0] for s in calls if s[1] == max([c[1] for c in calls] or [0])] or [0]),
     }
-    out["budget"] = budget
-    out["steps"] = len(steps)
-    out["end"] = steps[-1] if steps else None
+
+
+def capacity_figures(cap):
+    steps = cap["steps"]
+    kept = cap["kept"]
+    at = {}
+    for s in steps:
+        at[(s[0], s[1])] = s
+    calls = max([s[1] for s in steps if s[4] == 200] or [0])
     refused = [s for s in steps if s[4] != 200]
-    out["first_refusal"] = refused[0] if refused else None
-    for key, col in (("by_live", 2), ("by_peak", 3)):
-        fit = [s for s in steps if fixed + s[col] <= budget and s[4] == 200]
-        out[key] = {"phones": max([s[0] for s in fit] or [0]), "calls": max([s[1] for s in fit] or [0])}
-    more = [s for s in steps if s[0] > r["kept"] and s[4] == 200]  # phones beyond the kept ones
-    first = [s for s in steps if s[1] == 0 and s[4] == 200]
-    runs = more if len(more) > 20 else first[len(first) // 2 :]
-    if len(runs) > 1:
-        out["per_phone"] = (runs[-1][2] - runs[0][2]) // max(1, runs[-1][0] - runs[0][0])
-    with_calls = [s for s in steps if s[1] > 0 and s[0] == r["kept"] and s[4] == 200]
-    if len(with_calls) > 2:
-        a, b = with_calls[0], with_calls[-1]
-        out["per_call"] = (b[2] - a[2]) // max(1, b[1] - a[1])
-    out["most_step"] = max([s[3] - s[2] for s in steps] or [0])
+    more = sorted([s for s in steps if s[0] > kept and s[4] == 200])
+    out = {
+        "live_64_phones": at.get((64, 0), [0, 0, 0])[2],
+        "live_kept_phones": at.get((kept, 0), [0, 0, 0])[2],
+        "calls": calls,
+        "live_with_calls": at.get((kept, calls), [0, 0, 0])[2],
+        "first_refusal": refused[0] if refused else None,
+        "most_phones": max([s[0] for s in steps if s[4] == 200] or [0]),
+        "live_most": steps[-1][2] if steps else 0,
+    }
+    out["per_call"] = (out["live_with_calls"] - out["live_kept_phones"]) // max(1, calls)
+    if len(more) > 1:
+        out["per_phone"] = (more[-1][2] - more[0][2]) // max(1, more[-1][0] - more[0][0])
     return out
 
 
@@ -239,12 +238,14 @@ def main():
     argv = sys.argv[1:]
     as_json = "--json" in argv
     sizes = [500, 1000]
-    baseline = None
+    baseline = frozen = None
     for i, a in enumerate(argv):
         if a == "--sizes":
             sizes = [int(s) for s in argv[i + 1].split(",")]
         if a == "--baseline":
             baseline = argv[i + 1]
+        if a == "--frozen":
+            frozen = argv[i + 1]
     with open(os.path.join(REPO, "boards", "esp32-devkitc.json")) as f:
         budget = json.load(f)["heap_bytes"]
     tmp = tempfile.mkdtemp()
@@ -261,47 +262,86 @@ def main():
         if baseline:
             report["baseline"] = measure(firmware_at(baseline, os.path.join(tmp, "base")), tmp, "base", sizes, files)
             report["baseline"]["rev"] = baseline
+        if frozen:
+            report["frozen"] = measure_frozen(frozen, tmp, sizes, files)
+        if "--no-capacity" not in argv:
+            report["capacity"] = capacity(tmp, os.path.join(tmp, "tree.romfs"))
+            if frozen:  # the frozen core's heap at 32 bits: its 64-bit figure x the ROMFS core's 32/64 ratio
+                c = report["tree"]["core"]
+                ratio = float(c["wasm"]["all"]) / c["unix"]["all"]
+                report["capacity"]["frozen_core"] = int(report["frozen"]["core"]["all"] * ratio)
+                report["capacity"]["frozen_core_ratio"] = ratio
     finally:
         shutil.rmtree(tmp)
     if as_json:
         print(json.dumps(report, indent=2))
         return
+    print_report(report, sizes, budget)
+
+
+def print_report(report, sizes, budget):
     kb = 1024.0
-    print("Heap to load a site, core frozen-like (ROMFS, bytecode off the heap); budget %d B (esp32-devkitc)" % budget)
+    print("Heap to load a site, core frozen-like (ROMFS: its bytecode off the heap); budget %d B" % budget)
     for which in ("baseline", "tree"):
         if which not in report:
             continue
         r = report[which]
-        print(
-            "%s%s (ROMFS image %.1f KB):"
-            % (which, " " + r["rev"] if which == "baseline" else "", r["image_bytes"] / kb)
-        )
+        rev = " " + r["rev"] if which == "baseline" else ""
+        print("%s%s (ROMFS image %.1f KB):" % (which, rev, r["image_bytes"] / kb))
         for n in sizes:
             w, u = r["sizes"][n]["wasm"], r["sizes"][n]["unix"]
             print(
-                "  %4d staff  wasm 32-bit: core %5.1f KB + site live %5.1f KB, live high-water %5.1f KB, peak <= %7.1f KB"
-                "  -> core + peak %6.1f KB of %5.1f"
-                % (
-                    n,
-                    w["code_bytes"] / kb,
-                    w["site_bytes"] / kb,
-                    w["live_hw"] / kb,
-                    w["peak"] / kb,
-                    (w["code_bytes"] + w["peak"]) / kb,
-                    budget / kb,
-                )
+                "  %4d staff  wasm 32-bit: core %5.1f KB, site live %5.1f KB, live high-water %5.1f KB, peak <= %.1f KB"
+                % (n, w["code_bytes"] / kb, w["site_bytes"] / kb, w["live_hw"] / kb, w["peak"] / kb)
             )
             print(
-                "             unix 64-bit: core %5.1f KB + site live %5.1f KB, live high-water %5.1f KB; smallest -X heapsize less the image %6.1f KB"
+                "             unix 64-bit: core %5.1f KB, site live %5.1f KB, live high-water %5.1f KB,"
+                " smallest -X heapsize %7.1f KB (less the image)"
                 % (u["code_bytes"] / kb, u["site_bytes"] / kb, u["live_hw"] / kb, u["min_heap"] / kb)
             )
-            stages = w["by_stage"]
+            stages = ", ".join(
+                "%s %.1f / %.1f (%d steps)" % (k, v["live_hw"] / kb, v["peak"] / kb, v["steps"])
+                for k, v in w["by_stage"].items()
+            )
+            print("             wasm by stage, live / peak KB: " + stages)
+    if "frozen" in report:
+        f = report["frozen"]
+        print(
+            "unix 64-bit, the core frozen into the binary (--frozen): imports alone need %.1f KB"
+            % (f["imports_min_heap"] / kb)
+        )
+        for n in sizes:
+            u = f["sizes"][n]
             print(
-                "             wasm by stage: "
-                + ", ".join(
-                    "%s live %.1f / peak %.1f KB (%d steps)" % (k, v["live_hw"] / kb, v["peak"] / kb, v["steps"])
-                    for k, v in stages.items()
-                )
+                "  %4d staff  core %5.1f KB, site live %5.1f KB, live high-water %5.1f KB, smallest -X heapsize %.1f KB"
+                % (n, u["code_bytes"] / kb, u["site_bytes"] / kb, u["live_hw"] / kb, u["min_heap"] / kb)
+            )
+    if "capacity" in report:
+        c = report["capacity"]
+        fig = capacity_figures(c)
+        print("Switch with the device's tables (64 transactions, 32 calls), wasm 32-bit, a 500-staff site:")
+        print(
+            "  core %.1f KB (ROMFS), site %.1f KB, idle switch %.1f KB; beyond them:"
+            % (c["core"] / kb, c["site"] / kb, c["switch"] / kb)
+        )
+        print(
+            "  64 phones registered (one every 2 s): %.1f KB; %d calls up: %.1f KB (%d B a call)"
+            % (fig["live_64_phones"] / kb, fig["calls"], fig["live_with_calls"] / kb, fig["per_call"])
+        )
+        print(
+            "  then %d phones with the calls up: %.1f KB (%d B a further phone); first refusal: %s"
+            % (fig["most_phones"], fig["live_most"] / kb, fig.get("per_phone", 0), fig["first_refusal"])
+        )
+        for label, core in (
+            ("the core's heap not counted", 0),
+            ("beside the frozen core's heap", c.get("frozen_core", 0)),
+        ):
+            if label.startswith("beside") and not core:
+                continue
+            r = room(c, budget, core, 8 * 1024)
+            print(
+                "  in %d B, %s, 8 KB kept for the request in hand: %d phones alone, %d calls with %d phones"
+                % (budget, label, r["phones_alone"], r["calls"], r["phones_with_those_calls"])
             )
 
 

@@ -12,7 +12,8 @@
 # (the loaded bundle) and `switch` (an idle Switch). What the bench itself holds (its helper
 # modules, the KEPT phone objects) is measured apart and left out; a phone that registered is
 # dropped by the bench (only the switch remembers it).
-# ARGS: bundle file name (in DATA), stop (bytes: no step once live passes it), KEPT.
+# ARGS: bundle file name (in DATA), stop (bytes: no step once core + site + switch + live passes
+# it), KEPT, the most phones.
 import gc
 import json
 import sys
@@ -29,7 +30,7 @@ from zongji.switch.switch import Switch  # noqa: E402, F401
 gc.collect()
 # --- next call ---
 core = gc.mem_alloc() - base
-NAME, STOP, KEPT = ARGS[0], int(ARGS[1]), int(ARGS[2])  # noqa: F821
+NAME, STOP, KEPT, MOST = ARGS[0], int(ARGS[1]), int(ARGS[2]), int(ARGS[3])  # noqa: F821
 f = open(DATA + "/" + NAME, "rb")  # noqa: F821
 site = bundle.load(f)
 f.close()
@@ -73,6 +74,7 @@ p = None
 phase = 1
 phones = calls = 0
 done = False
+where = []
 steps = []
 # --- next call ---
 gc.collect()
@@ -132,14 +134,15 @@ kept_bytes = fixed - core - site_bytes - mods - switch_bytes
 pre = gc.mem_alloc() - base - fixed
 try:
     status = step()
-except MemoryError:
+except MemoryError as e:  # what the heap could not give, for the report
     status = "MemoryError"
+    where = [e]
     more = False
 net.events = []
 net.lost = []
 post = gc.mem_alloc() - base - fixed
 steps.append((phones, calls, pre, post, status))
-if done or core + site_bytes + switch_bytes + pre > STOP or phones >= 4 * len(NUMBERS):
+if done or core + site_bytes + switch_bytes + pre > STOP or phones >= MOST:
     more = False
 # --- next call ---
 gc.collect()
@@ -156,3 +159,5 @@ out = {
     "steps": steps,
 }
 print(json.dumps(out))
+if where:
+    sys.print_exception(where[0])

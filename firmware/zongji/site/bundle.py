@@ -81,8 +81,12 @@ def encode(site, extensions):
     for ext in extensions:
         body.append(_canonical(stored_row(ext, realm, algorithms)))
     data = b"\n".join(body) + b"\n"
+    packed = Directory(algorithms)
+    for line in body[1:]:
+        packed.add(json.loads(line))
     header = {
         "count": len(extensions),
+        "directory_bytes": packed.size_bytes(),
         "format": FORMAT,
         "kind": KIND,
         "sha256": _hex(hashlib.sha256(data).digest()),
@@ -198,7 +202,9 @@ class Loader:
             site, problems = schema.normalize(_json_line(line, "site line"))
             _raise_errors(problems)
             self.site = site
-            self.directory = Directory(digest_of(site))
+            size = self.header.get("directory_bytes")
+            size = size if isinstance(size, int) and 0 <= size <= 64 * self.header["count"] + 4096 else 0
+            self.directory = Directory(digest_of(site), expected=self.header["count"], size=size)
             return
         what = "line %d" % self.lineno
         try:

@@ -15,12 +15,15 @@ A record is a binary head, then text fields split by 0x1f, ended by 0x1e:
 
 The head has a known length, so the 0x1e searched for after it is never a digest byte.
 
-The heap it needs comes in small pieces, so a directory loads into a fragmented heap (a sync
-while calls go on) as well as into a fresh one. The records live in chunks of about CHUNK
-bytes, a record never split between two (an offset is chunk * CHUNK + position), and the index
-is SHARDS dicts picked by code % SHARDS: no block of the heap bigger than a chunk or a shard is
-ever asked for, nothing is copied to grow (a growing bytearray is copied at each realloc), and a
-dict rehash moves one shard. 1000 extensions take ~25 chunks and ~60 entries a shard. No
+The heap it needs comes in few, small pieces, so a directory loads into a fragmented heap (a
+sync while calls go on) as well as into a fresh one. The records live in chunks of up to CHUNK
+bytes, each allocated once and filled in place, a record never split between two (an offset is
+chunk * CHUNK + position); the index is SHARDS dicts picked by code % SHARDS. Given the row
+count and their size (a bundle's header has both), the index and the chunks are allocated
+before the first row, in one run. No block bigger than a
+chunk or a shard is ever asked for, nothing is copied to grow (a growing bytearray is copied at
+each realloc), a rehash moves one shard, and no small object per record outlives the line it
+came from. 1000 extensions take 13 chunks and ~60 entries a shard. No
 secret and no PIN is held in the clear: HA1 = H(number:realm:secret) is what digest checks
 need (RFC 7616 section 3.4.2), computed on the host when the bundle is built. Only the
 algorithms the site offers are kept: MD5 alone costs 16 bytes a phone (about what a 16-character
@@ -46,7 +49,7 @@ _PIN = const(2)
 _TEXT = (0, 1, 2, 5, 6, 7, 9)  # FIELDS kept as text, in record order
 _INTERNED = (2, 4)  # department and class, as positions in the text part
 _RS = const(0x1E)
-CHUNK = const(2048)  # bytes of records per chunk (a longer record takes a chunk of its own)
+CHUNK = const(4096)  # bytes of records per chunk, at most (a longer record takes one of its own)
 SHARDS = const(17)  # index dicts; prime, so numbers in steps of 2, 5, 10 or 100 spread evenly
 
 
@@ -107,12 +110,33 @@ class Extension:
         return "Extension(%s %s)" % (self.number, self.name)
 
 
+def _presized(n):
+    """A dict whose table already holds n entries, without them: MicroPython keeps a dict's
+    table when keys are deleted, and small ints deleted last-first leave every slot empty (not
+    "deleted"), so lookups stay short. Made before the rows come, the table is one block low in
+    the heap instead of a rehash every few rows scattered among the rows' garbage."""
+    d = {}
+    for i in range(n):
+        d[i] = None
+    for i in range(n - 1, -1, -1):
+        del d[i]
+    return d
+
+
 class Directory:
-    def __init__(self, algorithms=("MD5",)):
-        self._chunks = []  # sealed chunks of records (bytes)
-        self._open = []  # the records of the chunk being filled
-        self._fill = 0  # its length
-        self._index = [{} for _ in range(SHARDS)]  # code -> offset, in shard code % SHARDS
+    def __init__(self, algorithms=("MD5",), expected=0, size=0):
+        """expected: how many rows will come, size: their bytes here (a bundle's header says
+        both), so the index is sized and the chunks allocated before any row: in one run low
+        in the heap, not each among the garbage of the rows before it."""
+        per_shard = expected // SHARDS + expected // (4 * SHARDS) + 4 if expected else 0
+        self._index = [_presized(per_shard) for _ in range(SHARDS)]  # code -> offset, by code % SHARDS
+        self._chunks = []  # records: bytearray(CHUNK) each, allocated once and filled in place
+        self._used = []  # bytes of records in each chunk
+        self._spare = []  # chunks allocated ahead, for `size` bytes and a little slack
+        size += size // 32 if size else 0
+        while size > 0:
+            self._spare.append(bytearray(min(CHUNK, size)))
+            size -= CHUNK
         self._count = 0
         self._table = []  # interned strings
         self._ids = {}  # interned string -> index, dropped by freeze()
@@ -164,33 +188,45 @@ class Directory:
             parts[i] = str(idx)
         head.extend("\x1f".join(parts).encode())
         head.append(_RS)
-        if self._fill and self._fill + len(head) > CHUNK:
-            self._seal()
-        shard[key] = len(self._chunks) * CHUNK + self._fill
-        self._open.append(bytes(head))
-        self._fill += len(head)
+        n = len(head)
+        chunks = self._chunks
+        used = self._used
+        if not chunks or used[-1] + n > len(chunks[-1]):
+            # a new chunk: one allocation for the next ~70 records, not a small object each
+            # (records scattered among the garbage of parsing would fragment the heap); the first
+            # of a directory with no size given are small, doubling up to CHUNK
+            spare = self._spare
+            while spare and len(spare[0]) < n:
+                spare.pop(0)
+            if n > CHUNK:
+                chunks.append(bytes(head))
+            else:
+                chunks.append(spare.pop(0) if spare else bytearray(max(n, min(CHUNK, 512 << len(chunks)))))
+            used.append(n if n > CHUNK else 0)
+            if n > CHUNK:  # a record longer than a chunk has one of its own
+                shard[key] = (len(chunks) - 1) * CHUNK
+                self._count += 1
+                return
+        at = used[-1]
+        chunks[-1][at : at + n] = head
+        used[-1] = at + n
+        shard[key] = (len(chunks) - 1) * CHUNK + at
         self._count += 1
 
-    def _seal(self):
-        """The open chunk becomes one exact-size bytes object."""
-        if self._open:
-            self._chunks.append(b"".join(self._open))
-            self._open = []
-            self._fill = 0
-
     def freeze(self):
-        """Done adding: seal the last chunk and drop the interning table's index."""
+        """Done adding: trim the last chunk and drop the interning table's index."""
         if self._ids is not None:
-            self._seal()
+            if self._chunks and self._used[-1] < len(self._chunks[-1]):
+                self._chunks[-1] = bytes(self._chunks[-1][: self._used[-1]])
+            self._spare = []
             self._ids = None
         return self
 
     def _record(self, offset):
         """(Extension, offset of the next record) for the record at offset."""
-        if offset // CHUNK >= len(self._chunks):
-            self._seal()  # read before freeze(): later records start a new chunk
-        blob = self._chunks[offset // CHUNK]
-        base = offset - offset % CHUNK
+        c = offset // CHUNK
+        blob = self._chunks[c]
+        base = c * CHUNK
         offset -= base
         flags = blob[offset]
         p = offset + 1
@@ -206,7 +242,7 @@ class Directory:
         for i in _INTERNED:
             values[i] = self._table[int(values[i])]
         end += 1
-        return Extension(values, ha1, pin), base + (end if end < len(blob) else CHUNK)
+        return Extension(values, ha1, pin), base + (end if end < self._used[c] else CHUNK)
 
     def get(self, number):
         """The Extension for a number, or None."""
@@ -249,16 +285,16 @@ class Directory:
 
     def numbers(self):
         """Every extension number, in insertion order (reads only the number of each record)."""
-        self._seal()
         width = self._width
-        for blob in self._chunks:
+        for c in range(len(self._chunks)):
+            blob = self._chunks[c]
             p = 0
-            n = len(blob)
+            n = self._used[c]
             while p < n:
                 flags = blob[p]
                 p += 1 + (width if flags & _PHONE else 0) + (PIN_BYTES if flags & _PIN else 0)
                 sep = blob.find(b"\x1f", p)
-                yield blob[p:sep].decode()
+                yield bytes(blob[p:sep]).decode()
                 p = blob.find(b"\x1e", sep) + 1
 
     def codes(self):
@@ -270,7 +306,6 @@ class Directory:
 
     def records(self):
         """Every Extension, in insertion order (walks the chunks once)."""
-        self._seal()
         end = len(self._chunks) * CHUNK
         offset = 0
         while offset < end:
@@ -283,7 +318,7 @@ class Directory:
 
     def size_bytes(self):
         """Bytes of records (the chunks' lengths; the index is not counted)."""
-        return sum([len(c) for c in self._chunks]) + self._fill
+        return sum(self._used)
 
 
 class _View:
