@@ -128,7 +128,8 @@ class Directory:
         """expected: how many rows will come, size: their bytes here (a bundle's header says
         both), so the index is sized and the chunks allocated before any row: in one run low
         in the heap, not each among the garbage of the rows before it."""
-        per_shard = expected // SHARDS + expected // (4 * SHARDS) + 4 if expected else 0
+        # a shard gets expected / SHARDS rows, give or take a few: room for about 2 sigma more
+        per_shard = expected // SHARDS + expected // (8 * SHARDS) + 6 if expected else 0
         self._index = [_presized(per_shard) for _ in range(SHARDS)]  # code -> offset, by code % SHARDS
         self._chunks = []  # records: bytearray(CHUNK) each, allocated once and filled in place
         self._used = []  # bytes of records in each chunk
