@@ -308,3 +308,11 @@ def test_the_directory_spans_chunks_and_shards():
     assert d.get("3299").name == "员工299" and d.get("3299").department == "Sales 销售"
     assert d.get("3300") is None and not d.has("3300") and d.has("5001")
     raises(ValueError, d.add, ["5002", "Late", "", "", "", "", "", 0, "", ""])  # frozen
+
+
+def test_name_keys_are_the_records_numbers_and_keys():
+    # what the attendant's dial-by-name can walk instead of a list of every record
+    site = bundle.load(fixture_bytes())
+    d = site.directory
+    assert list(d.name_keys()) == [(e.number, e.keys) for e in d.records()]
+    assert ("201", "9264 9426.6464") in list(d.name_keys())

@@ -298,6 +298,24 @@ class Directory:
                 yield bytes(blob[p:sep]).decode()
                 p = blob.find(b"\x1e", sep) + 1
 
+    def name_keys(self):
+        """(number, keys) of every extension, in insertion order, for names.search: decodes
+        only those two fields of each record, one record at a time (a list of all of them would
+        hold ~60 B an extension while a caller spells a name)."""
+        width = self._width
+        for c in range(len(self._chunks)):
+            blob = self._chunks[c]
+            p = 0
+            n = self._used[c]
+            while p < n:
+                flags = blob[p]
+                p += 1 + (width if flags & _PHONE else 0) + (PIN_BYTES if flags & _PIN else 0)
+                end = blob.find(b"\x1e", p)
+                sep = blob.find(b"\x1f", p)
+                keys = blob.rfind(b"\x1f", p, end) + 1
+                yield bytes(blob[p:sep]).decode(), bytes(blob[keys:end]).decode()
+                p = end + 1
+
     def codes(self):
         """Every extension's code (see code()), in no particular order: small ints, so walking
         them allocates nothing."""
