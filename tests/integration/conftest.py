@@ -6,6 +6,9 @@ at teardown (SIGINT, then SIGKILL after 5 s), whatever the test did.
     workdir                  a folder for this test's logs, CSVs and configs
     example_site             `zongji init` in tmp_path, secrets read from its staff.csv
     hostmode(site, port=None)        starts `zongji run SITE --sip 127.0.0.1:PORT --state DIR`
+    switchboard(site, port=None)     the same, once as host mode and once as the virtual device
+                                     (`zongji device run`, the firmware on the MicroPython unix
+                                     port): tests using it run against both
     sipp_server(...)         a SIPp UAS in the background (SippServer.start), stopped at teardown
     provider(...)            Kamailio as the trunk provider (Provider.start), stopped at teardown
     baresip(...)             a headless baresip (Baresip.start), stopped at teardown
@@ -17,7 +20,7 @@ prints) and the tail of each is printed with the failure.
 import signal
 
 import pytest
-from sipharness import Baresip, HostMode, Provider, SippServer, Site
+from sipharness import Baresip, HostMode, Provider, SippServer, Site, VirtualDevice
 from sipharness import free_udp_port as _free_udp_port
 
 
@@ -86,6 +89,21 @@ def hostmode(started, workdir, tmp_path):
         port = port or _free_udp_port()
         state = state or (tmp_path / ("state-%d" % port))
         return started.add(HostMode.start(site, port, state, workdir))
+
+    return start
+
+
+@pytest.fixture(params=["hostmode", "vdevice"])
+def switchboard(request, started, workdir, tmp_path):
+    """start(site, port=None) -> HostMode or VirtualDevice, listening; the same interface
+    (addr, wait_for, registered(), calls(), problems() ...). Parametrized: host mode, then the
+    virtual device (the firmware on the MicroPython unix port, an ESP32-WROVER's heap)."""
+
+    def start(site, port=None):
+        port = port or _free_udp_port()
+        if request.param == "hostmode":
+            return started.add(HostMode.start(site, port, tmp_path / ("state-%d" % port), workdir))
+        return started.add(VirtualDevice.start(site, port, tmp_path / ("flash-%d" % port), workdir))
 
     return start
 

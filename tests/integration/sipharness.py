@@ -442,6 +442,28 @@ class HostMode(Proc):
         return [ln for ln in self.lines() if "internal error" in ln or "Traceback" in ln]
 
 
+class VirtualDevice(HostMode):
+    """`zongji device run SITE --board NAME --sip 127.0.0.1:PORT --flash DIR`: the firmware on the
+    MicroPython unix port. It prints what host mode prints, in the device's shorter words
+    (firmware/zongji/shell/device.py describe): "registered N from IP:PORT (contact)", "call A ->
+    B: answered by B, 3 s", "banned IP for N s: ...". stop() sends SIGINT, which `device run`
+    passes on once: the device saves its state and prints "stopped"."""
+
+    @classmethod
+    def start(cls, site, port, flash_dir, logdir, timeout=60.0, board="esp32-wrover"):
+        argv = zongji_argv("device", "run", site.path, "--board", board, "--sip", "%s:%d" % (LOOPBACK, port))
+        dev = cls("zongji-device-%d" % port, argv + ["--flash", flash_dir], logdir, env=zongji_env())
+        dev.port = port
+        dev.addr = (LOOPBACK, port)
+        try:
+            m = dev.wait_for(cls.LISTENING, timeout)
+        except AssertionError:
+            dev.stop()
+            raise
+        assert int(m.group(2)) == port, "zongji device run listens on %s, not the port asked" % m.group(0)
+        return dev
+
+
 # ---------------------------------------------------------------- SIP probing
 
 

@@ -1,4 +1,5 @@
-"""baresip against host mode: two softphones register as 201 and 202, 201 dials 202 by its short
+"""baresip against host mode and the virtual device (the `switchboard` fixture): two softphones
+register as 201 and 202, 201 dials 202 by its short
 number, 202 answers by itself, RTP flows both ways, 201 hangs up, both see the call end and the
 switch prints the call record.
 
@@ -16,8 +17,8 @@ from sipharness import Baresip
 HOLD_S = 3  # seconds the call stays up: ~150 RTP packets each way at 20 ms
 
 
-def test_two_softphones_call_and_hang_up(example_site, hostmode, baresip):
-    hm = hostmode(example_site)
+def test_two_softphones_call_and_hang_up(example_site, switchboard, baresip):
+    hm = switchboard(example_site)
     a = baresip("201", "201", example_site.secret("201"), hm.addr)
     b = baresip("202", "202", example_site.secret("202"), hm.addr)
     for phone in (a, b):

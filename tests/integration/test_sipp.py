@@ -1,4 +1,5 @@
-"""SIPp against host mode: registration with digest auth at scale, and calls by short number.
+"""SIPp against host mode and the virtual device (the `switchboard` fixture): registration
+with digest auth at scale, and calls by short number.
 
     50 extensions (3000-3049) REGISTER with digest auth, users from an injection CSV: 0 failed
     wrong passwords: every REGISTER fails (a fresh 401, not a 200) and nobody is registered
@@ -21,9 +22,9 @@ def _load_site(example_site):
     return users
 
 
-def test_50_users_register_with_digest_auth(example_site, hostmode, workdir):
+def test_50_users_register_with_digest_auth(example_site, switchboard, workdir):
     users = _load_site(example_site)
-    hm = hostmode(example_site)
+    hm = switchboard(example_site)
     inf = write_injection(workdir / "users.csv", sorted(users.items()))
     res = sipp("register_auth.xml", hm.addr, workdir, "register50", calls=LOAD_COUNT, rate=10, inf=inf,
                behaviors="all,-bye", timeout_s=40)  # fmt: skip
@@ -34,9 +35,9 @@ def test_50_users_register_with_digest_auth(example_site, hostmode, workdir):
     assert hm.problems() == [], hm.problems()
 
 
-def test_wrong_passwords_do_not_register(example_site, hostmode, workdir):
+def test_wrong_passwords_do_not_register(example_site, switchboard, workdir):
     users = _load_site(example_site)
-    hm = hostmode(example_site)
+    hm = switchboard(example_site)
     # four users, below the guard's enumeration threshold (failures for 5 users from one address
     # ban it): each must get its own 401
     wrong = [(number, secret + "-wrong") for number, secret in sorted(users.items())[:4]]
@@ -53,9 +54,9 @@ def test_wrong_passwords_do_not_register(example_site, hostmode, workdir):
     assert hm.problems() == [], hm.problems()
 
 
-def test_200_calls_by_short_number_at_10_per_second(example_site, hostmode, sipp_server, free_udp_port, workdir):
+def test_200_calls_by_short_number_at_10_per_second(example_site, switchboard, sipp_server, free_udp_port, workdir):
     users = _load_site(example_site)
-    hm = hostmode(example_site)
+    hm = switchboard(example_site)
     target = str(LOAD_FIRST + LOAD_COUNT - 1)  # 3049 answers; 3000-3039 call it
     callers = [(n, users[n]) for n in sorted(users) if n != target][:40]
     calls = 200
@@ -71,8 +72,11 @@ def test_200_calls_by_short_number_at_10_per_second(example_site, hostmode, sipp
 
     uas = sipp_server("uas_answer.xml", "uas", calls, uas_port, timeout_s=90, recv_timeout_ms=15000)
     inf = write_injection(workdir / "callers.csv", callers)
+    # SIPp's digest uri is "sip:HOST:PORT" unless told (-auth_uri); the switch checks that the
+    # credentials name the INVITE's own Request-URI (RFC 2617 3.2.2.5), as real phones' do
+    auth_uri = ("-auth_uri", "%s@%s:%d" % ((target,) + tuple(hm.addr)))
     res = sipp("uac_call.xml", hm.addr, workdir, "uac200", calls=calls, rate=10, inf=inf, service=target,
-               duration_ms=1000, timeout_s=75, recv_timeout_ms=15000)  # fmt: skip
+               duration_ms=1000, timeout_s=75, recv_timeout_ms=15000, extra=auth_uri)  # fmt: skip
     answered = uas.finish(20)
     assert res.returncode == 0, res.explain()
     assert res.successful == calls and res.failed == 0, res.explain()

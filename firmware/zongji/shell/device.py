@@ -258,7 +258,7 @@ class Device:
             sys.print_exception(e)
 
     def _emit(self, event):
-        line = describe(event)
+        line = describe(event, self.clock.now_ms())
         if line is not None:
             self.out(self._stamp() + " " + line)
 
@@ -481,7 +481,7 @@ def _earliest(a, b):
     return a if a < b else b
 
 
-def describe(event):
+def describe(event, now=0):
     """One event as a line for the console (host mode's words, shorter), None for 'listening'."""
     kind = event.kind
     if kind == "listening":
@@ -498,6 +498,10 @@ def describe(event):
             return text + ", %d s" % r["duration"]
         text += " (%d)" % r["status"] if r["status"] else ""
         return text + (": " + r["reason"] if r.get("reason") else "")
+    if kind == "banned":
+        return "banned %s for %d s: %s" % (event.ip, _left(event.until_ms, now), event.reason)
+    if kind == "locked":
+        return "locked %s at %s for %d s: %s" % (event.number, event.ip, _left(event.until_ms, now), event.reason)
     if kind == "trunk":
         return "trunk %s: %s" % (event.state, event.detail or "")
     if kind == "alert":
@@ -505,6 +509,10 @@ def describe(event):
     d = event.as_dict()
     d.pop("event", None)
     return "%s %s" % (kind, json.dumps(d))
+
+
+def _left(until_ms, now):
+    return max(0, (until_ms - now + 999) // 1000)
 
 
 def _optional(name):
