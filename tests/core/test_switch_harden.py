@@ -583,3 +583,18 @@ def test_a_flood_of_garbage_gets_its_share_of_400s_and_no_more():
     for _ in range(3):  # the registered phone's own garbage is still answered, for its debugging
         net.deliver(bad.replace(b"10.0.0.90:5099", b"10.0.0.2:5061"), a.addr)
     assert [m.status for m in a.got[-3:]] == [400, 400, 400]
+
+
+def test_a_party_cannot_fill_the_table_with_requests_the_other_never_answers():
+    net, (a, b) = setup("201", "202")
+    invite, ok = answered_call(net, a, b)
+    b.auto = {}  # 202's phone answers nothing more
+    for _ in range(20):
+        in_dialog(a, "INFO", invite, ok)
+    infos = [m for m in b.got if getattr(m, "method", "") == "INFO"]
+    assert len(infos) == 4 and a.statuses().count(503) == 16
+    assert net.sw.counters["in-dialog request refused: too many in flight"] == 16
+    net.advance(40000)  # Timer F ends the four: the dialog may pass requests on again
+    b.auto["INFO"] = 200
+    in_dialog(a, "INFO", invite, ok)
+    assert a.got[-1].status == 200

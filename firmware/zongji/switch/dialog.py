@@ -36,6 +36,7 @@ from zongji.text import bare_host
 
 CALLER = 0
 CALLEE = 1
+MAX_IN_FLIGHT = 4  # in-dialog requests of one call passed on and not yet answered
 
 
 class Dialog:
@@ -146,10 +147,16 @@ class Dialogs:
         if tx is None:  # the ACK for a 2xx: forwarded statelessly (16.11)
             sw.tl.send_stateless(out, dest)
             return
-        relay = Relay(sw, tx, req.method, now)
+        if call.relaying >= MAX_IN_FLIGHT:
+            # a party flooding the other with INFO or re-INVITEs it does not answer would hold
+            # a transaction each for 32 s: a dialog gets a few at once, the table stays for all
+            sw.count("in-dialog request refused: too many in flight")
+            return sw.reply(tx, 503, now, (("Retry-After", 1),))
+        relay = Relay(sw, tx, req.method, now, call)
         try:
             relay.tx = sw.tl.send_request(out, dest, now)
         except TransactionError:
+            relay._over()  # never in flight
             sw.count("in-dialog request not passed on: transaction table full")
             return sw.reply(tx, 503, now, (("Retry-After", 5),))
         relay.tx.tu = relay

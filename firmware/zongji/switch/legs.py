@@ -104,19 +104,28 @@ class Leg:
 class Relay:
     """An in-dialog request passed on to the other party: its responses go back to the sender."""
 
-    def __init__(self, sw, server_tx, method, now):
+    def __init__(self, sw, server_tx, method, now, call=None):
         self.sw = sw
         self.server_tx = server_tx
         self.tx = None
         self.final = False  # the sender has its final answer
         self.timer_c = now + TIMER_C_MS if method == "INVITE" else None
+        self.call = call  # its call counts the requests in flight (call.relaying)
+        if call is not None:
+            call.relaying += 1
+
+    def _over(self):
+        self.final = True
+        if self.call is not None:
+            self.call.relaying -= 1
+            self.call = None
 
     def on_response(self, tx, resp, now):
         if self.final:
             return  # after our own 408 (Timer C), the callee's late answer has nowhere to go
         if resp.status >= 200:
             self.timer_c = None
-            self.final = True
+            self._over()
         elif resp.status == 100:
             return  # hop by hop: neither passed on (16.7 step 3) nor a reason to wait longer
         elif self.timer_c is not None:
@@ -143,7 +152,7 @@ class Relay:
 
     def _give_up(self, now):
         if not self.final:
-            self.final = True
+            self._over()
             self.sw.reply(self.server_tx, 408, now)
 
 

@@ -66,6 +66,7 @@ class Call:
         self.dialog = None  # dialog.Dialog once answered
         self.bridge = None  # the gateway's TrunkLeg that answered: in-dialog goes through it
         self.inbound = False  # from the provider (an outside caller)
+        self.relaying = 0  # in-dialog requests passed on and not yet answered (legs.Relay)
 
 
 class Proxy:
