@@ -762,3 +762,44 @@ def test_invite_flood_leaves_phones_working(rig, ack):
     assert most <= 1, "an INVITE drew %d answers (%d INVITEs drew more than one)" % (most, sum(1 for n in per if n > 1))
     r.assert_provider_untouched("an INVITE flood")
     assert r.hm.problems() == [], r.hm.problems()
+
+
+# ---------------------------------------------------------------- 9. found by the second probe
+
+
+def test_a_registered_phone_gets_no_free_guesses_at_a_colleagues_password(rig):
+    """A registered softphone (201) uses its own ip:port to guess 202's password: it meets the
+    same lock as anyone, and once locked even the right password goes unanswered."""
+    r = rig()
+    own = r.phone("201")
+    ip, port = own.ip, own.port
+    own.close()  # its binding stays; the same socket address now guesses
+    guesser = Phone("202", "wrong-guess", ip, r.addr, port=port)
+    r._closers.append(guesser.close)
+    answered = 0
+    for _ in range(14):
+        out = guesser.register(timeout=1.0)
+        assert not out.ok
+        answered += "no final answer" not in out.detail
+    assert answered <= 10, answered  # the tenth wrong guess locks 202 at this address
+    r.hm.wait_for(r"locked 202\b", 5)
+    guesser.secret = r.site.secret("202")
+    out = guesser.register(timeout=1.5)
+    assert not out.ok and "no final answer" in out.detail, out  # dropped unread
+    assert "202" not in r.hm.registered()
+
+
+def test_a_register_from_the_providers_address_binds_nothing(rig):
+    """Someone who knows 201's password sends its REGISTER from the provider's ip:port (on a
+    LAN, a forged source): nothing is bound, and calls to 201 never go to the provider."""
+    r = rig()
+    port = r.provider.port
+    r.provider.stop()  # free its port: we speak from the provider's own address
+    spoof = Phone("201", r.site.secret("201"), "127.0.0.1", r.addr, port=port)
+    r._closers.append(spoof.close)
+    out = spoof.register(timeout=1.5)
+    assert not out.ok and "no final answer" in out.detail, out
+    assert "201" not in r.hm.registered()
+    out = r.phone("202").call("201", timeout=5)
+    assert not out.ok and "480" in out.detail, out
+    assert [m for m in spoof.received if m.method == "INVITE"] == []
