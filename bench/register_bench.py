@@ -279,6 +279,20 @@ def pystone_unix():
     return json.loads(out.stdout.strip().splitlines()[-1])["pystones_per_s"]
 
 
+def register_steps(work, site):
+    """bench/mpy/register_steps.py on the unix port: us per step of a REGISTER, in memory."""
+    with open(work / "site.zjb.users", "w") as f:
+        for number, secret in sorted(site.secrets().items()):
+            if number.isdigit() and int(number) >= FIRST:
+                f.write("%s;%s\n" % (number, secret))
+    argv = [str(MICROPYTHON), "-X", "heapsize=256m", str(HERE / "mpy" / "register_steps.py"), str(REPO / "firmware"),
+            str(work / "site.zjb"), "200"]  # fmt: skip
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    if out.returncode != 0:
+        raise SystemExit("register_steps.py failed:\n" + out.stdout + out.stderr)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def make_site(work):
     site = sh.Site.create(work / "site", trunk_port=sh.free_udp_port())
     site.set_digest(["MD5"])  # SIPp answers only the first challenge, and only MD5
@@ -368,7 +382,11 @@ def main(argv):
                 name, reg["rate"], reg["cpu_ms"], call["rate"], call["cpu_ms"]))  # fmt: skip
         report["results"] = results
         if "unix" in results:
+            steps = register_steps(work, site)
+            report["unix_steps_us"] = steps
+            log("unix port, us per step of a REGISTER in memory: %s" % json.dumps(steps))
             ps = pystone_unix()
+            both_us = steps["challenge_request"] + steps["authenticated_request"]
             scale = ps / float(ESP32_PYSTONES)
             u = results["unix"]
             report["esp32"] = {
@@ -378,6 +396,8 @@ def main(argv):
                 "call_ms": round(u["call"]["cpu_ms"] * scale, 1),
                 # 64 phones refreshing every 60 s: 64/60 REGISTER a second, each challenged
                 "64_phones_60s_core_share": round(64 / 60.0 * u["register"]["cpu_ms"] * scale / 1000.0, 4),
+                # the same from the in-memory steps (no socket, no SIPp, no other load)
+                "register_ms_steps": round(both_us * scale / 1e3, 1),
             }
             log("ESP32 estimate (unix pystone %d/s, x%.1f): %.1f ms per REGISTER, %.1f ms per call, 64 phones at "
                 "60 s: %.1f %% of a core" % (ps, scale, report["esp32"]["register_ms"], report["esp32"]["call_ms"],

@@ -1,0 +1,109 @@
+# Where a REGISTER's time goes inside the core, on the MicroPython unix port (no sockets):
+# the Switch of a 1000-user bundle fed SIPp-shaped REGISTERs in memory, each step timed alone.
+#
+#   micropython bench/mpy/register_steps.py FIRMWARE_DIR BUNDLE [N]
+#
+# Prints one JSON line of microseconds per step (medians of 5 rounds of N): parsing the
+# REGISTER, the whole unauthenticated REGISTER (parse, screen, 401 built and serialised), the
+# whole authenticated one (parse, digest check, binding, 200, the lingering record), and two
+# pieces of the digest work alone: the nonce's HMAC (check() recomputes it) and a challenge.
+# Users are 3000.. with the bench's secrets, read from a "number;secret" file beside the bundle (BUNDLE + ".users").
+import json
+import sys
+import time
+
+sys.path.insert(0, sys.argv[1])
+from zongji.sip.auth import parse_auth, pick_challenge, respond  # noqa: E402
+from zongji.sip.parser import parse  # noqa: E402
+from zongji.site import bundle  # noqa: E402
+from zongji.switch.switch import Switch  # noqa: E402
+
+N = int(sys.argv[3]) if len(sys.argv) > 3 else 200
+with open(sys.argv[2], "rb") as f:
+    site = bundle.load(f.read())
+users = []
+with open(sys.argv[2] + ".users") as f:
+    for line in f:
+        if ";" in line:
+            users.append(line.strip().split(";"))
+sw = Switch(site, "127.0.0.1", 5060, secret_key=b"k" * 16, max_transactions=8192, max_nonces=8192)
+sw.budget.prefix_burst = sw.budget.burst = 10**6
+SRC = ("127.0.0.1", 40000)
+
+
+def register(i, cseq, auth=None):
+    user = users[i % len(users)][0]
+    lines = [
+        "REGISTER sip:127.0.0.1:5060 SIP/2.0",
+        "Via: SIP/2.0/UDP 127.0.0.1:40000;branch=z9hG4bK-%d-%d;rport" % (i, cseq),
+        "Max-Forwards: 70",
+        "From: <sip:%s@127.0.0.1:5060>;tag=%dR%d" % (user, 1000, i),
+        "To: <sip:%s@127.0.0.1:5060>" % user,
+        "Call-ID: %d-1000@127.0.0.1" % i,
+        "CSeq: %d REGISTER" % cseq,
+        "Contact: <sip:%s@127.0.0.1:40000;transport=UDP>" % user,
+    ]
+    if auth:
+        lines.append("Authorization: " + auth)
+    lines += ["Expires: 3600", "User-Agent: SIPp zongji-integration", "Content-Length: 0", "", ""]
+    return "\r\n".join(lines).encode()
+
+
+def now_us():
+    return time.ticks_us()
+
+
+def timed(fn, items):
+    t = time.ticks_us()
+    for x in items:
+        fn(x)
+    return time.ticks_diff(time.ticks_us(), t) / len(items)
+
+
+clock = [1000]
+
+
+def feed(data):
+    clock[0] += 1
+    sw.receive_datagram(data, SRC, clock[0])
+    return sw.datagrams_to_send()
+
+
+rounds = {"parse": [], "challenge_request": [], "authenticated_request": [], "nonce_hmac": [], "challenge_only": []}
+base = 0
+for _ in range(5):
+    first = [register(base + i, 1) for i in range(N)]
+    rounds["parse"].append(timed(parse, first))
+    answers = []
+    t = time.ticks_us()
+    for data in first:
+        answers.append(feed(data)[-1][0])
+    rounds["challenge_request"].append(time.ticks_diff(time.ticks_us(), t) / N)
+    second = []
+    checks = []
+    for i, ans in enumerate(answers):
+        chal = pick_challenge(parse(ans).get_all("www-authenticate"))
+        user, secret = users[(base + i) % len(users)]
+        value = respond(chal, "REGISTER", "sip:127.0.0.1:5060", user, secret, "c%d" % i, 1)
+        second.append(register(base + i, 2, value))
+        checks.append(parse_auth(value))
+    t = time.ticks_us()
+    for p in checks:
+        sw.auth._tag(p["nonce"][:20])  # the nonce's HMAC, what check() recomputes
+    hmac_us = time.ticks_diff(time.ticks_us(), t) / N
+    t = time.ticks_us()
+    for data in second:
+        out = feed(data)
+        assert out and out[-1][0].startswith(b"SIP/2.0 200"), out
+    rounds["authenticated_request"].append(time.ticks_diff(time.ticks_us(), t) / N)
+    rounds["nonce_hmac"].append(hmac_us)
+    rounds["challenge_only"].append(timed(lambda _: sw.auth.challenge(clock[0]), range(N)))
+    base += N
+
+
+def median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2]
+
+
+print(json.dumps({k: round(median(v), 1) for k, v in rounds.items()}))
