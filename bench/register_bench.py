@@ -223,7 +223,8 @@ class Bench:
         res = sh.sipp("uac_call.xml", system.addr, self.work, self._name("uac"), calls=calls, rate=rate,
                       inf=self.callers_csv, service=CALLEE, duration_ms=0, timeout_s=int(seconds) + 30,
                       recv_timeout_ms=5000, limit=max(50, int(rate * 5)),
-                      extra=["-rp", "1000"])  # fmt: skip
+                      # the digest names the Request-URI (the switch checks it), not SIPp's default
+                      extra=["-rp", "1000", "-auth_uri", "%s@%s:%d" % ((CALLEE,) + tuple(system.addr))])  # fmt: skip
         wall = time.monotonic() - t
         answered = uas.finish(15)
         cpu = cpu_s(system.pid()) - before
