@@ -316,3 +316,18 @@ def test_name_keys_are_the_records_numbers_and_keys():
     d = site.directory
     assert list(d.name_keys()) == [(e.number, e.keys) for e in d.records()]
     assert ("201", "9264 9426.6464") in list(d.name_keys())
+
+
+def test_a_device_can_drop_the_loader_modules_and_load_again():
+    import sys
+
+    import zongji.site
+
+    data = fixture_bytes()
+    bundle.load(data)
+    assert zongji.site.release_loader() == 3
+    assert "zongji.site.checks" not in sys.modules and "zongji.site.schema" not in sys.modules
+    site = bundle.load(data)  # imports them again
+    assert site.extension("201").name == "王小明" and "zongji.site.checks" in sys.modules
+    raw = bundle.checks  # the module, as before the drop, for tests that patch it
+    assert raw is sys.modules["zongji.site.checks"]

@@ -29,7 +29,6 @@ rules of this core refuse (another companion's, a hand-made one); it costs time,
 import hashlib
 import json
 
-from zongji.site import checks, schema
 from zongji.site.directory import FIELDS, HA1_COLUMNS, Directory, pin_hash
 from zongji.site.model import Site, digest_of, realm_of
 
@@ -41,6 +40,20 @@ BLOCK = 512  # bytes read from a stream at a time
 
 class BundleError(Exception):
     pass
+
+
+def __getattr__(name):
+    # checks and schema are imported when a load first needs them, not with this module: a
+    # device drops them again once its site is loaded (zongji.site.release_loader)
+    if name == "checks":
+        from zongji.site import checks
+
+        return checks
+    if name == "schema":
+        from zongji.site import schema
+
+        return schema
+    raise AttributeError(name)
 
 
 def _hex(digest):
@@ -199,6 +212,8 @@ class Loader:
             return
         self._hash.update(line)
         if self.site is None:
+            from zongji.site import schema
+
             site, problems = schema.normalize(_json_line(line, "site line"))
             _raise_errors(problems)
             self.site = site
@@ -213,6 +228,8 @@ class Loader:
             raise BundleError("%s: %s" % (what, e))
 
     def finish(self):
+        from zongji.site import checks
+
         directory = self._verified()
         # errors only, and the extension numbers looked up in the directory: nobody reads
         # warnings here, and a copy of every number would cost more heap than the directory
@@ -223,6 +240,8 @@ class Loader:
         """finish() in steps: a generator that yields after each extension the checks read,
         then leaves the Site in self.result. For a shell that loads a sync between calls, and
         for bench/mpy/load_peak.py, which measures the heap at every step."""
+        from zongji.site import checks
+
         directory = self._verified()
         problems = checks.ErrorsOnly()
         for _ in checks.check_steps(self.site, directory.view(), problems, False):
