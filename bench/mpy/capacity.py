@@ -23,7 +23,7 @@ gc.collect()
 # --- next call ---
 base = gc.mem_alloc()
 from zongji.call import attendant, ringplan  # noqa: E402, F401
-from zongji.site import bundle  # noqa: E402
+from zongji.site import bundle, checks, schema  # noqa: E402, F401  (what a load imports)
 from zongji.switch.switch import Switch  # noqa: E402, F401
 
 # --- next call ---

@@ -8,7 +8,7 @@ gc.collect()
 # --- next call ---
 base = gc.mem_alloc()
 from zongji.call import attendant, ringplan  # noqa: E402, F401
-from zongji.site import bundle, dialplan  # noqa: E402, F401
+from zongji.site import bundle, checks, dialplan, schema  # noqa: E402, F401
 
 # --- next call ---
 gc.collect()

@@ -3,7 +3,7 @@
 import gc
 
 from zongji.call import attendant, ringplan  # noqa: F401
-from zongji.site import bundle, dialplan  # noqa: F401
+from zongji.site import bundle, checks, dialplan, schema  # noqa: F401
 
 gc.collect()
 print("OK", gc.mem_alloc())

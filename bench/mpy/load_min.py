@@ -4,7 +4,7 @@
 import gc
 
 from zongji.call import attendant, ringplan  # noqa: F401
-from zongji.site import bundle, dialplan  # noqa: F401
+from zongji.site import bundle, checks, dialplan, schema  # noqa: F401  (what a load imports)
 
 gc.collect()
 base = gc.mem_alloc()
