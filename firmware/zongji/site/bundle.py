@@ -1,6 +1,6 @@
 """The device bundle: a compiled site in canonical JSON lines, versioned by SHA-256.
 
-    line 1   {"count":N,"format":2,"kind":"zongji-bundle","sha256":HEX,"site":NAME}
+    line 1   {"count":N,"directory_bytes":B,"format":2,"kind":"zongji-bundle","sha256":HEX,"site":NAME}
     line 2   the normalised site dict (sorted keys, compact separators, UTF-8)
     line 3+  one extension per line: a JSON array in directory.FIELDS order
 
@@ -10,6 +10,8 @@ using the site's realm. Format 1 held both in the clear; it is refused with a hi
 The site line still holds [trunk] password: the provider's realm is not known in advance, so
 only the password can answer its challenges.
 
+`directory_bytes` is what the rows take packed in a Directory, so the device allocates it before
+the first row (a hint: a bundle without it, or with a wrong one, loads all the same).
 `sha256` covers every byte after the header line, so the version names the content and two
 builds of the same site are byte-identical. The loader streams: it hashes and parses one
 line at a time and packs extensions straight into the compact Directory, so the device never
