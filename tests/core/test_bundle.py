@@ -331,3 +331,16 @@ def test_a_device_can_drop_the_loader_modules_and_load_again():
     assert site.extension("201").name == "王小明" and "zongji.site.checks" in sys.modules
     raw = bundle.checks  # the module, as before the drop, for tests that patch it
     assert raw is sys.modules["zongji.site.checks"]
+
+
+def test_the_directory_size_in_the_header_is_a_hint():
+    # not covered by the sha256: a wrong or absurd value changes how the heap is asked, not the site
+    data = fixture_bytes()
+    head, rest = data.split(b"\n", 1)
+    want = bundle.load(data)
+    for size in (b"0", b"1", b"9999999999", b'"x"'):
+        bad = head.replace(b'"directory_bytes":373', b'"directory_bytes":' + size) + b"\n" + rest
+        assert bad != data
+        site = bundle.load(bad)
+        assert site.version == want.version
+        assert [e.number for e in site.directory.records()] == [e.number for e in want.directory.records()]
