@@ -33,3 +33,9 @@ if not safe_mode():
         device.boot()
     except KeyboardInterrupt:  # Ctrl-C while it was still starting: nothing to save yet
         print("stopped")
+    except MemoryError:  # the firmware does not fit: say so and leave the REPL (no reset loop)
+        import gc
+
+        gc.collect()
+        print("zongji: out of memory while starting (%d bytes free): a board without PSRAM" % gc.mem_free())
+        print("zongji: needs the core frozen into its image (boards/manifest.py)")

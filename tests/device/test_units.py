@@ -257,3 +257,67 @@ def test_the_firmware_fits_the_heap_it_is_given(tmp_path, mpy_env):
 
 if sys.platform == "win32":  # pragma: no cover
     pytestmark = pytest.mark.skip("POSIX signals and loopback")
+
+
+MEMORY = """
+from zongji.shell import device
+from zongji.shell.pump import Pump
+said = []
+d = device.Device(device.read_config("no-such-config.json"), None, None, None, out=said.append)
+class Sw:
+    def receive_datagram(self, data, addr, now):
+        raise MemoryError("memory allocation failed")
+    def datagrams_to_send(self):
+        return []
+    def take_events(self):
+        return []
+    def next_timer(self):
+        return None
+d.pump = Pump(Sw(), d._send, d._emit, None, d._bug, d.log)
+for i in range(5):
+    d._datagram(b"OPTIONS", ("127.0.0.1", 5060), i)
+print(d.memory_errors, d.bugs, d.fault, len(said))
+"""
+
+
+def test_a_memory_error_on_a_datagram_is_counted_and_the_loop_goes_on(tmp_path, mpy_env):
+    proc = mpy(MEMORY, tmp_path, mpy_env)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert proc.stdout.splitlines()[-1] == "5 0 None 3"  # not a bug, not a fault; told the first 3 times
+
+
+DHCP = """
+import json, machine, network
+from zongji.shell import device
+from zongji.site import bundle
+cfg = device.read_config("no-such-config.json")
+cfg["bind"] = "0.0.0.0"
+cfg["wifi"] = {"ssid": "office"}
+with open("site.zjb", "rb") as f:
+    site = bundle.load(f)
+said = []
+d = device.Device(cfg, site, machine, network, out=said.append)
+class Udp:
+    def send(self, data, addr):
+        pass
+d.udp = Udp()
+d.net.start(0)
+d.tick(0)
+d.start_switch(d.net.ip, 0)
+print(d.sw.host)
+open("vdevice.json", "w").write(json.dumps({"ip": "127.0.0.2"}))
+d.tick(1000)
+print(d.sw.host, d.sw.me)
+"""
+
+
+def test_a_new_dhcp_address_is_advertised(tmp_path, mpy_env, site):
+    from zongji_companion.cli import load_site
+
+    _, data = load_site(str(site))
+    (tmp_path / "site.zjb").write_bytes(data)
+    proc = mpy(DHCP, tmp_path, mpy_env)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    first, second = proc.stdout.splitlines()[-2:]
+    assert first == "127.0.0.1"
+    assert second == "127.0.0.2 127.0.0.2:5060"  # Via, Record-Route and Contact follow the lease

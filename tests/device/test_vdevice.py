@@ -30,7 +30,7 @@ def test_a_phone_registers_with_digest(site, tmp_path, devices, phones):
     assert ok.status == 200, ok
     assert ok.contacts()[0].uri.port == lily.addr[1]
     line = dev.wait_for("registered 201")
-    assert "registered 201 from 127.0.0.1:%d" % lily.addr[1] in line
+    assert "registered 201 Lily 王丽 from 127.0.0.1:%d" % lily.addr[1] in line
 
 
 def test_wrong_password_and_unauthenticated_calls_are_refused(site, tmp_path, devices, phones):

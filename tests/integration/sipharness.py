@@ -646,6 +646,11 @@ def sipp_argv(
         argv += ["-inf", inf]
     if service is not None:
         argv += ["-s", service]
+        if remote is not None and "-auth_uri" not in extra:
+            # SIPp's digest uri is "sip:HOST:PORT" unless told; the switch checks that credentials
+            # name the request's own Request-URI (RFC 2617 3.2.2.5), sip:SERVICE@HOST:PORT here,
+            # as real phones' do
+            argv += ["-auth_uri", "%s@%s:%d" % ((service,) + tuple(remote))]
     argv += list(extra)
     return [str(a) for a in argv]
 

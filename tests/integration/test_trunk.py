@@ -1,4 +1,5 @@
-"""The trunk against a real provider: Kamailio (kamailio/provider.cfg) on loopback, with a SIPp
+"""The trunk against a real provider, from host mode and the virtual device (`switchboard`):
+Kamailio (kamailio/provider.cfg) on loopback, with a SIPp
 UAS behind it as the called mobile.
 
 * The appliance registers to the provider with the [trunk] account: the provider sees an
@@ -22,7 +23,7 @@ DIALED = "0" + MOBILE  # [dialplan] outside_prefix = "0" in the example site
 
 
 def test_trunk_registers_and_dial_out_follows_classes(
-    example_site, hostmode, provider, sipp_server, free_udp_port, workdir
+    example_site, switchboard, provider, sipp_server, free_udp_port, workdir
 ):
     trunk = example_site.trunk()
     assert example_site.row("202")["class"] == "staff"
@@ -30,7 +31,7 @@ def test_trunk_registers_and_dial_out_follows_classes(
     far_end = free_udp_port()
     prov = provider(trunk["port"], trunk["username"], trunk["password"], far_end)
 
-    hm = hostmode(example_site)
+    hm = switchboard(example_site)
     prov.wait_count(r"PROVIDER REGISTER ok", 1, 15)
     user, source = prov.registrations()[0]
     assert user == trunk["username"], prov.tail()

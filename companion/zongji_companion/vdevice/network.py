@@ -3,7 +3,8 @@
 The unix port has no network module; the host's own stack carries the UDP. An interface is
 "connected" once active (a station once it was given an SSID) while the link is up; the link
 is down while vdevice.json in the current directory (the flash folder) says {"link": "down"},
-which is how fault tests drop and restore it. Nothing here touches the host's interfaces.
+which is how fault tests drop and restore it; {"ip": "127.0.0.2"} is a new DHCP lease. Nothing
+here touches the host's interfaces.
 """
 
 import json
@@ -29,12 +30,16 @@ ADDRESS = ("127.0.0.1", "255.0.0.0", "127.0.0.1", "127.0.0.1")
 NONE = ("0.0.0.0", "0.0.0.0", "0.0.0.0", "0.0.0.0")
 
 
-def link_up():
+def _control():
     try:
         with open("vdevice.json") as f:
-            return json.load(f).get("link", "up") != "down"
+            return json.load(f)
     except (OSError, ValueError):
-        return True
+        return {}
+
+
+def link_up():
+    return _control().get("link", "up") != "down"
 
 
 class _Nic:
@@ -67,7 +72,10 @@ class _Nic:
         return STAT_GOT_IP if self.isconnected() else STAT_CONNECTING
 
     def ifconfig(self, config=None):
-        return ADDRESS if self.isconnected() else NONE
+        if not self.isconnected():
+            return NONE
+        ip = _control().get("ip")  # a test's new DHCP lease
+        return (ip,) + ADDRESS[1:] if ip else ADDRESS
 
     def ipconfig(self, key=None, **kw):
         if key == "addr4":

@@ -258,7 +258,7 @@ class Device:
             sys.print_exception(e)
 
     def _emit(self, event):
-        line = describe(event, self.clock.now_ms())
+        line = describe(event, self.clock.now_ms(), self.site)
         if line is not None:
             self.out(self._stamp() + " " + line)
 
@@ -481,27 +481,32 @@ def _earliest(a, b):
     return a if a < b else b
 
 
-def describe(event, now=0):
-    """One event as a line for the console (host mode's words, shorter), None for 'listening'."""
+def describe(event, now=0, site=None):
+    """One event as a line for the console (host mode's words), None for 'listening'."""
     kind = event.kind
+
+    def who(number):
+        ext = site.extension(number) if site is not None and number else None
+        return "%s %s" % (number, ext.name) if ext is not None else number
+
     if kind == "listening":
         return None
     if kind in ("registered", "unregistered", "expired", "replaced"):
         where = " from %s:%d" % tuple(event.source) if kind == "registered" else ""
-        return "%s %s%s (%s)" % (kind, event.number, where, event.contact)
+        return "%s %s%s (%s)" % (kind, who(event.number), where, event.contact)
     if kind == "call":
         r = event.record
         text = "call %s -> %s: %s" % (r["from"] or "?", r["to"] or "?", r["outcome"])
         if r["outcome"] == "answered":
             if " -> " in r["route"]:
-                text += " by " + r["route"].rsplit(" -> ", 1)[1]
+                text += " by " + who(r["route"].rsplit(" -> ", 1)[1])
             return text + ", %d s" % r["duration"]
         text += " (%d)" % r["status"] if r["status"] else ""
         return text + (": " + r["reason"] if r.get("reason") else "")
     if kind == "banned":
         return "banned %s for %d s: %s" % (event.ip, _left(event.until_ms, now), event.reason)
     if kind == "locked":
-        return "locked %s at %s for %d s: %s" % (event.number, event.ip, _left(event.until_ms, now), event.reason)
+        return "locked %s at %s for %d s: %s" % (who(event.number), event.ip, _left(event.until_ms, now), event.reason)
     if kind == "trunk":
         return "trunk %s: %s" % (event.state, event.detail or "")
     if kind == "alert":
