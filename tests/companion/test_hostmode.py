@@ -454,7 +454,7 @@ def test_json_events_are_one_object_per_line(tmp_path, procs, phones):
     assert started["host"] == "127.0.0.1" and started["extensions"] == 12
     lily = phones("201", site, ("127.0.0.1", started["port"]))
     lily.register()
-    event = json.loads(z.wait_for('"registered"'))
+    event = json.loads(z.wait_for('"event": "registered"'))  # not the trunk's "state": "registered"
     assert event["number"] == "201" and event["contact"] == lily.contact
     assert event["source"] == ["127.0.0.1", lily.addr[1]]
     z.proc.send_signal(signal.SIGINT)

@@ -19,12 +19,9 @@ the first sync, epoch_ms is the RTC's unix ms minus now_ms; NTP is asked again e
 
 import time
 
-try:
-    _TICKS = time.ticks_ms
-    _PERIOD = time.ticks_add(0, -1) + 1
-except AttributeError:  # pragma: no cover - CPython has no ticks: pass one to Clock
-    _TICKS = None
-    _PERIOD = 1 << 30
+_TICKS = getattr(time, "ticks_ms", None)  # CPython has no ticks: pass one to Clock
+# ticks_ms wraps at a port's own period (2**30 on the ESP32): ticks_add(0, -1) is its last value
+_PERIOD = time.ticks_add(0, -1) + 1 if _TICKS is not None else 1 << 30  # type: ignore[type-var]
 
 EPOCH_2000 = 946684800  # unix seconds of 2000-01-01, the epoch of some ports' time.time()
 RETRY_MS = 30000  # the first NTP retry; doubled while it fails, up to RETRY_MAX_MS

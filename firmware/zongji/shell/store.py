@@ -14,15 +14,9 @@ back to (main.py does). MicroPython and CPython alike; no os.path on MicroPython
 
 import os
 
-try:
-    _fsync = os.fsync
-except AttributeError:  # pragma: no cover - MicroPython: flush() is all there is
-    _fsync = None
-
-try:
-    _replace = os.replace
-except AttributeError:  # pragma: no cover - MicroPython: rename replaces on littlefs and unix
-    _replace = os.rename
+# MicroPython has neither: flush() is all there is, and rename replaces on littlefs and unix
+_fsync = getattr(os, "fsync", None)
+_replace = getattr(os, "replace", None) or os.rename
 
 
 def previous(name):
