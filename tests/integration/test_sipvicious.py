@@ -1,4 +1,4 @@
-"""SIPVicious 0.3.3 (Debian's sipvicious) against host mode: the attacker's view.
+"""SIPVicious 0.3.3 (Debian's sipvicious) against host mode and the virtual device (`switchboard`): the attacker's view.
 
 svwar enumerates extensions by comparing the status line (code and reason phrase) answered to
 a random 32-bit user name with the one answered to each candidate. If the random name already
@@ -44,9 +44,9 @@ def _assert_not_crashed(name, out):
     )
 
 
-def test_svwar_finds_no_extension(example_site, hostmode, free_udp_port):
+def test_svwar_finds_no_extension(example_site, switchboard, free_udp_port):
     svwar = tool("svwar")
-    hm = hostmode(example_site)
+    hm = switchboard(example_site)
     runs = [
         ("REGISTER", []),  # svwar's own sanity check: an unknown user already gets 401
         ("REGISTER", ["--force"]),  # scan anyway: every extension answers like the unknown one
@@ -66,9 +66,9 @@ def test_svwar_finds_no_extension(example_site, hostmode, free_udp_port):
     assert hm.problems() == [], hm.problems()
 
 
-def test_svcrack_is_locked_out_before_the_password(example_site, hostmode, free_udp_port, workdir):
+def test_svcrack_is_locked_out_before_the_password(example_site, switchboard, free_udp_port, workdir):
     svcrack = tool("svcrack")
-    hm = hostmode(example_site)
+    hm = switchboard(example_site)
     secret = example_site.secret("201")
     words = ["guess%03d" % i for i in range(1, 201)]
     words[149] = secret  # the real password is word 150 of 200
