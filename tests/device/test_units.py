@@ -302,8 +302,9 @@ class Udp:
         pass
 d.udp = Udp()
 d.net.start(0)
-d.tick(0)
-d.start_switch(d.net.ip, 0)
+print(d.pump is None)
+d.tick(0)  # the interface has an address: the switch starts on it
+print([ln for ln in said if "listening" in ln][0])
 print(d.sw.host)
 open("vdevice.json", "w").write(json.dumps({"ip": "127.0.0.2"}))
 d.tick(1000)
@@ -318,6 +319,8 @@ def test_a_new_dhcp_address_is_advertised(tmp_path, mpy_env, site):
     (tmp_path / "site.zjb").write_bytes(data)
     proc = mpy(DHCP, tmp_path, mpy_env)
     assert proc.returncode == 0, proc.stderr + proc.stdout
-    first, second = proc.stdout.splitlines()[-2:]
+    waiting, banner, first, second = proc.stdout.splitlines()[-4:]
+    assert waiting == "True"  # no switch before the network has an address
+    assert "listening on udp 127.0.0.1:5060" in banner
     assert first == "127.0.0.1"
     assert second == "127.0.0.2 127.0.0.2:5060"  # Via, Record-Route and Contact follow the lease

@@ -30,7 +30,7 @@ import json
 import os
 import socket
 import sys
-from asyncio import core
+from asyncio import core  # type: ignore[attr-defined]  # MicroPython's own asyncio internals
 
 from zongji.shell import sitefile
 from zongji.shell.clock import Clock
@@ -342,10 +342,15 @@ class Device:
         if self.wdt is not None:
             self.wdt.feed()
         net = self.net
-        if net is not None and net.poll(now) and net.ip is not None and self.pump is not None:
-            if self.config["bind"] == "0.0.0.0" and net.ip != self._host:
-                self.log("advertising %s from now on" % net.ip)
-                self.start_switch(net.ip, now)
+        changed = net is not None and net.poll(now)
+        if self.udp is not None and self.config["bind"] == "0.0.0.0":
+            ip = net.ip if net is not None else "127.0.0.1"
+            if ip is not None and self.pump is None:  # the first address: start serving
+                self.start_switch(ip, now)
+                self._banner()
+            elif changed and ip is not None and ip != self._host:
+                self.log("advertising %s from now on" % ip)
+                self.start_switch(ip, now)
         up = net is None or net.ip is not None
         if up and self.clock.ntp_due(now):
             if self.clock.sync(self.ntptime, now):
@@ -417,32 +422,18 @@ class Device:
             self.log("can't make %s/ for state: %s" % (STATE, e))
         if self.site is None:
             return
-        port = self.config["sip_port"]
-        self.udp = Udp(self.config["bind"], port)
-        host = self.config["bind"]
-        if host == "0.0.0.0":
-            host = self._wait_for_address(now)
-        self.start_switch(host, now)
-        name, n = self.site.branch.get("name"), len(self.site.directory)
-        self.out(
-            "zongji: %s listening on udp %s:%d (%d extensions, site version %s...)"
-            % (name, host, port, n, self.site.version[:8])
-        )
-        self.out("Ctrl-C stops it.")
-
-    def _wait_for_address(self, now):
-        """The interface's address once it has one (the WDT is fed meanwhile); a board that
-        never gets one advertises its fallback AP's."""
-        import time
-
-        while True:
-            now = self.clock.now_ms()
+        self.udp = Udp(self.config["bind"], self.config["sip_port"])
+        if self.config["bind"] != "0.0.0.0":
+            self.start_switch(self.config["bind"], now)
+            self._banner()
+        else:  # the housekeeping starts the switch once the interface has an address
             self.tick(now)
-            if self.net is None:
-                return "127.0.0.1"
-            if self.net.ip is not None:
-                return self.net.ip
-            time.sleep_ms(200)
+
+    def _banner(self):
+        name, n = self.site.branch.get("name"), len(self.site.directory)
+        where = (name, self._host, self.config["sip_port"], n, self.site.version[:8])
+        self.out("zongji: %s listening on udp %s:%d (%d extensions, site version %s...)" % where)
+        self.out("Ctrl-C stops it.")
 
     def stop(self):
         """Save, unregister from the provider, close. The watchdog cannot be stopped on an ESP32:
