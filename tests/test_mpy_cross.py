@@ -18,7 +18,7 @@ NOT_ON_MICROPYTHON = {"typing", "dataclasses", "enum"}
 # I/O and clocks belong to the shells (firmware/main.py, ...), never to the core (ARCHITECTURE.md).
 SHELL_ONLY = {"socket", "time", "machine", "network"}
 # The ESP32 shell's own modules own the I/O; the shared pump and store stay portable (host mode).
-DEVICE_SHELL = {CORE / "shell" / name for name in ("clock.py", "net.py", "led.py", "device.py")}
+DEVICE_SHELL = {CORE / "shell" / name for name in ("clock.py", "net.py", "led.py", "device.py", "udp.py")}
 
 
 def _rel(p):

@@ -16,11 +16,11 @@ collects when no datagram came for a while. Below the free-heap floor (config "h
 new registrations from phones that are not registered and new calls (an INVITE without a To
 tag) are answered 503 with Retry-After, before any transaction exists; registered phones'
 refreshes and everything inside a call go on. The hook is the transaction layer's `screen`,
-wrapped (see _LowHeap): the switch itself has no notion of heap. A MemoryError anywhere in a
+wrapped (shell/lowheap.py): the switch itself has no notion of heap. A MemoryError anywhere in a
 datagram's handling is caught, counted and collected; the board never resets for it.
 
 Everything runs on the unix port too (the virtual device): the sockets there take raw sockaddr
-bytes, which Udp hides; machine and network come from small fakes (zongji_companion/vdevice).
+bytes, which shell/udp.py hides; machine and network come from small fakes (zongji_companion/vdevice).
 Paths are relative to the current directory: "/" on a board, the flash folder on the unix port.
 """
 
@@ -30,23 +30,23 @@ import json
 import os
 import socket
 import sys
-from asyncio import core  # type: ignore[attr-defined]  # MicroPython's own asyncio internals
 
 from zongji.shell import sitefile
 from zongji.shell.clock import Clock
+from zongji.shell.console import describe
 from zongji.shell.led import Led
+from zongji.shell.lowheap import LowHeap
 from zongji.shell.net import Net
 from zongji.shell.pump import REGISTRATIONS, Pump
 from zongji.shell.store import Store
-from zongji.switch.switch import Switch, make_response
+from zongji.shell.udp import Udp, readable
+from zongji.switch.switch import Switch
 
 CONFIG = "config.json"
 STATE = "state"  # registrations.json and cdr.jsonl, under the flash root
-MAX_DATAGRAM = 4096
 BURST = 16  # datagrams served before the other tasks get a turn
 HOUSEKEEPING_MS = 1000
 IDLE_GC_MS = 5000  # collect when nothing came in for this long (at most this often)
-RETRY_AFTER = "30"  # seconds, in the 503 answers below the heap floor
 REPL_WDT_MS = 3600000  # the watchdog once stopped: an hour at the REPL
 DEFAULTS = {
     "sip_port": 5060,
@@ -72,80 +72,6 @@ def read_config(path=CONFIG):
     limits.update(cfg.get("limits") or {})
     cfg["limits"] = limits
     return cfg
-
-
-class Udp:
-    """One non-blocking UDP socket, with (ip, port) addresses on every port."""
-
-    def __init__(self, bind, port):
-        info = socket.getaddrinfo(bind, port)[0]
-        self.sock = socket.socket(info[0], socket.SOCK_DGRAM)
-        self.raw = not isinstance(info[-1], tuple)  # the unix port: sockaddr bytes
-        self._raw_cache = {}
-        try:
-            self.sock.bind(info[-1])
-        except OSError:
-            self.sock.close()
-            raise
-        self.sock.setblocking(False)
-
-    def recv(self):
-        """(data, (ip, port)), or None when nothing is waiting."""
-        try:
-            data, addr = self.sock.recvfrom(MAX_DATAGRAM)
-        except OSError:  # EAGAIN: nothing more; anything else (an ICMP error): nothing either
-            return None
-        if self.raw:
-            family, ip, port = socket.sockaddr(addr)
-            addr = (socket.inet_ntop(family, ip), port)
-        return data, addr
-
-    def send(self, data, addr):
-        if self.raw:
-            raw = self._raw_cache.get(addr)
-            if raw is None:
-                if len(self._raw_cache) >= 64:
-                    self._raw_cache = {}
-                raw = self._raw_cache[addr] = socket.getaddrinfo(addr[0], addr[1])[0][-1]
-            addr = raw
-        self.sock.sendto(data, addr)
-
-    def close(self):
-        self.sock.close()
-
-
-def _readable(sock):
-    yield core._io_queue.queue_read(sock)
-
-
-class _LowHeap:
-    """Wraps the transaction layer's screen: below the heap floor, new REGISTERs (from phones
-    not registered) and new INVITEs get a stateless 503 with Retry-After; the rest goes to the
-    switch's own screen. Answers still come from the switch's answer budget."""
-
-    def __init__(self, sw):
-        self.sw = sw
-        self.low = False
-        self.refused = 0
-        self._screen = sw.tl.screen
-        sw.tl.screen = self.screen
-
-    def screen(self, req, addr, cancels, now):
-        if self.low and self._new(req, addr):
-            self.refused += 1
-            sw = self.sw
-            if not sw.budget.may_answer(addr[0], now):
-                return False
-            return make_response(req, 503, to_tag=sw.tag(), headers=(("Retry-After", RETRY_AFTER),))
-        return self._screen(req, addr, cancels, now)
-
-    def _new(self, req, addr):
-        if req.method == "REGISTER":
-            return not self.sw.registrar.has_source(addr)
-        if req.method == "INVITE":
-            to = req.to_addr()
-            return to is None or not to.tag
-        return False
 
 
 class Device:
@@ -219,7 +145,7 @@ class Device:
         pump.save_interval_ms = self.config["save_interval_s"] * 1000
         regs, calls = pump.restore(now, self._downtime_ms())
         self.sw, self.pump, self._host = sw, pump, host
-        self.lowheap = _LowHeap(sw)
+        self.lowheap = LowHeap(sw)
         if regs or calls:
             self.log("restored %d registration(s) and %d call record(s) from %s/" % (regs, calls, STATE))
         pump.kick(now)
@@ -287,7 +213,7 @@ class Device:
     async def serve(self):
         udp = self.udp
         while not self._stopping:
-            await _readable(udp.sock)
+            await readable(udp.sock)
             for _ in range(BURST):
                 try:
                     got = udp.recv()
@@ -470,45 +396,6 @@ def _earliest(a, b):
     if b is None:
         return a
     return a if a < b else b
-
-
-def describe(event, now=0, site=None):
-    """One event as a line for the console (host mode's words), None for 'listening'."""
-    kind = event.kind
-
-    def who(number):
-        ext = site.extension(number) if site is not None and number else None
-        return "%s %s" % (number, ext.name) if ext is not None else number
-
-    if kind == "listening":
-        return None
-    if kind in ("registered", "unregistered", "expired", "replaced"):
-        where = " from %s:%d" % tuple(event.source) if kind == "registered" else ""
-        return "%s %s%s (%s)" % (kind, who(event.number), where, event.contact)
-    if kind == "call":
-        r = event.record
-        text = "call %s -> %s: %s" % (r["from"] or "?", r["to"] or "?", r["outcome"])
-        if r["outcome"] == "answered":
-            if " -> " in r["route"]:
-                text += " by " + who(r["route"].rsplit(" -> ", 1)[1])
-            return text + ", %d s" % r["duration"]
-        text += " (%d)" % r["status"] if r["status"] else ""
-        return text + (": " + r["reason"] if r.get("reason") else "")
-    if kind == "banned":
-        return "banned %s for %d s: %s" % (event.ip, _left(event.until_ms, now), event.reason)
-    if kind == "locked":
-        return "locked %s at %s for %d s: %s" % (who(event.number), event.ip, _left(event.until_ms, now), event.reason)
-    if kind == "trunk":
-        return "trunk %s: %s" % (event.state, event.detail or "")
-    if kind == "alert":
-        return "ALERT: " + event.text
-    d = event.as_dict()
-    d.pop("event", None)
-    return "%s %s" % (kind, json.dumps(d))
-
-
-def _left(until_ms, now):
-    return max(0, (until_ms - now + 999) // 1000)
 
 
 def _optional(name):
