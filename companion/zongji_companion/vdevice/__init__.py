@@ -98,6 +98,7 @@ def config_for(board, port, bind):
         "sip_port": port,
         "bind": bind,
         "save_interval_s": 1,
+        "safe_mode_ms": 100,  # a board watches the button for 1 s; tests start many devices
     }
     if board.get("lan"):
         cfg["lan"] = board["lan"]
