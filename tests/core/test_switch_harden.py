@@ -598,3 +598,80 @@ def test_a_party_cannot_fill_the_table_with_requests_the_other_never_answers():
     b.auto["INFO"] = 200
     in_dialog(a, "INFO", invite, ok)
     assert a.got[-1].status == 200
+
+
+def _from_provider(prov, did, n, max_forwards=70):
+    inv = make_request(
+        "INVITE",
+        "sip:%s@10.0.0.1:5060" % did,
+        "<sip:1391234%04d@127.0.0.1>;tag=sp%d" % (n, n),
+        "<sip:%s@10.0.0.1>" % did,
+        "spoofed-%d" % n,
+        1,
+        via="SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKsp%d" % n,
+        contact="<sip:1391234%04d@127.0.0.1:5070>" % n,
+    )
+    inv.set("max-forwards", max_forwards)
+    prov.send(inv)
+    return inv
+
+
+def test_quick_refusals_toward_the_provider_hold_no_transaction_and_are_not_repeated():
+    # INVITEs "from the provider" (a forged source on UDP) for calls refused at once: the
+    # operator is not registered. Each draws one answer and holds nothing.
+    net, _ = setup()
+    prov = provider(net, answer=None)
+    net.advance(10)
+    for n in range(70):
+        _from_provider(prov, "02155550100", n)
+    finals = [m for m in prov.got if getattr(m, "status", 0) >= 400]
+    assert len(finals) == 70 and len(net.sw.tl) <= 1  # (the trunk's own REGISTER may linger)
+    net.advance(10000)
+    assert len([m for m in prov.got if getattr(m, "status", 0) >= 400]) == 70  # no retransmission
+    ack = ack_for_failure(_from_provider(prov, "02155550100", 99), prov.got[-1])
+    prov.send(ack)  # the real provider's ACK ends at the switch
+    assert "in-dialog request from no party of a dialog" not in net.sw.counters
+
+
+def test_a_cancel_from_another_address_cancels_nothing():
+    net, (a, b) = setup("201", "202")
+    b.auto["INVITE"] = 180
+    invite = a.invite("202")
+    thief = Phone(net, "201", ("10.0.0.77", 5061), "x")
+    net.phones[thief.addr] = thief
+    cancel = make_request(
+        "CANCEL",
+        str(invite.uri),
+        invite.get("from"),
+        invite.get("to"),
+        invite.call_id(),
+        invite.cseq()[0],
+        via=invite.get_all("via")[0],  # the caller's own branch and sent-by
+    )
+    thief.send(cancel)
+    assert thief.got[-1].status == 481 and b.last("CANCEL") is None and len(net.sw.proxy.calls) == 1
+    assert net.sw.counters["cancel from another address than its invite"] == 1
+    a.send(cancel)  # from the caller itself: it works
+    assert b.last("CANCEL") is not None and a.last(487) is not None
+
+
+def test_the_hop_count_crosses_the_gateway():
+    net, _ = setup()  # 201 not registered: its follow-me rings its mobile through the provider
+    prov = provider(net, answer=None)
+    net.advance(10)
+    _from_provider(prov, "02155550199", 1, max_forwards=3)
+    out = [m for m in prov.got if getattr(m, "method", "") == "INVITE"]
+    assert len(out) == 1 and out[0].max_forwards() == 2  # not reset to 70: a loop meets 483
+
+
+def test_a_huge_body_is_refused_before_a_call_keeps_it():
+    net, (a, b) = setup("201", "202")
+    req = a._request("INVITE", "202", "huge", body=b"v=0\r\n" + b"a=x\r\n" * 3000)
+    a.send(req)
+    assert a.got[-1].status == 413 and len(net.sw.proxy.calls) == 0
+
+
+def test_a_register_with_the_table_full_is_answered_as_it_was_done():
+    net, (a,) = setup("201")
+    net.sw.tl.max_transactions = len(net.sw.tl)  # every slot taken
+    assert a.register().status == 200  # bound, and told so (not 503 for a binding made)

@@ -73,6 +73,10 @@ class Gateway:
             body=call.invite.body,
             content_type=call.invite.get("content-type"),
         )
+        # a B2BUA still carries the hop count on: a DID whose target forwards back to the branch
+        # must hit 483 somewhere, not loop until every line is taken
+        mf = call.invite.max_forwards()
+        req.set("max-forwards", 70 if mf is None else max(0, min(70, mf - 1)))
         if not self._send(leg, req, now):
             return 0
         self.calls[call_id] = leg

@@ -137,7 +137,7 @@ class Proxy:
         if why is None:
             return False
         self.sw.count(why)
-        self.sw.reply(tx, 503, now, (("Retry-After", 30),))
+        self.sw.refuse(tx, 503, now, (("Retry-After", 30),))
         return True
 
     def _begin(self, call, now):
@@ -146,11 +146,11 @@ class Proxy:
             # a second INVITE for a call we have, by another branch: a merged request (RFC 3261
             # 8.2.2.2), a fork looping back, or a replay; it must not orphan the first
             self.sw.count("merged request refused")
-            self.sw.reply(call.server_tx, 482, now, reason="Merged Request")
+            self.sw.refuse(call.server_tx, 482, now, reason="Merged Request")
             return
         if d.action != decision.RING:
             call.life.go(state.FAIL, now)
-            self.sw.reply(call.server_tx, d.status, now, reason=d.reason)
+            self.sw.refuse(call.server_tx, d.status, now, reason=d.reason)
             self.sw.record(call, now, d.status, d.note)
             return
         call.server_tx.tu = call  # a CANCEL finds its call through the INVITE's transaction
@@ -307,8 +307,11 @@ class Proxy:
             status, phrase = 480, None
         else:
             status, phrase, reason = 480, "Not Registered", "no phone is registered for %s" % call.dialed
-        out = make_response(call.invite, status, phrase, to_tag=self.sw.tag())
-        self.sw.tl.respond(call.server_tx, out, now)
+        if call.rang:
+            out = make_response(call.invite, status, phrase, to_tag=self.sw.tag())
+            self.sw.tl.respond(call.server_tx, out, now)
+        else:  # nothing rang: a quick refusal (Switch.refuse)
+            self.sw.refuse(call.server_tx, status, now, reason=phrase)
         self._end(call, now, status, reason)
 
     # ---- timers --------------------------------------------------------------------------------

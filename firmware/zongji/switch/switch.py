@@ -38,7 +38,7 @@ from zongji.sip.txevents import Timeout, TransportError
 from zongji.sip.uri import parse_uri
 from zongji.switch import events
 from zongji.switch.budget import AnswerBudget
-from zongji.switch.dialog import Dialogs
+from zongji.switch.dialog import Dialogs, same_addr
 from zongji.switch.gateway import Gateway
 from zongji.switch.guard import Guard
 from zongji.switch.proxy import Proxy
@@ -50,6 +50,7 @@ _IN_DIALOG = ("BYE", "INFO", "UPDATE", "INVITE", "ACK", "REFER", "NOTIFY", "MESS
 _PASSED_ON = ("INVITE", "ACK", "BYE", "INFO", "UPDATE", "CANCEL", "REFER", "NOTIFY", "MESSAGE", "PRACK")
 
 MAX_EVENTS = 128
+MAX_BODY = 8192  # bytes of body (SDP) in a request we act on; larger: 413
 
 
 class Switch:
@@ -246,7 +247,11 @@ class Switch:
             self.count("in-dialog request from no party of a dialog")
             return self._stateless(req, addr, now, 481)
         if method == "CANCEL":
-            return None if cancels is not None else self._stateless(req, addr, now, 481)
+            if cancels is not None and same_addr(addr, cancels.addr):
+                return None
+            if cancels is not None:  # the branch is known, the sender is not the caller
+                self.count("cancel from another address than its invite")
+            return self._stateless(req, addr, now, 481)
         if method == "OPTIONS":
             return self._stateless(req, addr, now, 200, None, (("Allow", ALLOW), ("Accept", "application/sdp")))
         if method == "REGISTER":
@@ -257,6 +262,8 @@ class Switch:
                 return False
             resp = self.registrar.handle(req, addr, now)
             if resp.status < 300:
+                if len(self.tl) >= self.tl.max_transactions:
+                    return resp  # bound already: say so (once) rather than 503 a done deed
                 self._screened = (req, resp)  # bound: a transaction absorbs retransmissions
                 return None
             return self._stateless(req, addr, now, resp=resp, charged=_has_digest(req, "authorization"))
@@ -393,6 +400,8 @@ class Switch:
         mf = req.max_forwards()
         if mf is not None and mf <= 0 and req.method not in ("REGISTER", "OPTIONS"):
             return 483, None, None
+        if len(req.body) > MAX_BODY:  # a call keeps its INVITE while it rings: bound what it keeps
+            return 413, None, None
         return None
 
     def is_trunk(self, addr):
@@ -417,6 +426,19 @@ class Switch:
     def reply(self, tx, status, now, headers=None, reason=None):
         resp = make_response(tx.request, status, reason, to_tag=self.tag(), headers=headers)
         self.tl.respond(tx, resp, now)
+
+    def refuse(self, tx, status, now, headers=None, reason=None):
+        """A final failure on server tx before anything rang. Toward the provider's address
+        it is sent once, statelessly, and the transaction ends: a UDP source cannot be
+        verified, so INVITEs spoofed from the provider must neither hold the table for 32 s
+        each nor be reflected ten times at it. A retransmitted INVITE is refused again; its
+        ACK ends at the switch (stateless_tag). Phones, authenticated, get a transaction."""
+        if not self._from_trunk(tx.addr):
+            return self.reply(tx, status, now, headers, reason)
+        req = tx.request
+        resp = make_response(req, status, reason, to_tag=self.stateless_tag(req), headers=headers)
+        self.tl.send_stateless(resp, tx.addr)
+        self.tl.abandon(tx)
 
     def tag(self):
         return self.tl.branch.token()
