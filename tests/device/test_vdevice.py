@@ -6,7 +6,9 @@ import signal
 import time
 
 from _vdev import WAIT, free_port
+from click.testing import CliRunner
 from zongji.sip.message import make_response
+from zongji_companion.cli import main
 
 
 def _server(dev):
@@ -81,6 +83,14 @@ def test_two_registered_phones_call_each_other(site, tmp_path, devices, phones):
     ming.send(make_response(bye, 200))
     assert lily.final().status == 200
     assert "call 201 -> 202: answered by 202" in dev.wait_for("call 201 -> 202")
+    assert dev.stop() == 0
+    # the call record is on flash, in wall-clock seconds (the fake NTP set the clock), and
+    # `zongji cdr` reads the device's state as it reads host mode's
+    res = CliRunner().invoke(main, ["cdr", str(site), "--state", str(tmp_path / "flash" / "state"), "--json"])
+    assert res.exit_code == 0, res.output
+    (record,) = json.loads(res.output)["records"]
+    assert (record["from"], record["to"], record["outcome"], record["status"]) == ("201", "202", "answered", 200)
+    assert abs(record["start"] - time.time()) < 120
 
 
 def test_state_is_written_to_flash_and_restored_after_a_restart(site, tmp_path, devices, phones):
