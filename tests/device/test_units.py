@@ -324,3 +324,18 @@ def test_a_new_dhcp_address_is_advertised(tmp_path, mpy_env, site):
     assert "listening on udp 127.0.0.1:5060" in banner
     assert first == "127.0.0.1"
     assert second == "127.0.0.2 127.0.0.2:5060"  # Via, Record-Route and Contact follow the lease
+
+
+def test_cdr_labels_records_made_before_the_clock_was_set(site, tmp_path):
+    from zongji.call.cdr import CdrLog
+
+    log = CdrLog()
+    log.add({"start": 3725, "end": 3730, "from": "201", "to": "202", "outcome": "cancelled", "status": 487})
+    log.add({"start": 1764650000, "end": 1764650004, "from": "201", "to": "203", "outcome": "refused", "status": 480})
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "cdr.jsonl").write_bytes(log.dump())
+    res = CliRunner().invoke(main, ["cdr", str(site), "--state", str(state)])
+    assert res.exit_code == 0, res.output
+    assert "boot +1:02:05" in res.output  # seconds since boot, not 1970
+    assert "1 call was made before the device's clock was set" in res.output

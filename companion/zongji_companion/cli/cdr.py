@@ -7,6 +7,10 @@ import click
 
 from zongji_companion.cli import ZongjiError, load_site, main, plural, state_for
 
+# A device's records made before NTP set its clock count seconds since boot
+# (firmware/zongji/shell/clock.py): any start before 2001-09-09 is one of those.
+UNSYNCED_BEFORE = 10**9
+
 
 def _clock(seconds):
     return (
@@ -71,8 +75,12 @@ def cdr_cmd(site, state, last, as_json):
     )
     # the branch's local time, labelled, the clock host mode's log lines carry too
     click.echo(row % ("start " + zone, "from", "to", "outcome", "status", "talked", "route"))
+    unsynced = 0
     for r in records:
-        if local is not None:
+        if r["start"] < UNSYNCED_BEFORE:
+            unsynced += 1
+            when = "boot +" + _clock(r["start"])
+        elif local is not None:
             when = "%04d-%02d-%02d %02d:%02d" % local(r["start"])[:5]
         else:
             import time
@@ -83,3 +91,8 @@ def cdr_cmd(site, state, last, as_json):
         route = r["route"] + (": " + r["reason"] if r.get("reason") and r["outcome"] != "answered" else "")
         click.echo((row % (when, r["from"], r["to"], r["outcome"], status, talked, route)).rstrip())
     click.echo(plural(len(records), "call") + (" (times are this computer's)" if local is None else ""))
+    if unsynced:
+        click.echo(
+            "%s made before the device's clock was set (no NTP yet): their times count from its boot"
+            % plural(unsynced, "call was" if unsynced == 1 else "call")
+        )
