@@ -339,3 +339,35 @@ def test_cdr_labels_records_made_before_the_clock_was_set(site, tmp_path):
     assert res.exit_code == 0, res.output
     assert "boot +1:02:05" in res.output  # seconds since boot, not 1970
     assert "1 call was made before the device's clock was set" in res.output
+
+
+BACKOFF = """
+from zongji.shell import net as netmod
+joins = []
+class Wlan:
+    IF_STA = 0
+    def __init__(self, i): pass
+    def active(self, on=None): return True
+    def connect(self, ssid, key): joins.append(now[0])
+    def disconnect(self): pass
+    def isconnected(self): return False
+class Network:
+    WLAN = Wlan
+now = [0]
+n = netmod.Net({"wifi": {"ssid": "office", "password": "pw"}}, Network(), None, lambda t: None)
+n.start(0)
+while now[0] < 200000:
+    n.poll(now[0])
+    now[0] += 1000
+print(joins)
+"""
+
+
+def test_wifi_join_retries_with_backoff(tmp_path, mpy_env):
+    proc = mpy(BACKOFF, tmp_path, mpy_env)
+    assert proc.returncode == 0, proc.stderr
+    joins = eval(proc.stdout)
+    gaps = [b - a for a, b in zip(joins, joins[1:])]
+    # each try waits JOIN_MS (20 s), then 2, 4, 8, 16, 32, 60, 60 ... s before the next
+    assert gaps[:6] == [22000, 24000, 28000, 36000, 52000, 80000][: len(gaps[:6])]
+    assert len(joins) >= 5
