@@ -675,3 +675,20 @@ def test_a_register_with_the_table_full_is_answered_as_it_was_done():
     net, (a,) = setup("201")
     net.sw.tl.max_transactions = len(net.sw.tl)  # every slot taken
     assert a.register().status == 200  # bound, and told so (not 503 for a binding made)
+
+
+def test_a_password_check_does_the_same_work_for_an_unknown_extension():
+    # timing must not tell which extensions exist: a miss decodes a record as a hit does
+    site = build()
+    d = site.directory
+    decoded = []
+    real = d._record
+
+    def counting(offset):
+        decoded.append(offset)
+        return real(offset)
+
+    d._record = counting
+    assert d.ha1("201", "MD5") is not None and len(decoded) == 1
+    assert d.ha1("299", "MD5") is None and len(decoded) == 2  # unknown: a decoy record
+    assert d.ha1("205", "MD5") is None and len(decoded) == 3  # mobile only, no phone
