@@ -278,8 +278,9 @@ class Attendant:
             self._go("operator", now_ms)
 
     def _search(self, now_ms, final):
-        entries = [(e.number, e.keys) for e in self.site.directory.records()]
-        found = names.search(entries, self.buffer, MAX_CHOICES) if self.buffer else []
+        # walked one record at a time: a list of every record (~42 KB for 500 staff) would not
+        # fit beside the site on a board without PSRAM
+        found = names.search(self.site.directory.name_keys(), self.buffer, MAX_CHOICES) if self.buffer else []
         if len(found) == 1:
             self._transfer(("ext", found[0]))
         elif not final and found:
