@@ -10,7 +10,7 @@ bytes (socket.sockaddr() decodes them, getaddrinfo() makes them, cached per peer
 """
 
 import socket
-from asyncio import core
+from asyncio import core  # type: ignore[attr-defined]  # MicroPython's own asyncio internals
 
 MAX_DATAGRAM = 4096
 
