@@ -371,3 +371,33 @@ def test_wifi_join_retries_with_backoff(tmp_path, mpy_env):
     # each try waits JOIN_MS (20 s), then 2, 4, 8, 16, 32, 60, 60 ... s before the next
     assert gaps[:6] == [22000, 24000, 28000, 36000, 52000, 80000][: len(gaps[:6])]
     assert len(joins) >= 5
+
+
+UDP_NO_BLOCK = """
+from zongji.shell.udp import Udp
+u = Udp("127.0.0.1", 0)
+class Fragmented:  # a heap with no free 4 KB block: recvfrom fails, a 1-byte read works
+    def __init__(self):
+        self.drained = 0
+    def recvfrom(self, n):
+        raise MemoryError("memory allocation failed, allocating %d bytes" % n)
+    def recv(self, n):
+        self.drained += 1
+        return b"x"
+real = u.sock
+u.sock = Fragmented()
+try:
+    u.recv()
+except MemoryError:
+    print("raised")
+print(u.sock.drained, u.dropped)
+real.close()
+"""
+
+
+def test_a_datagram_with_no_room_to_land_is_dropped_not_left_to_spin_on(tmp_path, mpy_env):
+    # found by the third probe: the no-PSRAM virtual device went deaf after one call, its loop
+    # spinning on a datagram it could not allocate for (it stayed in the socket, readable)
+    proc = mpy(UDP_NO_BLOCK, tmp_path, mpy_env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["raised", "1", "1"]  # drained once, counted, the error reported

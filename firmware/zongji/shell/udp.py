@@ -9,6 +9,7 @@ The ESP32 (lwip) takes and gives (ip, port) tuples; the unix port takes and give
 bytes (socket.sockaddr() decodes them, getaddrinfo() makes them, cached per peer).
 """
 
+import gc
 import socket
 from asyncio import core  # type: ignore[attr-defined]  # MicroPython's own asyncio internals
 
@@ -23,6 +24,7 @@ class Udp:
         self.sock = socket.socket(info[0], socket.SOCK_DGRAM)
         self.raw = not isinstance(info[-1], tuple)  # the unix port: sockaddr bytes
         self._raw_cache = {}
+        self.dropped = 0  # datagrams read and dropped for want of a free block (recv)
         try:
             self.sock.bind(info[-1])
         except OSError:
@@ -31,11 +33,27 @@ class Udp:
         self.sock.setblocking(False)
 
     def recv(self):
-        """(data, (ip, port)), or None when nothing is waiting."""
+        """(data, (ip, port)), or None when nothing is waiting. recvfrom needs one free block
+        of MAX_DATAGRAM bytes; in a fragmented heap it may find none even after a collection.
+        The datagram is then read with a 1-byte buffer, which drops it (UDP discards the rest):
+        left in the socket, it would keep the socket readable and the loop spinning on it."""
         try:
             data, addr = self.sock.recvfrom(MAX_DATAGRAM)
         except OSError:  # EAGAIN: nothing more; anything else (an ICMP error): nothing either
             return None
+        except MemoryError:
+            gc.collect()
+            try:
+                data, addr = self.sock.recvfrom(MAX_DATAGRAM)
+            except MemoryError:
+                self.dropped += 1
+                try:
+                    self.sock.recv(1)
+                except (OSError, MemoryError):
+                    pass
+                raise
+            except OSError:
+                return None
         if self.raw:
             family, ip, port = socket.sockaddr(addr)
             addr = (socket.inet_ntop(family, ip), port)
