@@ -359,6 +359,9 @@ class Device:
         name, n = self.site.branch.get("name"), len(self.site.directory)
         where = (name, self._host, self.config["sip_port"], n, self.site.version[:8])
         self.out("zongji: %s listening on udp %s:%d (%d extensions, site version %s...)" % where)
+        gc.collect()
+        heap = (gc.mem_free(), gc.mem_alloc() + gc.mem_free(), self.config["heap_floor"])
+        self.out("zongji: heap %d B free of %d B (new calls get 503 below %d B)" % heap)
         self.out("Ctrl-C stops it.")
 
     def stop(self):
