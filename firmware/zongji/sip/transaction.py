@@ -269,6 +269,7 @@ class TransactionLayer:
         self._heap = []  # (deadline, seq, tx) for each armed timer; stale ones left behind
         self._linger = {}  # key -> [expires, bytes or None, addr, key]: completed, absorbing
         self._fifos = {}  # lifetime ms -> [records in order of expiry, index of the first live]
+        self._sized = False
 
     def __len__(self):
         """Transactions running (lingering records not counted: see lingering())."""
@@ -281,6 +282,22 @@ class TransactionLayer:
     def lingering_cap(self):
         cap = self.max_lingering
         return self.max_transactions if cap is None else cap
+
+    def _presize(self):
+        # Before the first entry: grow each table to its cap now, while the heap is whole.
+        # MicroPython fills a dict to its last slot and then rehashes into one ~1.33x larger
+        # block beside the old one (py/map.c), which a fragmented heap may not have (host caps:
+        # 8,192 entries, 174 KB in one block on the 64-bit port). Small ints in, then out last
+        # first: the table keeps its size and every slot ends empty. CPython shrinks it back at
+        # the next insert: harmless.
+        self._sized = True
+        for table, n in ((self._clients, self.max_transactions), (self._servers, self.max_transactions),
+                         (self._linger, self.lingering_cap())):  # fmt: skip
+            if not table:
+                for i in range(n):
+                    table[i] = None
+                for i in range(n - 1, -1, -1):
+                    del table[i]
 
     def transactions(self):
         """Every running transaction, oldest first."""
@@ -373,6 +390,8 @@ class TransactionLayer:
             return Overloaded(req, addr)
         table = INVITE_SERVER if method == "INVITE" else NON_INVITE_SERVER
         tx = ServerTransaction(self, table, key, req, reply_to, self._next_seq())
+        if not self._sized:
+            self._presize()
         self._servers[key] = tx
         tx._start(now)
         return NewRequest(tx, req, addr, cancels)
@@ -424,6 +443,8 @@ class TransactionLayer:
             raise TransactionError("branch %s is already in use for %s" % key)
         table = INVITE_CLIENT if req.method == "INVITE" else NON_INVITE_CLIENT
         tx = ClientTransaction(self, table, key, req, addr, self._next_seq())
+        if not self._sized:
+            self._presize()
         self._clients[key] = tx
         tx._start(now_ms)
         if req.method == "CANCEL":
