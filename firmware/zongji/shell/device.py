@@ -176,12 +176,25 @@ class Device:
                 self.lowheap.low = True  # until the next housekeeping finds room again
             if self.memory_errors < 4 or self.memory_errors % 100 == 0:
                 self.log("out of memory on %s (%d so far): dropped it, going on" % (what, self.memory_errors))
+                if self.memory_errors < 2:
+                    self._where(e)
             return
         self.bugs += 1
         self.fault = "internal error"
         self.log("internal error on %s: %s: %s (a bug in zongji)" % (what, type(e).__name__, e))
         if self.bugs < 4:
             sys.print_exception(e)
+
+    def _where(self, e):
+        """Where an exception came from, on one line (the first MemoryError: which allocation)."""
+        try:
+            import io
+
+            buf = io.StringIO()
+            sys.print_exception(e, buf)
+            self.log("  at " + " / ".join(ln.strip() for ln in buf.getvalue().splitlines()[1:]))
+        except MemoryError:
+            pass
 
     def _emit(self, event):
         line = describe(event, self.clock.now_ms(), self.site)
