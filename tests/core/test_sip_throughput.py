@@ -127,3 +127,34 @@ def _last_sent_register(net, phone):
     phone.cseq -= 2
     req = phone._request("REGISTER", phone.number, "reg-%s-%d" % (phone.number, phone.addr[1]), [("Expires", 3600)])
     return phone.answer(req, challenge, "WWW-Authenticate", "Authorization")
+
+
+def test_answered_calls_hold_no_slot_two_a_second_at_device_limits():
+    # an INVITE answered 2xx lingers 32 s on both sides (Timers L and M): as records, not
+    # transactions, so 64 slots take more than the one call a second they took before
+    net = Net(_site(8), max_transactions=DEVICE_TRANSACTIONS)
+    net.sw.proxy.max_calls = 8
+    phones = [net.phone("%d" % (3000 + i), 5061 + i) for i in range(8)]
+    for p in phones:
+        assert p.register().status == 200
+        net.advance(100)
+    callees = phones[4:]
+    for b in callees:
+        b.auto["INVITE"] = 200
+        b.auto["BYE"] = 200
+    answered = 0
+    seconds = 20 if IS_MICROPYTHON else 60
+    for i in range(2 * seconds):
+        a, b = phones[i % 4], callees[i % 4]
+        invite = a.invite(b.number)
+        ok = a.last(200)
+        assert ok is not None and ok.cseq()[1] == "INVITE", [m.status for m in a.got if hasattr(m, "status")]
+        a.ack_2xx(invite, ok)
+        a.bye(invite, ok)
+        assert a.last(200).cseq()[1] == "BYE"
+        answered += 1
+        a.got = []
+        net.advance(500)
+    assert answered == 2 * seconds
+    assert len(net.sw.tl) <= 2 and net.sw.tl.lingering() <= DEVICE_TRANSACTIONS
+    assert [e.record["outcome"] for e in net.events if e.kind == "call"] == ["answered"] * answered

@@ -46,7 +46,10 @@ Ended transactions leave the tables at once.
 
 Lingering costs no slot. Once a non-INVITE transaction (either side) or an INVITE client has
 its final response, all it still does is absorb retransmissions: resend the same bytes (the
-final response; the ACK for a 300-699) or drop them, until Timer J, K or D. The layer then
+final response; the ACK for a 300-699) or drop them, until Timer J, K or D. An INVITE answered
+2xx (either side, RFC 6026 accepted state, Timers L and M) leaves the tables the same way; its
+record keeps the transaction object, through which further 2xx (client) and ACKs on its branch
+(server) still reach the TU, so it frees the slot but not the object's memory. The layer then
 takes it out of the transaction tables and keeps a compact record instead, key -> [expiry,
 bytes or None, address, key]: ~235 B beside the bytes on the 32-bit port, where the transaction
 object alone is ~430 B (bench/mpy/linger_heap.py; Kamailio's tm keeps just the reply buffer
@@ -268,7 +271,7 @@ class TransactionLayer:
         self._out = []
         self._seq = 0
         self._heap = []  # (deadline, seq, tx) for each armed timer; stale ones left behind
-        self._linger = {}  # key -> [expires, bytes or None, addr, key]: completed, absorbing
+        self._linger = {}  # key -> [expires, bytes or None, addr, key, tx or None]: absorbing
         self._fifos = {}  # lifetime ms -> [records in order of expiry, index of the first live]
         self._sized = False
 
@@ -343,6 +346,8 @@ class TransactionLayer:
             done = self._linger.get((via.branch, cseq[1])) if via is not None and cseq is not None else None
             if done is None:
                 return StrayResponse(resp, addr)
+            if done[4] is not None:  # an INVITE in accepted state: 2xx still go to the TU
+                return done[4]._on_response(resp, now)
             if done[1] is not None and resp.status >= 300:  # our ACK was lost: ACK again
                 self._out.append((done[1], done[2]))
             return Absorbed(None, resp)
@@ -358,6 +363,10 @@ class TransactionLayer:
         tag = to.tag if to is not None else None
         if method == "ACK":
             tx = self._servers.get(_server_key(req, via, cseq, "INVITE", tag))
+            if tx is None and is_rfc3261_branch(via.branch):
+                done = self._linger.get(_server_key(req, via, cseq, "INVITE", tag))
+                if done is not None:  # an INVITE answered 2xx (its record): the ACK goes up
+                    return AckReceived(req, addr, done[4]) if done[4] is not None else Absorbed(None, req)
             if not is_rfc3261_branch(via.branch):
                 if tx is None and tag is not None:  # the ACK for an INVITE sent without To tag
                     tx = self._servers.get(_server_key(req, via, cseq, "INVITE", None))
@@ -371,8 +380,9 @@ class TransactionLayer:
         if tx is not None:
             return tx._on_request(req, addr, now)
         done = self._linger.get(key)
-        if done is not None:  # a completed non-INVITE: the same final response again
-            self._out.append((done[1], done[2]))
+        if done is not None:  # completed: the same final response again (none for a 2xx INVITE)
+            if done[1] is not None:
+                self._out.append((done[1], done[2]))
             return Absorbed(None, req)
         cancels = None
         if method == "CANCEL":
@@ -472,6 +482,9 @@ class TransactionLayer:
             tx.state = TERMINATED
             tx._retx_at = tx._end_at = None
             self._remove(tx)
+            done = self._linger.get(tx.key)
+            if done is not None and done[4] is tx:
+                del self._linger[tx.key]
 
     def transport_error(self, addr, now_ms):
         """The shell could not send to addr (ICMP unreachable, no route): every transaction
@@ -578,9 +591,11 @@ class TransactionLayer:
             heapify(live)
             self._heap = live
 
-    def _keep(self, tx, lifetime, wire, now):
+    def _keep(self, tx, lifetime, wire, now, keep_tx=False):
         """tx is completed: leave the tables, keep a compact record for `lifetime` ms that
-        resends `wire` (or drops, for None) on each retransmission."""
+        resends `wire` (or drops, for None) on each retransmission. keep_tx: an INVITE in
+        accepted state, whose further 2xx (client) or ACK (server) still go to the TU through
+        the transaction object itself: the record then holds it, and frees only the slot."""
         self._remove(tx)
         tx._retx_at = tx._end_at = None
         if lifetime <= 0:
@@ -598,7 +613,7 @@ class TransactionLayer:
             fifo = oldest[1]
             del linger[fifo[0][fifo[1]][3]]
             self._fifo_trim(fifo, fifo[1] + 1)
-        rec = [now + lifetime, wire, tx.addr, tx.key]
+        rec = [now + lifetime, wire, tx.addr, tx.key, tx if keep_tx else None]
         linger[tx.key] = rec
         fifo = fifos.get(lifetime)
         if fifo is None:

@@ -244,9 +244,9 @@ class ClientTransaction(Transaction):
                 self.layer._keep(self, self.layer.T4, None, now)  # until Timer K
             self._wire = self.request = None
         elif new == ACCEPTED and old != ACCEPTED:
-            self._retx_at = None
+            self._retx_at = self._end_at = None
             self._wire = self.request = None
-            self._arm_end("M", 64 * self.layer.T1, now)
+            self.layer._keep(self, 64 * self.layer.T1, None, now, True)  # until Timer M
         return ResponseReceived(self, resp)
 
     def _on_timer(self, name, now):
@@ -272,6 +272,7 @@ class ClientTransaction(Transaction):
 
 class ServerTransaction(Transaction):
     to_tag = None  # the To tag of our final response: RFC 2543 ACKs are matched by it
+    _gone_at = None  # accepted and handed to a record: when Timer L would have ended it
 
     def _start(self, now):
         if self.table is INVITE_SERVER:
@@ -304,6 +305,9 @@ class ServerTransaction(Transaction):
         return Absorbed(self, req)
 
     def _respond(self, resp, now):
+        if self._gone_at is not None and now >= self._gone_at:  # accepted, and Timer L is over
+            self.state = TERMINATED
+            return False
         old = self.state
         new = self._go(_status_input(resp.status))
         if new is None:
@@ -327,7 +331,13 @@ class ServerTransaction(Transaction):
                 self.layer._keep(self, 64 * T1, self._wire, now)
                 self._wire = None
         elif new == ACCEPTED and old != ACCEPTED:
-            self._arm_end("L", 64 * self.layer.T1, now)
+            T1 = self.layer.T1
+            if self.key[0]:  # an RFC 3261 branch: until Timer L the layer's record absorbs
+                self._gone_at = now + 64 * T1
+                self._retx_at = self._end_at = None
+                self.layer._keep(self, 64 * T1, None, now, True)
+            else:  # RFC 2543 matching (by To tag) stays with the transaction
+                self._arm_end("L", 64 * T1, now)
         return True
 
     def _on_timer(self, name, now):
