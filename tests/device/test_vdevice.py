@@ -184,3 +184,29 @@ def test_a_frozen_board_gets_the_bytecode_added_and_says_so(site, tmp_path, devi
     text = "\n".join(dev.lines)
     assert "x 1.7" in text and "for the firmware's bytecode" in text and "frozen" in text
     assert phones("201", _server(dev)).register().status == 200
+
+
+def test_a_bundle_too_big_for_the_heap_rolls_back_to_the_one_that_fits(site, tmp_path, devices):
+    # 9,000 staff: a bundle the no-PSRAM board's heap cannot load; the example's site was
+    # running before it, and runs after it
+    from zongji_companion import boards, vdevice
+    from zongji_companion.cli import load_site
+
+    flash = tmp_path / "flash"
+    dev = devices(site, flash, board="esp32-devkitc")
+    assert dev.stop() == 0
+    small = (flash / "site.zjb").read_bytes()
+    with open(site / "staff.csv", "a", encoding="utf-8", newline="") as f:
+        for n in range(30000, 39000):
+            f.write("%d,Load Tester %d,Load,load-%d-secret,,staff,,\n" % (n, n, n))
+    _, big = load_site(str(site))
+    assert len(big) > 500000
+    (flash / "site.prev.zjb").write_bytes(small)
+    (flash / "site.zjb").write_bytes(big)
+    heap, _ = vdevice.heap_for(boards.load("esp32-devkitc"))
+    again = devices.boot(flash, heap)
+    assert "too big for this board's heap" in again.wait_for("does not load")
+    assert "rolled back" in again.wait_for("rolled back")
+    assert "(12 extensions" in again.listening()
+    assert (flash / "site.zjb").read_bytes() == small and (flash / "site.bad.zjb").read_bytes() == big
+    assert again.stop() == 0
