@@ -362,11 +362,13 @@ class Device:
         if self.site is None:
             return
         self.udp = Udp(self.config["bind"], self.config["sip_port"])
+        # the network and NTP first, where they are quick: registrations restored with a set
+        # clock age by the time the device was off. With a wildcard bind this (or a later
+        # housekeeping) starts the switch once the interface has an address.
+        self.tick(now)
         if self.config["bind"] != "0.0.0.0":
             self.start_switch(self.config["bind"], now)
             self._banner()
-        else:  # the housekeeping starts the switch once the interface has an address
-            self.tick(now)
 
     def _banner(self):
         name, n = self.site.branch.get("name"), len(self.site.directory)
