@@ -206,12 +206,8 @@ def test_outbound_calls_leave_the_gateway_table_however_they_end():
     assert len(net.sw.tl) == 0
 
 
-def test_a_provider_bye_before_the_answer_ends_that_leg_without_a_crash():
-    net, (a,) = setup("203")
-    prov = provider(net, answer=180)
-    net.advance(10)
-    a.invite("013800138000")
-    theirs = prov.last("INVITE")
+def provider_bye_before_answer(prov, theirs, branch):
+    """The provider's BYE for our INVITE `theirs` before it answered (not its to send, 15)."""
     bye = make_request(
         "BYE",
         theirs.contacts()[0].uri,
@@ -219,9 +215,18 @@ def test_a_provider_bye_before_the_answer_ends_that_leg_without_a_crash():
         theirs.get("from"),
         theirs.call_id(),
         2,
-        via="SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKearlybye",
+        via="SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK" + branch,
     )
     prov.send(bye)
+
+
+def test_a_provider_bye_before_the_answer_ends_that_leg_without_a_crash():
+    net, (a,) = setup("203")
+    prov = provider(net, answer=180)
+    net.advance(10)
+    a.invite("013800138000")
+    theirs = prov.last("INVITE")
+    provider_bye_before_answer(prov, theirs, "earlybye")
     assert prov.got[-2].status == 200 or prov.last(200) is not None
     assert prov.last("CANCEL") is not None  # the leg is CANCELled
     assert a.got[-1].status >= 400 and len(net.sw.proxy.calls) == 0  # the caller is told at once
@@ -552,16 +557,7 @@ def test_a_leg_the_provider_ended_before_any_answer_is_cancelled_once_it_rings()
     net.advance(10)
     a.invite("013800138000")
     theirs = prov.last("INVITE")  # not answered yet: the INVITE is still calling
-    bye = make_request(
-        "BYE",
-        theirs.contacts()[0].uri,
-        theirs.get("to") + ";tag=early",
-        theirs.get("from"),
-        theirs.call_id(),
-        2,
-        via="SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKcallingbye",
-    )
-    prov.send(bye)
+    provider_bye_before_answer(prov, theirs, "callingbye")
     assert prov.last("CANCEL") is None  # 9.1: not before the INVITE heard anything
     ring = make_response(theirs, 180, to_tag="early")
     prov.send(ring)
