@@ -285,7 +285,12 @@ class Registrar(Persisted):
         """True when a live binding was made from exactly this (ip, port): the switch lets a
         registered phone through even when its address is banned or rate-limited."""
         flat = self._src.get(addr[0])
-        return flat is not None and addr[1] in flat[::2]
+        if flat is not None:
+            port = addr[1]
+            for i in range(0, len(flat), 2):  # no slice: nothing allocated per datagram
+                if flat[i] == port:
+                    return True
+        return False
 
     def registered_at(self, addr, number):
         """Is extension `number` registered from exactly this (ip, port)? Only then may that
