@@ -495,6 +495,14 @@ def test_credentials_for_one_request_uri_do_not_pass_on_another():
     ok.uri = net.sw.parse_uri("sip:203@10.0.0.1:5060")
     a.send(ok)
     assert a.got[-1].status == 200
+    # the server's own URI with no user (SIPp's default digest uri): names us, so it passes
+    reg = a._request("REGISTER", "203", "reg-uri-server")
+    reg.uri = net.sw.parse_uri("sip:10.0.0.1:5060")
+    a.send(reg)
+    ok = a.answer(reg, a.got[-1], "WWW-Authenticate", "Authorization")
+    ok.uri = net.sw.parse_uri("sip:203@10.0.0.1:5060")
+    a.send(ok)
+    assert a.got[-1].status == 200
 
 
 def test_a_stateless_answer_keeps_its_tag_and_its_ack_is_no_strangers_request():

@@ -261,7 +261,9 @@ def uri_matches(params, request_uri):
     """Do credentials `params` (parse_auth) name this request's Request-URI (RFC 2617 3.2.2.5)?
     Compared as SIP URIs (scheme, user, host in any case, port), so a phone that writes the
     URI otherwise still passes, while credentials made for one request cannot be replayed on
-    another."""
+    another. A digest uri with no user part but our host and port (sip:HOST:PORT, what SIPp and
+    some phones send by default) passes too: it names this server, and the nonce count stops
+    a replay of the very same credentials."""
     text = params.get("uri") or ""
     if text == str(request_uri):
         return True
@@ -273,4 +275,5 @@ def uri_matches(params, request_uri):
     if u.opaque is not None or r.opaque is not None:
         return False
     same_port = (u.port or 5060) == (r.port or 5060)
-    return u.scheme == r.scheme and u.user == r.user and u.host.lower() == r.host.lower() and same_port
+    same_user = u.user == r.user or u.user is None
+    return u.scheme == r.scheme and same_user and u.host.lower() == r.host.lower() and same_port
