@@ -696,3 +696,25 @@ def test_a_password_check_does_the_same_work_for_an_unknown_extension():
     assert d.ha1("201", "MD5") is not None and len(decoded) == 1
     assert d.ha1("299", "MD5") is None and len(decoded) == 2  # unknown: a decoy record
     assert d.ha1("205", "MD5") is None and len(decoded) == 3  # mobile only, no phone
+
+
+def test_an_ack_for_the_2xx_on_the_invites_own_branch_reaches_the_callee():
+    # RFC 2543 phones send the ACK for a 2xx with the INVITE's branch: it matches the accepted
+    # INVITE server transaction, and must still go on to the phone that answered
+    net, (a, b) = setup("201", "202")
+    b.auto["INVITE"] = 200
+    invite = a.invite("202")
+    ok = a.last(200)
+    ack = make_request(
+        "ACK",
+        ok.contacts()[0].uri,
+        invite.get("from"),
+        ok.get("to"),
+        invite.call_id(),
+        invite.cseq()[0],
+        via=invite.get_all("via")[0],  # the INVITE's own branch
+    )
+    for r in reversed(ok.get_all("record-route")):
+        ack.add("route", r)
+    a.send(ack)
+    assert b.last("ACK") is not None

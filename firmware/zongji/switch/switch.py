@@ -208,8 +208,10 @@ class Switch:
         if isinstance(ev, NewRequest):
             self._request(ev.tx, ev.request, ev.addr, ev.cancels, now)
         elif isinstance(ev, AckReceived):
-            if ev.tx is None:
-                self._ack(ev.request, ev.addr, now)
+            # the ACK for a 2xx: on a new branch (tx None), or on the INVITE's own branch as
+            # RFC 2543 phones send it (the accepted server transaction hands it up): either way
+            # it goes on to the callee
+            self._ack(ev.request, ev.addr, now)
         elif isinstance(ev, StrayResponse):
             self.dialogs.stray(ev.response, ev.addr)
         elif hasattr(ev, "tx") and ev.tx is not None and ev.tx.tu is not None:
