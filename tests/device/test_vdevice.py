@@ -2,7 +2,9 @@
 port, serving SIP on loopback to plain-UDP phones with digest auth."""
 
 import json
+import os
 import signal
+import subprocess
 import time
 
 from _vdev import WAIT, free_port
@@ -210,3 +212,21 @@ def test_a_bundle_too_big_for_the_heap_rolls_back_to_the_one_that_fits(site, tmp
     assert "(12 extensions" in again.listening()
     assert (flash / "site.zjb").read_bytes() == small and (flash / "site.bad.zjb").read_bytes() == big
     assert again.stop() == 0
+
+
+def test_a_killed_zongji_device_run_leaves_no_device_behind(site, tmp_path, devices):
+    # the device runs in a session of its own; a SIGKILLed supervisor must not orphan it
+    dev = devices(site, tmp_path / "flash")
+    children = subprocess.run(["pgrep", "-P", str(dev.proc.pid)], capture_output=True, text=True).stdout.split()
+    assert children, "no device process under zongji device run"
+    os.kill(dev.proc.pid, signal.SIGKILL)
+    dev.proc.wait(timeout=WAIT)
+    assert _until(lambda: not any(_running(pid) for pid in children))
+
+
+def _running(pid):
+    try:
+        with open("/proc/%s/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")  # a zombie is gone
+    except OSError:
+        return False

@@ -115,6 +115,18 @@ def _ignore_file(folder):
             pass
 
 
+def _die_with_parent():
+    """preexec_fn of the device: on Linux it is killed when `zongji device run` dies, however
+    that dies (SIGKILL included), so no orphan board is left holding its port. It runs in a
+    session of its own (signals reach it once, through us), which a killed group does not reach."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - not Linux: stop it with Ctrl-C
+        pass
+
+
 def _supervise(argv, env, flash):
     """Run the device; boot it again after a reset or a watchdog, as a board would. SIGINT and
     SIGTERM reach it once, as a KeyboardInterrupt (Ctrl-C at the REPL): it saves and stops."""
@@ -132,7 +144,7 @@ def _supervise(argv, env, flash):
     resets = []
     try:
         while True:
-            proc = subprocess.Popen(argv, cwd=flash, env=env, start_new_session=True)
+            proc = subprocess.Popen(argv, cwd=flash, env=env, start_new_session=True, preexec_fn=_die_with_parent)
             child[:] = [proc]
             dog = _Watchdog(proc, os.path.join(flash, "vdevice-wdt"))
             dog.start()
