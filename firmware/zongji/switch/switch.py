@@ -13,11 +13,13 @@ screened before any transaction exists (TransactionLayer.screen): OPTIONS, chall
 REGISTER, 407 for INVITE), wrong credentials, in-dialog requests from no party of a dialog,
 CANCELs of nothing and malformed requests are all answered statelessly, once, and the switch
 keeps nothing, as Kamailio's `sl` replies do. Those answers are rate-limited per address prefix
-by AnswerBudget (switch/budget.py), credentials checks by the guard's guess budget, for sources
-with no registered phone. Only an authenticated
-phone, the provider and a dialog's own parties get a transaction, and no one source can hold
-more than the tables allow: unauthenticated floods cannot lock phones out. One request draws
-one answer: nothing the switch sends to an unverified address is retransmitted.
+by AnswerBudget (switch/budget.py), credentials checks by the guard's guess budget, except a
+registered phone's for its own extension. Only an authenticated phone, the provider and a
+dialog's own parties get a transaction; calls have shares of the lines (Proxy.shares), refused
+before any transaction too, and a call from the provider refused before anything rang is
+answered statelessly (refuse): its address can be forged. Unauthenticated floods cannot lock
+phones out. One request draws one answer: nothing the switch sends to an unverified address
+is retransmitted.
 
 Then by method: REGISTER to the registrar, INVITE to the proxy (the call decision decides where
 it goes), CANCEL, ACK and in-dialog requests to the dialogs (zongji.switch.dialog), which pass
