@@ -292,24 +292,9 @@ class Directory:
             return False
         return _equal(pin_hash(realm, number, pin), ext.pin_hash)
 
-    def numbers(self):
-        """Every extension number, in insertion order (reads only the number of each record)."""
-        width = self._width
-        for c in range(len(self._chunks)):
-            blob = self._chunks[c]
-            p = 0
-            n = self._used[c]
-            while p < n:
-                flags = blob[p]
-                p += 1 + (width if flags & _PHONE else 0) + (PIN_BYTES if flags & _PIN else 0)
-                sep = blob.find(b"\x1f", p)
-                yield bytes(blob[p:sep]).decode()
-                p = blob.find(b"\x1e", sep) + 1
-
-    def name_keys(self):
-        """(number, keys) of every extension, in insertion order, for names.search: decodes
-        only those two fields of each record, one record at a time (a list of all of them would
-        hold ~60 B an extension while a caller spells a name)."""
+    def _texts(self):
+        """(chunk, start, end) of each record's text fields (after its flags and hashes), in
+        insertion order: the one walk numbers() and name_keys() slice what they need from."""
         width = self._width
         for c in range(len(self._chunks)):
             blob = self._chunks[c]
@@ -319,10 +304,22 @@ class Directory:
                 flags = blob[p]
                 p += 1 + (width if flags & _PHONE else 0) + (PIN_BYTES if flags & _PIN else 0)
                 end = blob.find(b"\x1e", p)
-                sep = blob.find(b"\x1f", p)
-                keys = blob.rfind(b"\x1f", p, end) + 1
-                yield bytes(blob[p:sep]).decode(), bytes(blob[keys:end]).decode()
+                yield blob, p, end
                 p = end + 1
+
+    def numbers(self):
+        """Every extension number, in insertion order (reads only the number of each record)."""
+        for blob, p, _end in self._texts():
+            yield bytes(blob[p : blob.find(b"\x1f", p)]).decode()
+
+    def name_keys(self):
+        """(number, keys) of every extension, in insertion order, for names.search: decodes
+        only those two fields of each record, one record at a time (a list of all of them would
+        hold ~60 B an extension while a caller spells a name)."""
+        for blob, p, end in self._texts():
+            sep = blob.find(b"\x1f", p)
+            keys = blob.rfind(b"\x1f", p, end) + 1
+            yield bytes(blob[p:sep]).decode(), bytes(blob[keys:end]).decode()
 
     def codes(self):
         """Every extension's code (see code()), in no particular order: small ints, so walking
