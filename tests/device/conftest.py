@@ -40,11 +40,11 @@ def site(tmp_path):
 
 @pytest.fixture
 def devices():
-    """start(site, flash=None, board=..., port=None) -> VDevice (listening); all killed at the end."""
+    """start(site, flash=None, board=..., port=None, more=(cli args)) -> VDevice (listening); all killed at the end."""
     started = []
 
-    def start(site, flash, board="esp32-wrover", port=None, wait=True):
-        dev = VDevice.run(site, port or free_port(), flash, board)
+    def start(site, flash, board="esp32-wrover", port=None, wait=True, more=()):
+        dev = VDevice.run(site, port or free_port(), flash, board, *more)
         started.append(dev)
         if wait:
             dev.listening()

@@ -118,6 +118,31 @@ def test_state_is_written_to_flash_and_restored_after_a_restart(site, tmp_path, 
     assert again.stop(signal.SIGTERM) == 0  # SIGTERM stops it as cleanly
 
 
+def test_the_status_line_reports_heap_phones_calls_and_flash_writes(site, tmp_path, devices, phones):
+    dev = devices(site, tmp_path / "flash", more=("--report", "1", "--save-interval", "1"))
+    first = dev.wait_for("status: heap")
+    assert " 0 phones, 0 calls" in first, first
+    lily = phones("201", _server(dev))
+    assert lily.register().status == 200
+    dev.wait_for("registered 201")
+
+    def counts():
+        line = dev.wait_for("status: heap")
+        words = line.split("status: heap ", 1)[1].split()
+        free, total = int(words[0]), int(words[4])
+        phones_n = int(line.split(" phones")[0].rsplit(" ", 1)[1])
+        writes = int(line.split(" flash writes")[0].rsplit(" ", 1)[1])
+        return free, total, phones_n, writes
+
+    free, total, n, writes = counts()
+    while n == 0 or writes == 0:  # the registration is saved within save_interval_s
+        free, total, n, writes = counts()
+    assert n == 1 and 0 < free < total
+    _, _, _, later = counts()
+    _, _, _, later = counts()
+    assert later == writes  # nothing changed: nothing more written
+
+
 def test_the_watchdog_is_fed_by_the_loop(site, tmp_path, devices):
     flash = tmp_path / "flash"
     devices(site, flash)

@@ -53,7 +53,21 @@ def device():
     "(default: SITE/.zongji-device/BOARD). Registrations and call records survive a restart there.",
 )
 @click.option("--heap", type=int, metavar="BYTES", help="Override -X heapsize (default: from the board, see below).")
-def device_run(site, board, sip, flash, heap):
+@click.option(
+    "--report",
+    type=click.IntRange(min=0),
+    metavar="SECONDS",
+    help="Print a status line (free heap after a collection, phones, calls, flash writes) this often; "
+    "0 never (the firmware's default: 300).",
+)
+@click.option(
+    "--save-interval",
+    type=click.IntRange(min=1),
+    metavar="SECONDS",
+    help="Write changed registrations and call records to flash at most this often "
+    "(default here 1, so tests see state soon; a board's default is 10).",
+)
+def device_run(site, board, sip, flash, heap, report, save_interval):
     """Boot the device firmware for SITE on this computer, until Ctrl-C.
 
     \b
@@ -86,7 +100,12 @@ def device_run(site, board, sip, flash, heap):
     try:
         sock = hostmode.open_socket(host, port)  # a clear "in use" now, not a traceback later
         sock.close()
-        done = vdevice.prepare(flash, data, spec, port, host)
+        extra = {}
+        if report is not None:
+            extra["report_s"] = report
+        if save_interval is not None:
+            extra["save_interval_s"] = save_interval
+        done = vdevice.prepare(flash, data, spec, port, host, extra)
         if heap is None:
             heap, notes = vdevice.heap_for(spec)
         else:

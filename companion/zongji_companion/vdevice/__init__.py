@@ -90,9 +90,10 @@ def heap_for(board):
     return heap, notes
 
 
-def config_for(board, port, bind):
+def config_for(board, port, bind, extra=None):
     """config.json for the flash folder: the board's pins and limits, the SIP port, a Wi-Fi
-    network for the fake interface (a real install's comes from `zongji flash`)."""
+    network for the fake interface (a real install's comes from `zongji flash`), then extra
+    (keys of the firmware's DEFAULTS, such as report_s and save_interval_s)."""
     cfg = {
         "board": {"name": board["name"], "pins": board["pins"]},
         "sip_port": port,
@@ -108,10 +109,11 @@ def config_for(board, port, bind):
         cfg["limits"] = board["limits"]
     if board.get("heap_floor"):
         cfg["heap_floor"] = int(board["heap_floor"] * HEAP_RATIO)
+    cfg.update(extra or {})
     return cfg
 
 
-def prepare(folder, bundle, board, port, bind="127.0.0.1"):
+def prepare(folder, bundle, board, port, bind="127.0.0.1", extra=None):
     """The flash folder: main.py, config.json and the bundle (the old one kept as
     site.prev.zjb when it changes, as a sync does). Returns what it did, in words."""
     from zongji.shell.store import Store
@@ -128,7 +130,7 @@ def prepare(folder, bundle, board, port, bind="127.0.0.1"):
         done.append("site.zjb written (%d bytes)" % len(bundle))
     with open(os.path.join(FIRMWARE, "main.py"), "rb") as f:
         store.write("main.py", f.read())
-    cfg = json.dumps(config_for(board, port, bind), indent=1, sort_keys=True).encode() + b"\n"
+    cfg = json.dumps(config_for(board, port, bind, extra), indent=1, sort_keys=True).encode() + b"\n"
     store.write("config.json", cfg)
     return done
 

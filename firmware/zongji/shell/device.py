@@ -54,6 +54,7 @@ DEFAULTS = {
     "heap_floor": 16384,
     "wdt_ms": 8000,
     "save_interval_s": 10,
+    "report_s": 300,  # a status line on the console this often (0: never)
     "limits": {"max_transactions": 64, "max_calls": 8, "max_records": 50},
 }
 
@@ -99,6 +100,7 @@ class Device:
         self._timer_at = None
         self._last_rx = 0
         self._last_gc = 0
+        self._last_report = 0
         self._failed = []
         self._stopping = False
         self._host = None
@@ -297,6 +299,7 @@ class Device:
                     self.sw.epoch_ms = self.clock.epoch_ms(now)
                 self.log("clock set by NTP")
         self._memory(now)
+        self._report(now)
         if self.site is None or self.fault:
             self.led.show("fault")
         elif not up:
@@ -327,6 +330,24 @@ class Device:
                 % (free, state, floor, "get 503" if low else "are served again")
             )
         self.lowheap.low = low
+
+    def _report(self, now):
+        """Every report_s: the heap after a collection, the tables and flash writes since boot,
+        one line (what a soak watches for drift, and an installer at the console)."""
+        every = self.config["report_s"] * 1000
+        if not every or self.sw is None or now - self._last_report < every:
+            return
+        self._last_report = now
+        gc.collect()
+        self._last_gc = now
+        sizes = self.sw.sizes()
+        store = self.store
+        fields = (gc.mem_free(), gc.mem_alloc() + gc.mem_free(), sizes["registrations"][0])
+        fields += (sizes["calls"][0], sizes["transactions"][0], store.writes, store.bytes_written)
+        self.log(
+            "status: heap %d B free of %d B after collect, %d phones, %d calls, %d transactions, "
+            "%d flash writes (%d B) since boot" % fields
+        )
 
     async def main(self):
         """The tasks, restarted if one ever ends (it should not: each catches what it can)."""

@@ -29,6 +29,8 @@ class Store:
     def __init__(self, folder):
         self.folder = folder.rstrip("/") or "/"
         self.error = None  # the last OSError, for the shell to tell once
+        self.writes = 0  # files written since boot, and their bytes: flash wear, in status
+        self.bytes_written = 0
 
     def path(self, name):
         return self.folder + "/" + name if self.folder != "/" else "/" + name
@@ -72,4 +74,6 @@ class Store:
             self.error = e
             return False
         self.error = None
+        self.writes += 1
+        self.bytes_written += len(data)
         return True
