@@ -248,6 +248,14 @@ def test_switch_registers_to_the_provider():
     assert ("trunk", "registered") in [(e.kind, getattr(e, "state", None)) for e in net.events]
 
 
+def test_a_provider_that_never_answers_is_told_in_words():
+    net = Net(build())  # nobody at the trunk's address: the REGISTER runs into Timer F
+    net.advance(40000)
+    details = [e.detail for e in net.events if e.kind == "trunk" and e.state == "retrying"]
+    assert details, [(e.kind, getattr(e, "state", None)) for e in net.events]
+    assert details[0].startswith("no answer from the provider (Timer F ran out); next try in"), details[0]
+
+
 def test_outbound_call_through_the_trunk_is_bridged():
     net, (a,) = setup("203")  # class manager: may dial mobiles
     prov = provider(net)

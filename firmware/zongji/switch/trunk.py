@@ -265,7 +265,7 @@ class TrunkRegistration:
         if isinstance(ev, ResponseReceived):
             self.on_response(ev.tx, ev.response, now_ms)
         elif isinstance(ev, Timeout):
-            self.on_timeout(ev.tx, now_ms)
+            self.on_timeout(ev.tx, now_ms, ev.timer)
         else:
             self.on_timeout(ev.tx, now_ms, TRANSPORT)
         return True
@@ -302,11 +302,16 @@ class TrunkRegistration:
         else:
             self._fail(now_ms, "%d %s" % (status, resp.reason), resp)
 
-    def on_timeout(self, tx, now_ms, detail=None):
+    def on_timeout(self, tx, now_ms, why=None):
+        """The REGISTER got no final answer: `why` is the switch's timer name ("F", "B") for a
+        timeout, None for a transport error; or already words (handle() passes TRANSPORT)."""
         if self.owns(tx):
-            detail = detail or "no answer from the provider"
+            if why is None:
+                why = TRANSPORT
+            elif len(why) <= 6:  # a timer's name: "F", "B", "cancel"
+                why = "no answer from the provider (Timer %s ran out)" % why
             self.tx = self._req = None
-            self._fail(now_ms, detail)
+            self._fail(now_ms, why)
 
     def next_timer(self):
         """ms of the next refresh or retry, or None."""
