@@ -29,7 +29,7 @@ class LowHeap:
             sw = self.sw
             if not sw.budget.may_answer(addr[0], now):
                 return False
-            return make_response(req, 503, to_tag=sw.tag(), headers=(("Retry-After", RETRY_AFTER),))
+            return make_response(req, 503, to_tag=sw.stateless_tag(req), headers=(("Retry-After", RETRY_AFTER),))
         return self._screen(req, addr, cancels, now)
 
     def _new(self, req, addr):
