@@ -323,7 +323,7 @@ class Device:
             self._last_gc = now
             free = gc.mem_free()
         low = free < floor
-        if low != self.lowheap.low or (low and self.lowheap.refused == 0):
+        if low != self.lowheap.low:  # once per change, not every second while low
             state = "below" if low else "above"
             self.log(
                 "free heap %d B, %s the floor of %d B: new registrations and calls %s"
