@@ -10,6 +10,13 @@ littlefs (the ESP32's filesystem) and POSIX both rename atomically, so a reader 
 file or the new one, never half of either. With keep=True the old version is renamed aside
 first: a crash between the two renames leaves only the previous version, which a loader falls
 back to (main.py does). MicroPython and CPython alike; no os.path on MicroPython.
+
+The virtual device's fault tests (tests/device/test_faults.py) stop a write at one of its steps:
+with ZONGJI_KILL_AT="NAME N STEP" in the environment, the Nth write of NAME since the start
+prints "zongji: store: at STEP of NAME" once STEP (one of STEPS) is done and spins there (this
+shared module may not import time) until it is killed (SIGKILL), as a power cut would stop it.
+Only where os.getenv exists (the unix port, CPython): a board has none, and pays one false test
+per step.
 """
 
 import os
@@ -17,6 +24,10 @@ import os
 # MicroPython has neither: flush() is all there is, and rename replaces on littlefs and unix
 _fsync = getattr(os, "fsync", None)
 _replace = getattr(os, "replace", None) or os.rename
+STEPS = ("opened", "written", "flushed", "closed", "set-aside", "renamed")
+_getenv = getattr(os, "getenv", None)
+_kill_at = (_getenv("ZONGJI_KILL_AT") or "").split() if _getenv is not None else []
+_counts = {}
 
 
 def previous(name):
@@ -61,15 +72,29 @@ class Store:
     def write(self, name, data, keep=False):
         final = self.path(name)
         tmp = final + ".tmp"
+        if _kill_at:
+            _counts[name] = _counts.get(name, 0) + 1
         try:
             with open(tmp, "wb") as f:
+                if _kill_at:
+                    _stop(name, "opened")
                 f.write(data)
+                if _kill_at:
+                    _stop(name, "written")
                 f.flush()
                 if _fsync is not None:
                     _fsync(f.fileno())
+                if _kill_at:
+                    _stop(name, "flushed")
+            if _kill_at:
+                _stop(name, "closed")
             if keep and self.exists(name):
                 _replace(final, self.path(previous(name)))
+                if _kill_at:
+                    _stop(name, "set-aside")
             _replace(tmp, final)
+            if _kill_at:
+                _stop(name, "renamed")
         except OSError as e:
             self.error = e
             return False
@@ -77,3 +102,14 @@ class Store:
         self.writes += 1
         self.bytes_written += len(data)
         return True
+
+
+def _stop(name, step):
+    """The fault tests' hook (ZONGJI_KILL_AT): wait here, after step, to be killed."""
+    if len(_kill_at) != 3 or _kill_at[0] != name or _kill_at[2] != step:
+        return
+    if str(_counts.get(name)) != _kill_at[1]:
+        return
+    print("zongji: store: at %s of %s" % (step, name))
+    while True:
+        pass
