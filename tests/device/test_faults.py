@@ -9,12 +9,20 @@ boots it again on the same flash folder and checks what is there.
 
 import json
 import os
+import queue
 import signal
+import subprocess
+import sys
+import time
 
 import pytest
-from _vdev import WAIT, VDevice
+from _vdev import SDP, WAIT, VDevice
 from zongji.shell.store import STEPS
+from zongji.sip.auth import pick_challenge, respond
+from zongji.sip.message import make_response
 from zongji_companion import vdevice
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "integration"))
 
 PLAIN = [s for s in STEPS if s != "set-aside"]  # a write without keep=True has no set-aside
 
@@ -182,3 +190,168 @@ def test_a_kill_at_every_step_of_writing_the_site_bundle_leaves_the_old_or_the_n
         if step == "set-aside":  # only the previous bundle was left: it was rolled back to
             assert any("rolled back" in ln for ln in dev.lines), dev.lines
         assert dev.stop() == 0
+
+
+# ---- the calls of a phone that retransmits, as every SIP phone over UDP does (Timer A/E)
+
+
+def _until_answer(phone, send, want, timeout=WAIT):
+    """send(); the first message passing want (a status test or a method), resending at 0.5 s,
+    doubling to 4 s, until timeout. None when nothing came."""
+    end = time.monotonic() + timeout
+    interval = 0.5
+    while time.monotonic() < end:
+        send()
+        try:
+            return phone.recv(want, timeout=min(interval, max(0.05, end - time.monotonic())))
+        except AssertionError:
+            interval = min(interval * 2, 4)
+    return None
+
+
+def _call(caller, callee, timeout=30):
+    """caller calls callee, callee answers, caller hangs up: True when all of it went through."""
+    number = callee.number
+    uri = "sip:%s@%s:%d" % ((number,) + tuple(caller.server))
+    call_id = "call-%s-%s-%d-%d@127.0.0.1" % (caller.number, number, caller.addr[1], caller.cseq)
+    ct = [("Content-Type", "application/sdp")]
+    first = caller.request("INVITE", uri, number, call_id, ct, body=SDP)
+    challenge = _until_answer(caller, lambda: caller.send(first), lambda s: s >= 200, timeout)
+    if challenge is None or challenge.status != 407:
+        return False
+    caller.ack_failure(first, challenge)
+    chal = pick_challenge(challenge.get_all("proxy-authenticate"))
+    auth = respond(chal, "INVITE", uri, caller.number, caller.secret, "ab", caller.cseq)
+    invite = caller.request("INVITE", uri, number, call_id, ct + [("Proxy-Authorization", auth)], body=SDP)
+    rung = _until_answer(callee, lambda: caller.send(invite), "INVITE", timeout)
+    if rung is None:
+        return False
+    answered = _until_answer(caller, lambda: callee.answer(rung), lambda s: s == 200, timeout)
+    if answered is None:
+        return False
+    routes = list(reversed(answered.get_all("record-route")))
+    target, tag = answered.contacts()[0].uri, answered.to_addr().tag
+
+    def in_dialog(method):
+        req = caller.request(method, target, number, call_id, [("Route", r) for r in routes], to_tag=tag)
+        if method == "ACK":
+            req.set("cseq", "%d ACK" % invite.cseq()[0])
+        return req
+
+    caller.send(in_dialog("ACK"))
+    bye = in_dialog("BYE")
+    end = time.monotonic() + timeout
+    interval = 0.5
+    while time.monotonic() < end:  # BYE until its 200; the callee answers every copy it gets
+        caller.send(bye)
+        try:
+            got = callee.recv("BYE", timeout=interval)
+            callee.send(make_response(got, 200))
+            if caller.recv(lambda s: s >= 200, timeout=interval).status == 200:
+                return True
+        except AssertionError:
+            interval = min(interval * 2, 4)
+    return False
+
+
+def _status(line):
+    """{free, total, phones, calls, transactions} of a status line."""
+    words = line.split("status: heap ", 1)[1].replace(",", "").split()
+    return {
+        "free": int(words[0]),
+        "total": int(words[4]),
+        "phones": int(words[8]),
+        "calls": int(words[10]),
+        "tx": int(words[12]),
+    }
+
+
+def _drain(dev):
+    """Take every line printed so far into dev.lines."""
+    while True:
+        try:
+            line = dev._q.get_nowait()
+        except queue.Empty:
+            return
+        if line is None:
+            dev._q.put(None)
+            return
+        dev.lines.append(line)
+
+
+def _stat(csv, key):
+    """The last value of a column of a SIPp statistics file."""
+    rows = [r.split(";") for r in csv.read_text().splitlines() if r.strip()]
+    return int(rows[-1][rows[0].index(key)])
+
+
+def _feeds(flash):
+    try:
+        return int((flash / "vdevice-wdt").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return -1
+
+
+def test_an_unauthenticated_invite_flood_does_not_stop_a_registered_phone_calling(site, tmp_path, devices, phones):
+    from sipharness import free_udp_port, sipp_argv
+
+    flash = tmp_path / "flash"
+    dev = devices(site, flash, more=("--report", "1"))
+    server = ("127.0.0.1", dev.port)
+    lily, ming = phones("201", server), phones("202", server)
+    assert lily.register().status == 200 and ming.register().status == 200
+    before = _status(dev.wait_for("status: heap"))
+    while before["phones"] < 2:  # a status line printed before the second registration
+        before = _status(dev.wait_for("status: heap"))
+    feeds = _feeds(flash)
+    work = tmp_path / "sipp"
+    work.mkdir()
+    rate, seconds = 500, 10
+    argv = sipp_argv("flood_invite.xml", server, work, "flood", calls=rate * seconds, rate=rate, service="202",
+                     behaviors="none", timeout_s=seconds + 20, local_port=free_udp_port())  # fmt: skip
+    argv = [str(a) for a in argv]
+    cut = argv.index("-auth_uri")  # no credentials to name a uri in
+    del argv[cut : cut + 2]
+    flood = subprocess.Popen(argv, cwd=str(work), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        started = time.monotonic()
+        mark = len(dev.lines)
+        results = []
+        for i in range(10):  # a call a second through the flood
+            while time.monotonic() < started + i:
+                time.sleep(0.05)
+            results.append(_call(lily, ming))
+        during = time.monotonic() - started
+        _, err = flood.communicate(timeout=seconds + 40)
+    finally:
+        if flood.poll() is None:
+            flood.kill()
+    assert flood.returncode == 0, err
+    elapsed = time.monotonic() - started
+    fed = _feeds(flash) - feeds
+    _drain(dev)
+    statuses = [_status(ln) for ln in dev.lines[mark:] if "status: heap" in ln]
+    heap = [st["free"] for st in statuses]
+    dev.wait_for("status: heap")
+    after = _status(dev.wait_for("status: heap"))  # settled: a second or two after the flood
+    answered = _stat(work / "flood_stats.csv", "DeadCallMsgs(C)")  # the 407s it got, after its INVITE
+    print(
+        "flood: %d INVITEs in %.1f s, %d answered (407); %d of %d calls went through in %.1f s"
+        % (rate * seconds, elapsed, answered, sum(results), len(results), during)
+    )
+    print(
+        "free heap after collect: before %d, during min %d max %d (%d status lines), after %d; "
+        "the watchdog fed %d times in %.1f s"
+        % (before["free"], min(heap), max(heap), len(heap), after["free"], fed, elapsed)
+    )
+    print("transactions at most %d" % max(st["tx"] for st in statuses))
+    assert sum(results) >= 9, results  # the phone's calls went through (all of them, as a rule)
+    assert 0 < answered < rate * seconds // 10  # the flood got its small share of 407s, no more
+    # bounded: a flood that left 50 B per INVITE would take 250 KB (the calls' own lingering
+    # transactions and records take some 80 KB); no answer needed a retransmission state
+    assert len(heap) >= seconds - 2 and before["free"] - min(heap + [after["free"]]) < 250000, heap
+    assert max(st["tx"] for st in statuses) <= 48
+    # the watchdog: fed about once a second throughout, never fired (a WDT exit ends the device)
+    assert fed >= elapsed - 3, (fed, elapsed)
+    assert dev.proc.poll() is None and not any("not fed" in ln for ln in dev.lines)
+    assert dev.stop() == 0
