@@ -1,6 +1,7 @@
 """The heap a device needs to load a site, at its peak, on both MicroPython ports.
 
-    python bench/heap_peak.py [--sizes 500,1000] [--baseline REV] [--json]
+    python bench/heap_peak.py [--sizes 500,1000] [--baseline REV] [--frozen MICROPYTHON]
+                              [--capacity-staff 500] [--no-capacity] [--json]
 
 Builds the example branch grown to N staff (bench/core_bench.py's make_site: Chinese names,
 pinyin keys, 16-character secrets, a mobile for every fifth), bundles it with the real bundler,
@@ -181,11 +182,12 @@ def capacity_site(root, n, first=3000):
     return bundle.encode(loaded.site, loaded.extensions)
 
 
-def capacity(tmp, rom, kept=66, most=600):
-    """bench/mpy/capacity.py on the wasm port (its figures are 32-bit, as the ESP32's)."""
+def capacity(tmp, rom, kept=66, most=600, staff=500):
+    """bench/mpy/capacity.py on the wasm port (its figures are 32-bit, as the ESP32's), over a
+    site of `staff` people (the example's 12 and generated ones)."""
     path = os.path.join(tmp, "capacity.zjb")
     with open(path, "wb") as f:
-        f.write(capacity_site(os.path.join(tmp, "cap"), 500 - 12))
+        f.write(capacity_site(os.path.join(tmp, "cap"), staff - 12))
     core_tests = os.path.join(REPO, "tests", "core")
     helpers = [os.path.join(core_tests, n) for n in ("_phones.py", "_sites.py", "_support.py")]
     return wasm("capacity.py", rom, path, "capacity.zjb", str(10**9), str(kept), str(most), extra=helpers)
@@ -239,7 +241,10 @@ def main():
     as_json = "--json" in argv
     sizes = [500, 1000]
     baseline = frozen = None
+    staff = 500
     for i, a in enumerate(argv):
+        if a == "--capacity-staff":
+            staff = int(argv[i + 1])
         if a == "--sizes":
             sizes = [int(s) for s in argv[i + 1].split(",")]
         if a == "--baseline":
@@ -265,7 +270,8 @@ def main():
         if frozen:
             report["frozen"] = measure_frozen(frozen, tmp, sizes, files)
         if "--no-capacity" not in argv:
-            report["capacity"] = capacity(tmp, os.path.join(tmp, "tree.romfs"))
+            report["capacity"] = capacity(tmp, os.path.join(tmp, "tree.romfs"), staff=staff)
+            report["capacity"]["staff"] = staff
             if frozen:  # the frozen core's heap at 32 bits: its 64-bit figure x the ROMFS core's 32/64 ratio
                 c = report["tree"]["core"]
                 ratio = float(c["wasm"]["all"]) / c["unix"]["all"]
@@ -319,7 +325,10 @@ def print_report(report, sizes, budget):
     if "capacity" in report:
         c = report["capacity"]
         fig = capacity_figures(c)
-        print("Switch with the device's tables (64 transactions, 32 calls), wasm 32-bit, a 500-staff site:")
+        print(
+            "Switch with the device's tables (64 transactions, 32 calls), wasm 32-bit, a %d-staff site:"
+            % c.get("staff", 500)
+        )
         print(
             "  core %.1f KB (ROMFS), site %.1f KB, idle switch %.1f KB; beyond them:"
             % (c["core"] / kb, c["site"] / kb, c["switch"] / kb)

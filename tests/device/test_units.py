@@ -241,18 +241,31 @@ def test_the_heap_figure(monkeypatch):
     assert heap == int(4000000 * vdevice.HEAP_RATIO) and len(notes) == 1
     frozen = boards.load("esp32-devkitc")
     heap, notes = vdevice.heap_for(frozen)
+    rom, image = vdevice.rom_image()
     code = heap - int(110000 * vdevice.HEAP_RATIO)
-    assert 150000 < code < 600000  # the firmware's live size on the unix port, measured just now
-    assert "frozen" in notes[1]
+    assert image < code < image + 200000  # the image, and what its import takes beyond a frozen core
+    assert "frozen" in notes[1] and "%d B" % image in notes[1]
+    assert vdevice.rom_image() == (rom, image)  # built once per version of the sources
 
 
-def test_the_firmware_fits_the_heap_it_is_given(tmp_path, mpy_env):
-    # the no-PSRAM board's heap on this port: the firmware imports and a site loads in it
-    heap, _ = vdevice.heap_for(boards.load("esp32-devkitc"))
-    code = "from zongji.shell import device\nimport gc\ngc.collect()\nprint(gc.mem_free())"
-    proc = mpy(code, tmp_path, mpy_env, heap)
+def test_the_frozen_core_leaves_the_board_its_own_heap(tmp_path):
+    # the no-PSRAM board's heap on this port: the core runs from its ROMFS image, not from
+    # source (firmware/ is not on the path), and what is left after its import is the board's
+    # heap less what a frozen core takes
+    board = boards.load("esp32-devkitc")
+    heap, _ = vdevice.heap_for(board)
+    (tmp_path / "config.json").write_text('{"board": {"frozen": true}}')
+    argv, env = vdevice.command(str(tmp_path), heap)
+    assert argv[-1].endswith("vfrozen.py") and vdevice.FIRMWARE not in env["MICROPYPATH"]
+    (tmp_path / "main.py").write_text(
+        "import gc, sys\nfrom zongji.shell import device\ngc.collect()\nprint(gc.mem_free(), device.__file__)\n"
+    )
+    proc = subprocess.run(argv, cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=WAIT)
     assert proc.returncode == 0, proc.stderr
-    assert int(proc.stdout) > 110000  # what is left is at least the board's own heap, scaled
+    free, where = proc.stdout.split()
+    assert where.startswith("/rom/zongji/")
+    left = int(board["heap_bytes"] * vdevice.HEAP_RATIO) - vdevice.FROZEN_CORE_HEAP
+    assert left - 16384 < int(free) < left + 16384
 
 
 if sys.platform == "win32":  # pragma: no cover

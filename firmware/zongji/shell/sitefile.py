@@ -12,7 +12,7 @@ not fit the heap (MemoryError): then the previous one is restored and runs.
 import gc
 import os
 
-from zongji.site import bundle
+from zongji.site import bundle, release_loader
 
 SITE = "site.zjb"
 PREV = "site.prev.zjb"
@@ -28,8 +28,11 @@ def exists(path):
 
 
 def _load(path):
-    with open(path, "rb") as f:
-        return bundle.load(f)
+    try:
+        with open(path, "rb") as f:
+            return bundle.load(f)
+    finally:
+        release_loader()  # the checks' modules leave the heap; the next load imports them again
 
 
 def _why(e):
