@@ -27,7 +27,7 @@ _replace = getattr(os, "replace", None) or os.rename
 STEPS = ("opened", "written", "flushed", "closed", "set-aside", "renamed")
 _getenv = getattr(os, "getenv", None)
 _kill_at = (_getenv("ZONGJI_KILL_AT") or "").split() if _getenv is not None else []
-_counts = {}
+_counts = {}  # type: dict[str, int]
 
 
 def previous(name):
