@@ -228,6 +228,9 @@ class Device:
     async def serve(self):
         udp = self.udp
         while not self._stopping:
+            if udp.sock is None:  # closed while the link is down (tick): open again when it returns
+                await asyncio.sleep_ms(100)
+                continue
             await readable(udp.sock)
             for _ in range(BURST):
                 try:
@@ -284,6 +287,8 @@ class Device:
             self.wdt.feed()
         net = self.net
         changed = net is not None and net.poll(now)
+        if net is not None and self.udp is not None:
+            self._follow_link(net.ip is not None)
         if self.udp is not None and self.config["bind"] == "0.0.0.0":
             ip = net.ip if net is not None else "127.0.0.1"
             if ip is not None and self.pump is None:  # the first address: start serving
@@ -308,6 +313,22 @@ class Device:
             self.led.show("trunk-down")
         else:
             self.led.show("running")
+
+    def _follow_link(self, up):
+        """The SIP socket follows the link: closed while it is down (nothing is heard; what is
+        sent fails as a transport error, as the provider's and phones' addresses are then
+        unreachable), bound again once it is back. Registrations and calls stay in the switch."""
+        udp = self.udp
+        if not up and udp.sock is not None:
+            udp.close()
+            self.log("link down: the SIP socket is closed until it returns")
+        elif up and udp.sock is None:
+            try:
+                udp.open()
+            except OSError as e:
+                self.log("link back, but udp %s:%d can't be used: %s (trying again)" % (udp.bind + (e,)))
+                return
+            self.log("link back: serving SIP again")
 
     def _memory(self, now):
         idle = now - self._last_rx >= 200
