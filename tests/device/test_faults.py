@@ -11,15 +11,18 @@ import json
 import os
 import queue
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 from _vdev import SDP, WAIT, VDevice
 from zongji.shell.store import STEPS
 from zongji.sip.auth import pick_challenge, respond
-from zongji.sip.message import make_response
+from zongji.sip.message import Request, make_response
+from zongji.sip.parser import parse
 from zongji_companion import vdevice
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "integration"))
@@ -355,3 +358,97 @@ def test_an_unauthenticated_invite_flood_does_not_stop_a_registered_phone_callin
     assert fed >= elapsed - 3, (fed, elapsed)
     assert dev.proc.poll() is None and not any("not fed" in ln for ln in dev.lines)
     assert dev.stop() == 0
+
+
+# ---- the network drops and returns
+
+
+class _Provider:
+    """A SIP provider on loopback that grants every REGISTER for `grant` seconds (no password
+    checked) and notes when each came: enough to watch the trunk's registration."""
+
+    def __init__(self, grant=10):
+        self.grant = grant
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.registers = []  # time.monotonic() of each REGISTER
+        self._stop = False
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self):
+        while not self._stop:
+            try:
+                data, addr = self.sock.recvfrom(65535)
+            except (TimeoutError, OSError):
+                continue
+            try:
+                req = parse(data)
+            except Exception:
+                continue
+            if not isinstance(req, Request):
+                continue
+            if req.method == "REGISTER":
+                self.registers.append(time.monotonic())
+                resp = make_response(req, 200, to_tag="prov", headers=[("Expires", self.grant)])
+                for c in req.get_all("contact"):
+                    resp.add("contact", "%s;expires=%d" % (c.split(";")[0], self.grant))
+            else:
+                resp = make_response(req, 200 if req.method == "OPTIONS" else 405, to_tag="prov")
+            if req.method != "ACK":
+                self.sock.sendto(resp.to_bytes(), addr)
+
+    def close(self):
+        self._stop = True
+        self._thread.join(timeout=WAIT)
+        self.sock.close()
+
+
+def _unreachable(phone, timeout=1.0):
+    """True when an OPTIONS from phone gets no answer (the device's socket is closed)."""
+    server = phone.server
+    req = phone.request("OPTIONS", "sip:%s:%d" % server, "ping", "ping-%d@127.0.0.1" % phone.cseq)
+    try:
+        phone.send(req)
+        phone.recv(lambda s: True, timeout=timeout)
+    except (AssertionError, ConnectionRefusedError):  # nothing, or ICMP port unreachable
+        return True
+    return False
+
+
+def test_the_network_drops_and_returns_and_registrations_and_the_trunk_recover(site, tmp_path, devices, phones):
+    provider = _Provider(grant=10)  # the trunk refreshes every 5 s (half the grant)
+    try:
+        toml = site / "site.toml"
+        text = toml.read_text(encoding="utf-8")
+        assert "port = 5070" in text
+        toml.write_text(text.replace("port = 5070", "port = %d" % provider.port, 1), encoding="utf-8")
+        flash = tmp_path / "flash"
+        dev = devices(site, flash)
+        server = ("127.0.0.1", dev.port)
+        dev.wait_for("trunk registered")
+        lily, ming = phones("201", server), phones("202", server)
+        assert lily.register().status == 200 and ming.register().status == 200
+        assert _call(lily, ming)
+
+        # the link drops (vdevice.json: the fake interface says isconnected() False)
+        (flash / "vdevice.json").write_text(json.dumps({"link": "down"}))
+        dev.wait_for("link down")
+        assert _unreachable(lily)  # the device hears nothing while the link is down
+        # the trunk's next refresh cannot be sent: it says so and retries on its own
+        dev.wait_for("trunk retrying", timeout=20)
+        down_until = time.monotonic()
+
+        (flash / "vdevice.json").write_text(json.dumps({"link": "up"}))
+        dev.wait_for("link back")
+        line = dev.wait_for("trunk registered", timeout=30)  # the retry goes through
+        assert [t for t in provider.registers if t > down_until], provider.registers
+        assert "registered at 127.0.0.1:%d" % provider.port in line
+        # the phones registered before the drop are still known: they call, and are called,
+        # without registering again
+        assert _call(lily, ming) and _call(ming, lily)
+        assert dev.stop() == 0
+    finally:
+        provider.close()
