@@ -51,14 +51,23 @@ CALL = re.compile(r"\bcall (\S+) -> (\S+): (\S+)")
 
 def fit(xs, ys):
     """Least-squares slope of ys over xs (0 if xs do not vary)."""
+    return fit_se(xs, ys)[0]
+
+
+def fit_se(xs, ys):
+    """(slope, its standard error) of a least-squares line of ys over xs."""
     n = len(xs)
     if n < 2:
-        return 0.0
+        return 0.0, None
     mx, my = sum(xs) / n, sum(ys) / n
     sxx = sum((x - mx) ** 2 for x in xs)
     if not sxx:
-        return 0.0
-    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
+        return 0.0, None
+    b = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
+    if n < 3:
+        return b, None
+    rss = sum((y - my - b * (x - mx)) ** 2 for x, y in zip(xs, ys))
+    return b, (rss / (n - 2) / sxx) ** 0.5
 
 
 def steady(points, warm):
@@ -69,6 +78,7 @@ def steady(points, warm):
         return None
     xs, ys = [p[0] for p in pts], [p[1] for p in pts]
     span = xs[-1] - xs[0]
+    b, se = fit_se(xs, ys)
     head = [y for x, y in zip(xs, ys) if x <= xs[0] + span / 10]
     tail = [y for x, y in zip(xs, ys) if x >= xs[-1] - span / 10]
     return {
@@ -79,7 +89,8 @@ def steady(points, warm):
         "min": min(ys),
         "max": max(ys),
         "mean": round(sum(ys) / len(ys)),
-        "drift_b_per_1000_calls": round(1000 * fit(xs, ys), 1),
+        "drift_b_per_1000_calls": round(1000 * b, 1),
+        "drift_se_b_per_1000_calls": round(1000 * se, 1) if se is not None else None,
         "min_first_tenth": min(head),
         "min_last_tenth": min(tail),
     }
@@ -219,9 +230,10 @@ def main(argv):
     st = h["steady"]
     if st:
         log("from call %d on (%d status lines): first %d, last %d, min %d, max %d, mean %d B; drift %.1f B per "
-            "1,000 calls; floor of the first tenth %d, of the last %d B" % (
+            "1,000 calls (standard error %s); floor of the first tenth %d, of the last %d B" % (
                 st["from_call"], st["status_lines"], st["first"], st["last"], st["min"], st["max"], st["mean"],
-                st["drift_b_per_1000_calls"], st["min_first_tenth"], st["min_last_tenth"]))  # fmt: skip
+                st["drift_b_per_1000_calls"], st["drift_se_b_per_1000_calls"], st["min_first_tenth"],
+                st["min_last_tenth"]))  # fmt: skip
     return 1 if r["failed"] else 0
 
 
