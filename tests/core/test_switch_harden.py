@@ -718,3 +718,81 @@ def test_an_ack_for_the_2xx_on_the_invites_own_branch_reaches_the_callee():
         ack.add("route", r)
     a.send(ack)
     assert b.last("ACK") is not None
+
+
+def _forged_did_call(net, prov):
+    """An INVITE from the provider's address (spoofable over UDP) to DID 02155550199: 201, who
+    follows me to a mobile, so the switch calls out over the trunk, which answers."""
+    inv = make_request(
+        "INVITE",
+        "sip:02155550199@10.0.0.1:5060",
+        "<sip:13912345678@127.0.0.1>;tag=forged",
+        "<sip:02155550199@10.0.0.1>",
+        "forged-1",
+        1,
+        via="SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKforged1",
+        contact="<sip:13912345678@127.0.0.1:5070>",
+    )
+    inv.body = b"v=0\r\n"
+    inv.add("content-type", "application/sdp")
+    prov.send(inv)
+    net.run()
+    out = [m for m in prov.got if getattr(m, "method", None) == "INVITE"]
+    assert [str(m.uri) for m in out] == ["sip:13800138001@127.0.0.1:5070"]  # the mobile, answered
+    return inv, out[0]
+
+
+def _answers_to(prov, call_id):
+    return [m for m in prov.got if getattr(m, "status", 0) == 200 and m.call_id() == call_id]
+
+
+def test_an_answer_the_caller_never_acks_is_sent_again_then_both_sides_hung_up():
+    # a blind forger at the provider's address never sees our To tag, so never ACKs: the switch
+    # is the UAS toward it and does what RFC 3261 13.3.1.4 says: the 200 again at T1 doubling
+    # to T2, then after 64*T1 a BYE to both sides, so the mobile call it placed costs <= 32 s
+    net = setup()[0]
+    prov = provider(net)
+    inv, out = _forged_did_call(net, prov)
+    first = len(_answers_to(prov, "forged-1"))
+    assert first == 1
+    times = []
+    for _ in range(40):
+        net.advance(1000)
+        if len(_answers_to(prov, "forged-1")) > first + len(times):
+            times.append(net.now)
+    sent_again = len(_answers_to(prov, "forged-1")) - first
+    assert 6 <= sent_again <= 10, sent_again  # 0.5, 1.5, 3.5, 7.5, 11.5, ... 31.5 s
+    byes = [m for m in prov.got if getattr(m, "method", None) == "BYE"]
+    assert {m.call_id() for m in byes} == {out.call_id(), "forged-1"}  # the mobile's leg and the caller
+    records = [e.record for e in net.events if e.kind == "call"]
+    assert len(records) == 1
+    assert records[0]["outcome"] == "answered" and "never acknowledged" in records[0]["reason"]
+    assert net.sw.proxy.calls == {} and net.sw.gateway.calls == {}
+    assert net.sw.counters["answered call hung up: the caller never ACKed"] == 1
+
+
+def test_an_acked_answer_across_the_trunk_is_not_sent_again_and_the_call_stays_up():
+    net = setup()[0]
+    prov = provider(net)
+    inv, out = _forged_did_call(net, prov)  # here a genuine provider call: its ACK comes
+    answers = _answers_to(prov, "forged-1")
+    assert len(answers) == 1
+    prov.ack_2xx(inv, answers[0])
+    net.advance(60000)
+    assert len(_answers_to(prov, "forged-1")) == 1
+    assert not [m for m in prov.got if getattr(m, "method", None) == "BYE"]
+    assert list(net.sw.proxy.calls) == ["forged-1"]
+
+
+def test_a_phone_whose_200_from_the_trunk_was_lost_gets_it_again():
+    net, (a,) = setup("203")
+    provider(net)
+    invite = a.invite("013800138000")
+    ok = a.last(200)
+    net.advance(600)  # no ACK yet (it, or the 200, was lost): the 200 comes again
+    again = [m for m in a.got if getattr(m, "status", 0) == 200 and m.call_id() == invite.call_id()]
+    assert len(again) == 2 and again[1].to_bytes() == ok.to_bytes()
+    a.ack_2xx(invite, ok)
+    net.advance(40000)
+    again = [m for m in a.got if getattr(m, "status", 0) == 200 and m.call_id() == invite.call_id()]
+    assert len(again) == 2 and a.last("BYE") is None

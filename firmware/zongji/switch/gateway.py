@@ -10,7 +10,12 @@ challenges with the trunk's ClientAuth. Toward the phone it is one more leg of t
 our Contact so the phone's ACK and BYE reach us, and the provider's SDP so media still flows
 end to end.
 
-Once answered, the two dialogs are bridged: a BYE on either side ends both. Re-INVITEs across
+Once answered, the two dialogs are bridged: a BYE on either side ends both. Toward the caller
+the gateway is the UAS, so it does what a UAS core does with its 2xx (RFC 3261 13.3.1.4): it
+sends it again at T1, doubling to T2, until the caller's ACK comes, and when none has come in
+64*T1 it hangs both sides up. A lost 200 no longer leaves a phone ringing while the far end
+talks, and a forged INVITE from the provider's address (UDP cannot tell, and its sender never
+sees our To tag to ACK with) costs the branch at most 32 s of an answered call out. Re-INVITEs across
 the bridge (hold) are refused with 488 for now; the call stays up. The provider's in-dialog
 requests are accepted only for a call it answered, with its own tags; a BYE before the answer
 (which RFC 3261 section 15 does not allow a callee) ends that leg: it is CANCELled.
@@ -28,6 +33,8 @@ from zongji.switch.legs import Leg
 from zongji.switch.trunk import ClientAuth
 
 MAX_AUTH = 2  # digest answers per call before we give up on the provider
+T1, T2 = 500, 4000  # ms: the 2xx toward the caller is sent again at T1, doubling to T2 ...
+ACK_WAIT = 64 * T1  # ... until its ACK comes, or this long after the answer: both hung up
 
 
 class TrunkLeg(Leg):
@@ -42,6 +49,10 @@ class TrunkLeg(Leg):
         self.dialog = None  # (remote target uri, route set, To with the provider's tag)
         self.cseq = 1
         self.back = None  # (To, From) of the phone's INVITE: to hang the phone up
+        self.ok = None  # our 2xx to the caller, until the caller ACKs it
+        self.ok_next = None  # when it is sent again (None: ACKed, or never answered)
+        self.ok_every = T1
+        self.ok_until = None  # no ACK by then: both sides hung up
 
 
 class Gateway:
@@ -135,6 +146,33 @@ class Gateway:
         if status < 300:
             out.add("contact", "<sip:%s>" % self.sw.me)
         self.sw.proxy.leg_response(leg, out, now)
+        if status < 300 and call.bridge is leg and leg.ok is None:
+            leg.ok = out
+            leg.ok_next = now + T1
+            leg.ok_until = now + ACK_WAIT
+
+    # ---- the caller's ACK (we are the UAS toward the caller) -----------------------------------
+
+    def ack_deadline(self, call):
+        """When the gateway next needs the timer for `call`: its 2xx sent again, or given up."""
+        leg = call.bridge
+        return None if leg is None or leg.ok_next is None else min(leg.ok_next, leg.ok_until)
+
+    def ack_timer(self, call, now):
+        leg = call.bridge
+        if leg is None or leg.ok_next is None:
+            return
+        if now >= leg.ok_until:
+            leg.ok = leg.ok_next = None
+            self.sw.count("answered call hung up: the caller never ACKed")
+            self._bye(leg, now)
+            self._bye_caller(call, leg, now)
+            self.sw.proxy.hung_up(call, now, "the switch: the caller never acknowledged the answer")
+            return
+        if now >= leg.ok_next:
+            self.sw.proxy.resend(call, leg.ok, now)
+            leg.ok_every = min(leg.ok_every * 2, T2)
+            leg.ok_next = now + leg.ok_every
 
     def leg_failed(self, leg, now, status=408):
         self.sw.proxy.leg_failed(leg, now, status)
@@ -164,6 +202,8 @@ class Gateway:
         """An in-dialog request from the phone (a party of the call) answered through the trunk."""
         leg = call.bridge
         if tx is None:  # the phone's ACK for our 200: ends here
+            if req.method == "ACK":
+                leg.ok = leg.ok_next = None
             return
         if req.method == "BYE":
             self.sw.reply(tx, 200, now)

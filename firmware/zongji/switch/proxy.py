@@ -290,6 +290,11 @@ class Proxy:
         out = resp if leg.trunk else strip_top_via(resp)
         self.sw.tl.respond(call.server_tx, out, now)
 
+    def resend(self, call, resp, now):
+        """Our 2xx to the caller once more (the gateway's, while no ACK has come)."""
+        if call.server_tx is not None:
+            self.sw.tl.respond(call.server_tx, resp, now)
+
     def _fail(self, call, now):
         if not call.life.live:
             return
@@ -332,6 +337,10 @@ class Proxy:
         for call in list(self.calls.values()):
             life = call.life
             if life.answered:
+                if call.bridge is not None:
+                    self.sw.gateway.ack_timer(call, now)  # its 2xx again, or no ACK: hung up
+                    if call.call_id not in self.calls:
+                        continue
                 if now - life.answer_ms >= MAX_CALL_MS:
                     life.go(state.TIMEOUT, now)
                     self._end(call, now, 200, "the longest call we keep: no BYE seen")
@@ -389,6 +398,8 @@ def _deadlines(call):
     life = call.life
     if life.answered:
         yield life.answer_ms + (SETTLED_MS if call.server_tx is not None else MAX_CALL_MS)
+        if call.bridge is not None:
+            yield call.bridge.owner.ack_deadline(call)
         return
     if not life.live:
         return
