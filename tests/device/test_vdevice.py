@@ -7,6 +7,7 @@ import signal
 import subprocess
 import time
 
+import pytest
 from _vdev import WAIT, free_port
 from click.testing import CliRunner
 from zongji.sip.message import make_response
@@ -255,3 +256,26 @@ def _running(pid):
             return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")  # a zombie is gone
     except OSError:
         return False
+
+
+def test_a_datagram_larger_than_one_frame_is_dropped_as_a_board_drops_it(site, tmp_path, devices, phones):
+    # the ESP32's lwIP reassembles no IP fragments: a SIP datagram over one frame (1,500 B)
+    # never reaches a board, so the virtual device drops it too, and goes on serving
+    dev = devices(site, tmp_path / "flash")
+    lily = phones("201", _server(dev))
+    uri = "sip:127.0.0.1:%d" % dev.port
+
+    def register(call_id, pad):
+        req = lily.request("REGISTER", uri, "201", call_id, [("Expires", 600)])
+        req.add("x-pad", "p" * 10)
+        size = len(req.to_bytes())
+        req.set("x-pad", "p" * (10 + pad - size))
+        assert len(req.to_bytes()) == pad
+        lily.send(req)
+
+    register("big@127.0.0.1", 1501)
+    with pytest.raises(AssertionError, match="no"):
+        lily.recv(timeout=2)
+    register("frame@127.0.0.1", 1500)
+    assert lily.final().status == 401  # just one frame: answered
+    assert lily.register().status == 200

@@ -16,7 +16,12 @@ import gc
 import socket
 from asyncio import core  # type: ignore[attr-defined]  # MicroPython's own asyncio internals
 
-MAX_DATAGRAM = 4096
+# One Ethernet or Wi-Fi frame: 1,472 B of UDP payload over IPv4. The ESP32's lwIP reassembles no
+# IP fragments (ESP-IDF's CONFIG_LWIP_IP4_REASSEMBLY is off by default, and MicroPython's esp32
+# sdkconfig leaves it off), so a larger SIP datagram never reaches a board; RFC 3261 18.1.1 keeps
+# UDP requests under 1,300 B for that reason. recvfrom(n) takes n free bytes in one block for
+# every datagram: 4 KB could not be found in a fragmented no-PSRAM heap with 40 KB free.
+MAX_DATAGRAM = 1500
 
 
 class Udp:
@@ -28,6 +33,7 @@ class Udp:
         self.raw = False  # the unix port: sockaddr bytes (set by open)
         self._raw_cache = {}
         self.dropped = 0  # datagrams read and dropped for want of a free block (recv)
+        self.oversized = 0  # datagrams over MAX_DATAGRAM, dropped as a board's lwIP drops them
         self.open()
 
     def open(self):
@@ -51,13 +57,13 @@ class Udp:
         if self.sock is None:  # closed while the link is down
             return None
         try:
-            data, addr = self.sock.recvfrom(MAX_DATAGRAM)
+            data, addr = self.sock.recvfrom(MAX_DATAGRAM + 1)
         except OSError:  # EAGAIN: nothing more; anything else (an ICMP error): nothing either
             return None
         except MemoryError:
             gc.collect()
             try:
-                data, addr = self.sock.recvfrom(MAX_DATAGRAM)
+                data, addr = self.sock.recvfrom(MAX_DATAGRAM + 1)
             except MemoryError:
                 self.dropped += 1
                 try:
@@ -67,6 +73,9 @@ class Udp:
                 raise
             except OSError:
                 return None
+        if len(data) > MAX_DATAGRAM:  # more than a frame: a board never sees it (above)
+            self.oversized += 1
+            return None
         if self.raw:
             family, ip, port = socket.sockaddr(addr)
             addr = (socket.inet_ntop(family, ip), port)
