@@ -311,6 +311,7 @@ with open("site.zjb", "rb") as f:
 said = []
 d = device.Device(cfg, site, machine, network, out=said.append)
 class Udp:
+    sock = "bound"  # open: the link is up (device._follow_link)
     def send(self, data, addr):
         pass
 d.udp = Udp()
