@@ -17,22 +17,25 @@ after its first success. Registered phones are never held back.) Calls go at 200
 between two phones in turn (INVITE, 407, INVITE with credentials, 200, ACK, BYE, 200; no hold
 time: only the call record is written).
 
-The call-record file is rewritten whole at each write and holds up to the board's max_records
-(500 on esp32-wrover): a fresh device's file grows for 2.5 h at 200 calls an hour. So, unless
+The call-record file holds up to the board's max_records (500 on esp32-wrover), and a fresh
+device's file grows for 2.5 h at 200 calls an hour. A shell that rewrites it whole at each write
+(as at d913e5b) pays for how full it is. So, unless
 --empty-cdr, the bench first boots the device once, makes one call, and fills the call records
 with max_records copies of it before the measured boot: the steady state of a device that has
 run a few hours. The run is compressed in length only, not in rate: W and B (flash writes and
 bytes since boot, from the device's status lines) are taken at the first status line 70 s after
 the ramp began and at the end, and scaled to an hour; the files written are told apart by
-watching the flash folder (each write is a temp file renamed over the old: a new inode).
+watching the flash folder (a rewrite is a temp file renamed over the old: a new inode; an
+append grows the same one).
 
-Wear: an estimate, with its assumptions in the output: a 4 MB ESP32's littlefs partition of
-1.5 MB (MicroPython's ESP32 partition table gives the filesystem what follows the 2 MB app: ~2
-MB; 1.5 MB is the conservative figure), 4 KB erase blocks, 100,000 erase cycles each (ESP32
-NOR flash's datasheet figure), littlefs spreading erases over every free block (dynamic wear
-levelling), and each file write costing the blocks its bytes fill plus one (the metadata pair
-update) rounded up; copy-on-write and metadata compaction can double that, so the years are
-given also at 2x.
+Wear: an estimate, with its assumptions in the output: the littlefs partition of a 4 MB
+ESP32 on MicroPython's stock image (partitions-4MiB.csv: vfs, 0x200000 at 0x200000, 2 MB),
+4 KB erase blocks, 100,000 erase cycles each (the usual NOR flash figure), littlefs spreading
+erases over every block the other files (bundle, main.py, config) leave free (dynamic wear
+levelling), a rewrite of a file costing the blocks its bytes fill plus one (the metadata pair
+update), an append the blocks of what it adds plus two (the file's last block copied, the
+metadata); copy-on-write and metadata compaction can double that, so the years are given also
+at 2x.
 """
 
 import json
@@ -58,7 +61,7 @@ CALLS_PER_HOUR = 200
 SAVE_S = 10
 REPORT_S = 10
 WARM_S = 70  # the ramp (60 s) and one status line more
-FS_BYTES = 1536 * 1024  # assumed littlefs partition on a 4 MB ESP32 (boards/ gives no size)
+FS_BYTES = 0x200000  # the vfs partition of MicroPython's partitions-4MiB.csv (ESP32_GENERIC*)
 BLOCK = 4096
 CYCLES = 100_000
 STATUS = re.compile(r"(\d+) phones, (\d+) calls.*?(\d+) flash writes \((\d+) B\)")
@@ -113,13 +116,15 @@ def register(p, expires, tries=3):
 
 
 class Watch:
-    """Counts the writes of the state files by their inode (each write renames a new file over
-    the old) and keeps their last sizes."""
+    """Counts the writes of the state files by watching the folder: a write of the whole file is a
+    temp file renamed over the old (a new inode), an append the same inode grown (mtime and
+    size). Keeps the bytes each put on flash (the file's size, or what an append added)."""
 
     def __init__(self, folder):
         self.folder = folder
-        self.ino = {}
-        self.writes = dict.fromkeys(FILES, 0)
+        self.seen = {}
+        self.writes = {name: [0, 0] for name in FILES}  # rewrites, appends
+        self.bytes = {name: [0, 0] for name in FILES}
         self.size = dict.fromkeys(FILES, 0)
 
     def poll(self):
@@ -128,14 +133,21 @@ class Watch:
                 st = os.stat(os.path.join(self.folder, name))
             except OSError:
                 continue
-            if self.ino.get(name) != st.st_ino:
-                if name in self.ino:
-                    self.writes[name] += 1
-                self.ino[name] = st.st_ino
+            key = (st.st_ino, st.st_size, st.st_mtime_ns)
+            old = self.seen.get(name)
+            if old is not None and old != key:
+                if old[0] != st.st_ino or st.st_size < old[1]:
+                    self.writes[name][0] += 1
+                    self.bytes[name][0] += st.st_size
+                else:
+                    self.writes[name][1] += 1
+                    self.bytes[name][1] += st.st_size - old[1]
+            self.seen[name] = key
             self.size[name] = st.st_size
 
     def snapshot(self):
-        return dict(self.writes), dict(self.size)
+        copy = {name: list(v) for name, v in self.writes.items()}
+        return copy, {name: list(v) for name, v in self.bytes.items()}, dict(self.size)
 
 
 def max_records():
@@ -230,17 +242,30 @@ def run(seconds, expires, full_cdr, log):
     span = t1 - t0
     writes, nbytes = w1 - w0, b1 - b0
     per_h, bytes_h = writes * 3600 / span, nbytes * 3600 / span
-    per_file = {
-        name: {
-            "writes": files1[0][name] - files0[0][name],
-            "writes_per_hour": round((files1[0][name] - files0[0][name]) * 3600 / span, 1),
-            "size_b": files1[1][name],
+    per_file = {}
+    erases_h = 0.0
+    for name in FILES:
+        rw, ap = (files1[0][name][k] - files0[0][name][k] for k in (0, 1))
+        rb, ab = (files1[1][name][k] - files0[1][name][k] for k in (0, 1))
+        per_file[name] = {
+            "rewrites": rw,
+            "appends": ap,
+            "writes_per_hour": round((rw + ap) * 3600 / span, 1),
+            "bytes_per_hour": round((rb + ab) * 3600 / span),
+            "size_b": files1[2][name],
         }
-        for name in FILES
-    }
-    blocks = FS_BYTES // BLOCK
-    # each file write: the blocks its bytes fill, plus one for the metadata pair
-    erases_h = sum(f["writes_per_hour"] * (-(-f["size_b"] // BLOCK) + 1) for f in per_file.values())
+        # a rewrite: the blocks its bytes fill plus one (the metadata pair); an append: the
+        # blocks of what it adds plus two (the file's last block copied, the metadata pair)
+        if rw:
+            erases_h += rw * 3600 / span * (-(-(rb // rw) // BLOCK) + 1)
+        if ap:
+            erases_h += ap * 3600 / span * (-(-(ab // ap) // BLOCK) + 2)
+    static = 0  # blocks the files that do not change hold (bundle, main.py, config.json ...)
+    for name in os.listdir(flash):
+        path = os.path.join(flash, name)
+        if os.path.isfile(path):
+            static += -(-os.path.getsize(path) // BLOCK)
+    blocks = FS_BYTES // BLOCK - static
     years = blocks * CYCLES / erases_h / (24 * 365) if erases_h else None
     return {
         "board": BOARD,
@@ -265,7 +290,8 @@ def run(seconds, expires, full_cdr, log):
         "files": per_file,
         "wear_estimate": {
             "assumed_fs_bytes": FS_BYTES,
-            "blocks": blocks,
+            "blocks_free": blocks,
+            "blocks_static": static,
             "cycles_per_block": CYCLES,
             "block_erases_per_hour": round(erases_h, 1),
             "years": round(years, 1) if years else None,
@@ -308,9 +334,10 @@ def main(argv):
         r["calls_answered"]))  # fmt: skip
     log("flash writes per hour: %.0f (%d B/h)" % (r["writes_per_hour"], r["bytes_per_hour"]))
     for name, f in r["files"].items():
-        log("  %s: %.0f writes/h, %d B a write" % (name, f["writes_per_hour"], f["size_b"]))
+        log("  %s: %.0f writes/h (%d rewrites, %d appends measured), %d B/h, %d B now" % (
+            name, f["writes_per_hour"], f["rewrites"], f["appends"], f["bytes_per_hour"], f["size_b"]))  # fmt: skip
     log("wear: %.0f block erases/h over %d blocks of %d cycles: %s years (%s at 2x)" % (
-        w["block_erases_per_hour"], w["blocks"], w["cycles_per_block"], w["years"], w["years_at_2x"]))  # fmt: skip
+        w["block_erases_per_hour"], w["blocks_free"], w["cycles_per_block"], w["years"], w["years_at_2x"]))  # fmt: skip
 
 
 if __name__ == "__main__":
