@@ -220,3 +220,61 @@ def test_allocation_per_record_on_micropython():
     # garbage included (the wasm port does not collect inside a running test): about 550 bytes
     # an add, of which the kept line is ~180
     assert used < 100 * 700, used
+
+
+def test_new_records_are_appended_and_the_file_rewritten_only_at_twice_the_ring():
+    # what the shell does with them (shell/pump.py): append tail(), write dump() whole only
+    # when must_rewrite(); the file then reads back as the ring does
+    log = CdrLog(max_records=3)
+    on_flash = b""
+    rewrites = 0
+    for i in range(11):
+        log.add(call(start=T0 + i))
+        assert log.dirty and log.unsaved == 1
+        if log.must_rewrite():
+            on_flash = log.dump()
+            log.saved(whole=True)
+            rewrites += 1
+        else:
+            on_flash += log.tail()
+            log.saved()
+        assert not log.dirty and log.unsaved == 0 and log.file_lines == len(on_flash.splitlines())
+        assert log.file_lines <= 6
+        again = CdrLog(max_records=3)
+        again.load(on_flash)
+        assert again.records() == log.records()
+    assert rewrites == 2  # at the 7th and the 11th record: 6 lines, then 3 again and 3 appends
+
+
+def test_several_calls_between_saves_are_appended_together():
+    log = CdrLog(max_records=5)
+    log.add(call(start=T0))
+    log.saved(whole=True)
+    log.add(call(start=T0 + 1))
+    log.add(call(start=T0 + 2))
+    assert log.unsaved == 2 and not log.must_rewrite()
+    assert [json.loads(line)["start"] for line in log.tail().splitlines()] == [T0 + 1, T0 + 2]
+
+
+def test_a_file_with_a_torn_or_unterminated_end_is_rewritten_not_appended_to():
+    log = CdrLog()
+    for i in range(3):
+        log.add(call(start=T0 + i))
+    data = log.dump()
+    for damaged in (data[:-30], data[:-1]):  # a torn last line; a whole one without its newline
+        again = CdrLog()
+        again.load(damaged)
+        again.add(call(start=T0 + 9))
+        assert again.must_rewrite()  # appending would glue the new line to the torn one
+    clean = CdrLog()
+    clean.load(data)
+    assert not clean.dirty and clean.file_lines == 3
+    clean.add(call(start=T0 + 9))
+    assert not clean.must_rewrite() and clean.tail().count(b"\n") == 1
+
+
+def test_more_unsaved_calls_than_the_ring_holds_rewrite_the_file():
+    log = CdrLog(max_records=2)
+    for i in range(3):
+        log.add(call(start=T0 + i))
+    assert log.unsaved == 2 and log.must_rewrite()

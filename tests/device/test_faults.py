@@ -19,7 +19,7 @@ import time
 
 import pytest
 from _vdev import SDP, WAIT, VDevice
-from zongji.shell.store import STEPS
+from zongji.shell.store import APPEND_STEPS, STEPS
 from zongji.sip.auth import pick_challenge, respond
 from zongji.sip.message import Request, make_response
 from zongji.sip.parser import parse
@@ -121,6 +121,9 @@ def _records(flash):
 
 
 def test_a_kill_at_every_step_of_writing_call_records_leaves_the_old_or_the_new(site, tmp_path, devices, phones, boots):
+    # a new call record is appended to the file (rewriting them all per call wears flash out):
+    # a kill before its bytes are written leaves the old file, after it the old file and one
+    # whole new line; never a torn record
     flash = tmp_path / "flash"
     dev = devices(site, flash)
     server = ("127.0.0.1", dev.port)
@@ -131,7 +134,7 @@ def test_a_kill_at_every_step_of_writing_call_records_leaves_the_old_or_the_new(
     assert dev.stop() == 0
     saved = flash / "state" / "cdr.jsonl"
     count = 1
-    for i, step in enumerate(PLAIN):
+    for i, step in enumerate(APPEND_STEPS):
         before = saved.read_bytes()
         assert len(_records(flash)) == count
         dev = boots(flash, kill_at="cdr.jsonl 1 %s" % step)
@@ -139,15 +142,44 @@ def test_a_kill_at_every_step_of_writing_call_records_leaves_the_old_or_the_new(
         lily.invite("20%d" % (i + 4))
         assert lily.final().status == 480
         _killed_at(dev, "cdr.jsonl", step)
-        if step == "renamed":
+        after = saved.read_bytes()
+        if step == "opened":
+            assert after == before, step
+        else:  # the line reached the file: the old records, byte for byte, and the new one
             count += 1
+            assert after.startswith(before) and after[len(before) :].count(b"\n") == 1, step
             assert [r["to"] for r in _records(flash)][-1] == "20%d" % (i + 4)
-        else:
-            assert saved.read_bytes() == before, step
         assert len(_records(flash)) == count  # whole lines only: never a torn record
     dev = boots(flash)
-    assert _restored(dev)[:2] == (1, 2)
+    assert _restored(dev)[:2] == (1, count)
     assert dev.stop() == 0
+
+
+def test_a_call_record_torn_by_a_power_cut_costs_that_record_and_the_file_is_written_clean(
+    site, tmp_path, devices, phones, boots
+):
+    # a power cut in the middle of an append on flash leaves part of a line: at boot it is
+    # skipped and said, and the next save writes the file whole (an append would glue the next
+    # record to the torn one)
+    flash = tmp_path / "flash"
+    dev = devices(site, flash)
+    server = ("127.0.0.1", dev.port)
+    lily = phones("201", server)
+    assert lily.register().status == 200
+    for number in ("203", "204"):
+        lily.invite(number)
+        assert lily.final().status == 480
+    assert dev.stop() == 0
+    saved = flash / "state" / "cdr.jsonl"
+    saved.write_bytes(saved.read_bytes()[:-25])  # the second record torn
+    dev = boots(flash)
+    assert _restored(dev)[:2] == (1, 1)
+    assert "skipped 1 damaged line" in "\n".join(dev.lines)
+    lily.invite("205")
+    assert lily.final().status == 480
+    assert dev.stop() == 0
+    text = saved.read_bytes()
+    assert text.endswith(b"\n") and [r["to"] for r in _records(flash)] == ["203", "205"]
 
 
 def _site_of(line):

@@ -415,3 +415,35 @@ def test_a_datagram_with_no_room_to_land_is_dropped_not_left_to_spin_on(tmp_path
     proc = mpy(UDP_NO_BLOCK, tmp_path, mpy_env)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["raised", "1", "1"]  # drained once, counted, the error reported
+
+
+def test_call_records_are_appended_to_flash_not_rewritten_per_call(tmp_path):
+    # the shell's save: a new call costs its own line on flash, not the whole log again;
+    # the file is written whole (atomically) when it reaches twice the ring
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "core"))
+    from _phones import Net
+    from _sites import build
+    from zongji.shell.pump import CDR, Pump
+    from zongji.shell.store import Store
+
+    net = Net(build())
+    log = net.sw.cdr
+    log.max_records = 4
+    store = Store(str(tmp_path))
+    pump = Pump(net.sw, lambda data, addr: None, lambda ev: None, store)
+    sizes = []
+    for i in range(9):
+        before = store.bytes_written
+        log.add({"start": 1764060000 + i, "from": "201", "to": "20%d" % i, "outcome": "refused", "status": 404})
+        pump.save(1000 * (i + 1), force=True)
+        sizes.append(store.bytes_written - before)
+        assert not log.dirty
+    text = (tmp_path / CDR).read_bytes()
+    line = len(text.splitlines()[-1]) + 1
+    assert sizes[:8] == [line] * 8  # appended: one line each
+    assert sizes[8] == 4 * line  # the 9th: the file had 8 lines, twice the ring: written whole
+    assert [r["to"] for r in log.records()] == ["205", "206", "207", "208"]
+    again = Net(build()).sw
+    again.cdr.max_records = 4
+    Pump(again, None, None, Store(str(tmp_path))).restore(0)
+    assert again.cdr.records() == log.records()

@@ -4,7 +4,8 @@
     log.add({"start": 1764060000, "answer": 1764060005, "end": 1764060040, "from": "201",
              "to": "600", "route": "group 600 -> 202", "outcome": "answered", "status": 200})
     log.records(since=None)      [record dict, ...] oldest first
-    log.dirty / log.dump()       persistence: write the bytes when dirty, then clear it
+    log.dirty / log.dump()       persistence: write the bytes when dirty, then log.saved()
+    log.unsaved / log.tail()     or append only the newest records (log.rewrite: not enough)
     log.load(data)               at boot; damaged lines are skipped and counted (log.skipped)
 
 A record is a dict with exactly these keys (add() fills the optional ones):
@@ -44,7 +45,14 @@ Persistence. dump() is the records as JSON lines, oldest first, one object per l
 line standing on its own: a line torn by a power cut (or any garbage) costs that line only.
 load() skips such lines, counts them in `skipped`, and keeps the newest max_records of the
 rest. `dirty` is set by add() (and by a load that skipped or dropped lines, so the file is
-rewritten clean); the shell clears it once the file is safely renamed into place.
+rewritten clean); the shell clears it with saved() once the records are safely on flash.
+
+Appending. Rewriting every record for each new call wears flash out: 500 records are ~100 KB,
+200 calls an hour 20 MB an hour. So the shell appends tail() (the `unsaved` newest lines) to
+the file instead, and rewrites it whole (dump(), atomically) only when `rewrite` says it must
+(a load found damaged lines, or more lines than it keeps) or the file has grown to twice
+max_records. A torn append costs its own lines, as a torn line does (load() skips them, and
+then asks for a rewrite).
 """
 
 import json
@@ -91,6 +99,9 @@ class CdrLog:
         self._ring = []  # encoded lines; once full, _head is the oldest
         self._head = 0
         self.dirty = False
+        self.unsaved = 0  # the newest records not on flash yet (tail())
+        self.rewrite = False  # the file must be written whole (dump()), not appended to
+        self.file_lines = 0  # lines the file holds (load(), and the shell's appends)
         self.skipped = 0  # lines the last load() could not use
 
     # -- records in --
@@ -176,6 +187,10 @@ class CdrLog:
         r = self.normalise(record)
         self._push(self._encode(r))
         self.dirty = True
+        self.unsaved += 1
+        if self.unsaved > len(self._ring):  # the unsaved ones overran the ring: write it whole
+            self.unsaved = len(self._ring)
+            self.rewrite = True
         return r
 
     # -- records out --
@@ -203,8 +218,24 @@ class CdrLog:
 
     def dump(self):
         """Every record as JSON lines, oldest first. Does not clear `dirty`: the shell does
-        that once the file is safely renamed into place."""
+        that once the file is safely renamed into place (saved(whole=True))."""
         return b"".join(list(self._lines()))
+
+    def must_rewrite(self):
+        """Must the next save write the file whole (dump()) rather than append tail()?"""
+        return self.rewrite or self.file_lines + self.unsaved > 2 * self.max_records
+
+    def tail(self):
+        """The `unsaved` newest records as JSON lines, oldest first: what to append."""
+        ring = self._ring
+        n = len(ring)
+        return b"".join([ring[(self._head + i) % n] for i in range(n - self.unsaved, n)])
+
+    def saved(self, whole=False):
+        """The shell wrote dump() (whole) or appended tail(): nothing is pending."""
+        self.file_lines = len(self._ring) if whole else self.file_lines + self.unsaved
+        self.dirty = self.rewrite = False
+        self.unsaved = 0
 
     def load(self, data):
         """Replace the records with those in `data` (what dump() wrote). Lines that are not a
@@ -217,6 +248,7 @@ class CdrLog:
         self._ring = []
         self._head = 0
         self.skipped = 0
+        self.unsaved = 0
         dropped = False
         for line in data.split(b"\n"):
             if not line.strip():
@@ -229,5 +261,6 @@ class CdrLog:
                 continue
             if self._push(self._encode(r)):
                 dropped = True
-        self.dirty = bool(self.skipped) or dropped
+        self.dirty = self.rewrite = bool(self.skipped) or dropped or (bool(data) and not data.endswith(b"\n"))
+        self.file_lines = len(self._ring)
         return len(self._ring)

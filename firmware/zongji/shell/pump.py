@@ -125,9 +125,23 @@ class Pump:
         if reg.dirty or (due is not None and (force or due <= now_ms)):
             if self._write(REGISTRATIONS, reg.dump(now_ms)):
                 reg.saved(now_ms)
-        if sw.cdr.dirty and self._write(CDR, sw.cdr.dump()):
-            sw.cdr.dirty = False
+        cdr = sw.cdr
+        if cdr.dirty:
+            # new calls are appended (a line each); the file is rewritten whole only when the
+            # log says so (call/cdr.py "Appending"): rewriting 500 records per call wears flash
+            if cdr.must_rewrite() or not self._append(CDR, cdr.tail()):
+                if self._write(CDR, cdr.dump()):
+                    cdr.saved(whole=True)
+            else:
+                cdr.saved()
         self._plan_save(now_ms)
+
+    def _append(self, name, data):
+        """Append data to name; False (and a rewrite next) when that failed part way."""
+        if self.store.append(name, data):
+            return True
+        self.sw.cdr.rewrite = True  # part of it may be there: the whole file, atomically
+        return False
 
     def _write(self, name, data):
         if self.store.write(name, data):

@@ -5,6 +5,7 @@
     ok = store.write("cdr.jsonl", data)     temp file, flush (and fsync where there is one),
                                             then rename over the old: True, or False on OSError
     store.write("site.zjb", data, keep=True)   the old file is kept as site.prev.zjb first
+    ok = store.append("cdr.jsonl", data)    added at the end, flushed: not atomic (see append)
 
 littlefs (the ESP32's filesystem) and POSIX both rename atomically, so a reader sees the old
 file or the new one, never half of either. With keep=True the old version is renamed aside
@@ -24,7 +25,8 @@ import os
 # MicroPython has neither: flush() is all there is, and rename replaces on littlefs and unix
 _fsync = getattr(os, "fsync", None)
 _replace = getattr(os, "replace", None) or os.rename
-STEPS = ("opened", "written", "flushed", "closed", "set-aside", "renamed")
+STEPS = ("opened", "written", "flushed", "closed", "set-aside", "renamed")  # of write()
+APPEND_STEPS = ("opened", "written", "flushed", "closed")  # of append()
 _getenv = getattr(os, "getenv", None)
 _kill_at = (_getenv("ZONGJI_KILL_AT") or "").split() if _getenv is not None else []
 _counts = {}  # type: dict[str, int]
@@ -68,6 +70,34 @@ class Store:
             return True
         except OSError:
             return False
+
+    def append(self, name, data):
+        """Add data at the end of name (made if missing): True, or False on OSError. Not
+        atomic: a power cut may leave part of it, so only for files whose reader skips a torn
+        last line (call records); flushed (and fsynced) before it returns."""
+        if _kill_at:
+            _counts[name] = _counts.get(name, 0) + 1
+        try:
+            with open(self.path(name), "ab") as f:
+                if _kill_at:
+                    _stop(name, "opened")
+                f.write(data)
+                if _kill_at:
+                    _stop(name, "written")
+                f.flush()
+                if _fsync is not None:
+                    _fsync(f.fileno())
+                if _kill_at:
+                    _stop(name, "flushed")
+            if _kill_at:
+                _stop(name, "closed")
+        except OSError as e:
+            self.error = e
+            return False
+        self.error = None
+        self.writes += 1
+        self.bytes_written += len(data)
+        return True
 
     def write(self, name, data, keep=False):
         final = self.path(name)
