@@ -5,6 +5,16 @@ A kill at every step of a flash write: firmware/zongji/shell/store.py, given ZON
 ("NAME N STEP") in its environment, prints "zongji: store: at STEP of NAME" once STEP of the Nth
 write of NAME is done and waits; the test then SIGKILLs the device (a power cut at that point),
 boots it again on the same flash folder and checks what is there.
+
+The network drops: vdevice.json {"link": "down"} in the flash folder makes the fake interface
+(zongji_companion/vdevice/network.py) report no link; the shell closes its SIP socket until
+the link returns. The trunk points at a small provider on loopback (_Provider) that grants 10 s,
+so a refresh falls inside the drop.
+
+The flood: SIPp (tests/integration/sipp/flood_invite.xml) sends 5,000 INVITEs without
+credentials at 500/s from 127.0.0.1, the phones' own address, while 201 calls 202 once a
+second; the status line (--report 1) gives the free heap after a collection, vdevice-wdt the
+watchdog's feeds. SIPp is required under CI=true (sipharness.tool).
 """
 
 import json

@@ -4,7 +4,11 @@ The unix port has no network module; the host's own stack carries the UDP. An in
 "connected" once active (a station once it was given an SSID) while the link is up; the link
 is down while vdevice.json in the current directory (the flash folder) says {"link": "down"},
 which is how fault tests drop and restore it; {"ip": "127.0.0.2"} is a new DHCP lease. Nothing
-here touches the host's interfaces.
+here touches the host's interfaces: loopback itself never goes down. What makes a drop real is
+the shell, as on a board: it sees isconnected() False within a second, closes its SIP socket
+(so phones and the provider get no answer, and what it sends fails as a transport error) and
+binds it again when the link returns (zongji/shell/device.py _follow_link, shell/udp.py).
+tests/device/test_faults.py drops the link this way.
 """
 
 import json
