@@ -1,7 +1,7 @@
 """Throughput side by side: Kamailio, host mode and the core on the MicroPython unix port,
 driven by SIPp on loopback, with the same 1000 users (digest MD5, qop=auth).
 
-    python bench/register_bench.py [--seconds 10] [--repeats 3] [--only kamailio,host,unix]
+    python bench/register_bench.py [--seconds 10] [--repeats 3] [--only kamailio,host,unix,vdevice]
                                    [--long SECONDS] [--profile] [--json]
 
 For each system: the highest REGISTER/s (register with a 401 challenge, then the answer; SIPp's
@@ -19,6 +19,8 @@ confirming runs.
   * host       `zongji run SITE` (host limits), a CPython process
   * unix       bench/mpy/register_server.py: the Switch and the shared pump on the real
                MicroPython unix port (.venv/bin/micropython), host-sized tables, 64-bit objects
+  * vdevice    `zongji device run SITE --board esp32-wrover`: the firmware as it boots on a
+               board (device shell, asyncio, the board's tables and heap), on the same port
 
 The ESP32 estimate scales the unix port's CPU per request by pystone (bench/mpy/pystone.py,
 run on the same port in the same run): ms on an ESP32 = ms on the unix port x (unix pystones/s
@@ -150,6 +152,20 @@ class UnixPort(System):
                 self.work / "site.zjb", self.port, "host", 3600]  # fmt: skip
         self.proc = sh.Proc("unix-%d" % self.port, argv, self.work)
         self.proc.wait_for(r"^listening", 60)
+
+
+class VDevice(System):
+    name = "vdevice"
+
+    def start(self):
+        # the firmware itself: `zongji device run` on the WROVER board (its heap, its tables:
+        # 64 transactions, hostmode.LIMITS["device"]), a fresh flash folder each time
+        flash = self.work / ("flash-%d" % self.port)
+        self.proc = sh.VirtualDevice.start(self.site, self.port, flash, self.work, timeout=90)
+
+    def stop(self):
+        if self.proc is not None:
+            self.proc.stop()
 
 
 # ---- one SIPp run ----------------------------------------------------------------------------
@@ -337,7 +353,7 @@ def profile_host(work, site, bench, log, rate_reg, rate_call):
 
 
 def main(argv):
-    seconds, repeats, only, long_s, as_json, profile = 10, 3, ("kamailio", "host", "unix"), 0, False, False
+    seconds, repeats, only, long_s, as_json, profile = 10, 3, ("kamailio", "host", "unix", "vdevice"), 0, False, False
     i = 0
     while i < len(argv):
         a = argv[i]
@@ -369,7 +385,7 @@ def main(argv):
         work = Path(tmp)
         site = make_site(work)
         bench = Bench(work, site, seconds, log)
-        classes = {"kamailio": Kamailio, "host": HostMode, "unix": UnixPort}
+        classes = {"kamailio": Kamailio, "host": HostMode, "unix": UnixPort, "vdevice": VDevice}
         results = {}
         for name in only:
             system = classes[name](work, site, sh.free_udp_port())
