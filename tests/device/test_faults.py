@@ -394,10 +394,11 @@ def test_an_unauthenticated_invite_flood_does_not_stop_a_registered_phone_callin
     assert 0 < answered < rate * seconds // 10  # the flood got its small share of 407s, no more
     # bounded: a flood that left 50 B per INVITE would take 250 KB (the calls' own lingering
     # transactions and records take some 80 KB); no answer needed a retransmission state
-    assert len(heap) >= seconds - 2 and before["free"] - min(heap + [after["free"]]) < 250000, heap
+    assert len(heap) >= seconds // 2 and before["free"] - min(heap + [after["free"]]) < 250000, heap
     assert max(st["tx"] for st in statuses) <= 48
-    # the watchdog: fed about once a second throughout, never fired (a WDT exit ends the device)
-    assert fed >= elapsed - 3, (fed, elapsed)
+    # the watchdog: fed (once a second when the machine is quiet) and never fired: a feed more
+    # than 8 s after the last one ends the device with "not fed" (vdevice/machine.py)
+    assert fed >= elapsed // 2, (fed, elapsed)
     assert dev.proc.poll() is None and not any("not fed" in ln for ln in dev.lines)
     assert dev.stop() == 0
 
