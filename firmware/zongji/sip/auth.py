@@ -17,7 +17,7 @@ from binascii import hexlify
 from hashlib import sha256
 
 from zongji.sip.md5 import md5_hex
-from zongji.sip.uri import ParseError, parse_uri
+from zongji.sip.uri import ALNUM, TOKEN, ParseError, parse_uri
 from zongji.text import is_token_char
 
 MAX_HEADER = 2048  # characters in one header value; longer values are refused
@@ -25,6 +25,8 @@ MAX_PARAMS = 24  # parameters in one header value
 
 _M = 0xFFFFFFFF
 _WS = " \t\r\n"
+# what a quoted string may hold without a closer look: printable ASCII (and tab), the usual first
+_PLAIN = ALNUM + " -._:@/=,;+*%!~'()[]?&$#^`{}|<>\t"
 
 
 def _sha256_hex(text):
@@ -161,13 +163,74 @@ def _parse(value, what):
     return params
 
 
+def _fast(value):
+    """The parameters of a plainly written value, `Digest a="x", b=y` (no backslash, one space
+    after each comma, printable ASCII, tokens unquoted), read with str.find and slices; None
+    for anything else, which the exact scanner (_parse) then reads. Whatever it accepts
+    _parse reads the same way (tests/core/test_sip_fastpaths.py compares them)."""
+    if "\\" in value or len(value) > MAX_HEADER:
+        return None
+    s = value.strip(_WS)
+    if s[:7].lower() != "digest ":
+        return None
+    params = {}
+    i = 7
+    n = len(s)
+    while i < n:
+        eq = s.find("=", i)
+        if eq < 0:
+            return None
+        name = s[i:eq]
+        if not name or name.strip(TOKEN):
+            return None
+        if s[eq + 1 : eq + 2] == '"':
+            q = s.find('"', eq + 2)
+            if q < 0:
+                return None
+            text = s[eq + 2 : q]
+            if text.strip(_PLAIN):
+                return None
+            i = q + 1
+        else:
+            i = s.find(",", eq)
+            if i < 0:
+                i = n
+            text = s[eq + 1 : i]
+            if not text or text.strip(TOKEN):
+                return None
+        name = name.lower()
+        if name in params or len(params) == MAX_PARAMS:
+            return None
+        params[name] = text
+        if i == n:
+            break
+        if s[i] != ",":
+            return None
+        i += 2 if s[i + 1 : i + 2] == " " else 1
+        if s[i : i + 1] in (" ", "\t", ","):
+            return None
+    return params
+
+
+_last = [None, None]  # the last Authorization value parse_auth read, and its parameters
+
+
 def parse_auth(value):
     """Parameters of a `Digest ...` Authorization / Proxy-Authorization value, as a dict.
 
     Names are lower-cased, quoted strings unescaped; values are otherwise as sent. Raises
     ValueError with a lowercase message on anything malformed (the caller answers 400).
+    The switch reads a request's credentials twice (the guard's user name, then the check):
+    the second read of the same value is a copy of the first.
     """
-    return _parse(value, "authorization")
+    if value is _last[0] or (isinstance(value, str) and value == _last[0]):
+        return dict(_last[1])
+    params = _fast(value) if isinstance(value, str) else None
+    if params is None:
+        params = _parse(value, "authorization")
+    _last[0] = value
+    _last[1] = params
+    return dict(params)
 
 
 def parse_challenge(value):

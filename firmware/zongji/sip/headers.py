@@ -10,11 +10,23 @@ raises ParseError with a short lowercase reason. Parameter values stay as sent (
 string keeps its quotes), so str() writes back what came in.
 """
 
-from zongji.sip.uri import Params, ParseError, parse_hostport, parse_uri, quoted_end, split_outside, to_uint
+from zongji.sip.uri import (
+    ALNUM,
+    TOKEN,
+    Params,
+    ParseError,
+    parse_hostport,
+    parse_uri,
+    quoted_end,
+    split_outside,
+    to_uint,
+)
 from zongji.text import TOKEN_CHARS, is_alnum, is_token
 
 BRANCH_MAGIC = "z9hG4bK"  # RFC 3261 section 8.1.1.7: branches of RFC 3261 elements start so
 MAX_CSEQ = 0x7FFFFFFF  # section 8.1.1.5: the sequence number is below 2**31
+_GEN_VALUE = TOKEN + "[]:"  # gen-value = token / host / quoted-string; a host adds '[', ']' and ':'
+_HOST_CHARS = ALNUM + "-._:[]"  # maddr and received (letters, digits and these)
 
 
 def unquote(s):
@@ -66,11 +78,8 @@ def parse_params(s):
             if value[0] == '"':
                 if quoted_end(value, 0) != len(value):
                     raise ParseError("bad parameter value")
-            else:
-                # gen-value = token / host / quoted-string; a host adds '[', ']' and ':'
-                for c in value:
-                    if not (is_alnum(c) or c in TOKEN_CHARS or c in "[]:"):
-                        raise ParseError("bad parameter value")
+            elif value.strip(_GEN_VALUE):
+                raise ParseError("bad parameter value")
         params[name] = value
     return params
 
@@ -145,6 +154,8 @@ def parse_address(text, star=False):
     if lt >= 0:
         words = s[:lt].split()
         for word in words:
+            if not word.strip(TOKEN):
+                continue
             for c in word:
                 # tokens; raw UTF-8 too, which the grammar only allows quoted but phones
                 # send (王小明 <sip:...>); refusing the whole call over it helps no one
@@ -154,9 +165,10 @@ def parse_address(text, star=False):
     # addr-spec: everything after the first ';' is header parameters (RFC 3261 section 20)
     semi = s.find(";")
     spec = (s if semi < 0 else s[:semi]).rstrip(" \t")
-    for c in spec:
-        if c in "?, \t":
-            raise ParseError("a uri with %r must be enclosed in <>" % c)
+    if "?" in spec or "," in spec or " " in spec or "\t" in spec:
+        for c in spec:
+            if c in "?, \t":
+                raise ParseError("a uri with %r must be enclosed in <>" % c)
     return Address(parse_uri(spec), None, parse_params(s[semi:] if semi >= 0 else ""))
 
 
@@ -246,10 +258,7 @@ def parse_via(text):
 
 def _is_host(s):
     # maddr is a host; received an IPv4 or IPv6 address, the latter without brackets
-    for c in s:
-        if not (is_alnum(c) or c in "-._:[]"):
-            return False
-    return True
+    return not s.strip(_HOST_CHARS)
 
 
 def parse_cseq(text):

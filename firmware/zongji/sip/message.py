@@ -154,11 +154,17 @@ def header_key(name):
     return _COMPACT.get(key, key) if len(key) == 1 else key
 
 
+_NAMES = {}  # header_name's results for the keys it has seen, at most _NAMES_MAX of them
+_NAMES_MAX = 48
+
+
 def header_name(key):
     """'call-id' -> 'Call-ID', 'x-custom' -> 'X-Custom': how headers are written."""
-    name = _SPELLING.get(key)
+    name = _SPELLING.get(key) or _NAMES.get(key)
     if name is None:
         name = "-".join([part[:1].upper() + part[1:] for part in key.split("-")])
+        if len(_NAMES) < _NAMES_MAX:
+            _NAMES[key] = name
     return name
 
 
@@ -386,6 +392,8 @@ class Response(Message):
 
 
 def _has_tag(to):
+    if "tag" not in to.lower():
+        return False  # no tag parameter without the letters of its name: nothing to parse
     try:
         return parse_address(to).tag is not None
     except ParseError:  # a partial request from a ParseError: look for the text instead

@@ -24,7 +24,7 @@ the caller can answer make_response(err.request, err.status); for a response it 
 """
 
 from zongji.sip.headers import check_date
-from zongji.sip.message import Request, Response, header_key, header_values
+from zongji.sip.message import _COMPACT, _LIST, Request, Response, header_key, header_values
 from zongji.sip.uri import ParseError, parse_uri, to_uint
 from zongji.text import is_token
 
@@ -59,16 +59,20 @@ def _parse(data):
             raise ParseError("truncated message: no empty line after the headers")
         end = body_at = len(data) - 2  # the empty line alone is missing: tolerate it
     try:
-        lines = data[start:end].decode().split("\r\n")
+        head = data[start:end].decode()
     except UnicodeError:
         raise ParseError("headers are not utf-8")
+    lines = head.split("\r\n")
     status = 400
     if lines[0][:4].upper() == "SIP/":
         msg = _status_line(lines[0])
         err = None
     else:
         msg, err, status = _request_line(lines[0])
-    headers, bad_header = _read_headers(lines)
+    if "\n " in head or "\n\t" in head or head.count("\r") != len(lines) - 1 or head.count("\n") != len(lines) - 1:
+        headers, bad_header = _read_headers(lines)  # folded lines, or a CR or LF alone
+    else:
+        headers, bad_header = _plain_headers(lines)
     msg.headers = headers
     request = msg if isinstance(msg, Request) else None
     err = err or bad_header
@@ -153,6 +157,35 @@ def _read_headers(lines):
             bad = _header_line(headers, line)
             err = err or bad
         line = nxt
+    return headers, err
+
+
+def _plain_headers(lines):
+    # _read_headers for the usual head, with no folded line and no CR or LF but the line ends:
+    # the same entries and the same first error, with less work a line
+    headers = []
+    err = None
+    for i in range(1, len(lines)):
+        line = lines[i]
+        colon = line.find(":")
+        name = line[:colon]
+        if name[-1:] == " " or name[-1:] == "\t":
+            name = name.rstrip(" \t")
+        if colon < 0 or not is_token(name):
+            err = err or "bad header line"
+            continue
+        key = name.lower()
+        if len(key) == 1:
+            key = _COMPACT.get(key, key)
+        value = line[colon + 1 :].strip(" \t")
+        if key in _LIST and "," in value:
+            try:
+                for v in header_values(key, value):
+                    headers.append((key, v))
+            except ParseError as e:
+                err = err or "bad %s header: %s" % (key, e)
+        else:
+            headers.append((key, value))
     return headers, err
 
 

@@ -13,7 +13,7 @@ Hand parsers, no `re`: MicroPython's is a subset, and these run on an ESP32. Eac
 ParseError with a short lowercase reason; the message layer adds where it was ("bad to header:").
 """
 
-from zongji.text import is_alnum
+from zongji.text import TOKEN_CHARS, is_alnum
 
 
 class ParseError(Exception):
@@ -39,17 +39,27 @@ _HEADER = _MARK + "[]/?:+$"
 _HOST = "-._"  # '_' is not in the grammar, but real hosts have it; harmless to accept
 _SCHEME = "+-."
 _HEX = "0123456789abcdefABCDEF"
+DIGITS = "0123456789"
+# letters and digits, the most frequent first (str.strip looks each character up in order)
+ALNUM = "eaoitnsrlcdupmhgbfywkvxzjq0123456789EAOITNSRLCDUPMHGBFYWKVXZJQ"
+TOKEN = ALNUM + TOKEN_CHARS
+# the same classes with the letters and digits, for one C-level test of a whole run (text.only)
+_USER_OK = ALNUM + _USER
+_PASSWORD_OK = ALNUM + _PASSWORD
+_PARAM_OK = ALNUM + _PARAM
+_HEADER_OK = ALNUM + _HEADER
+_HOST_OK = ALNUM + _HOST
+_SCHEME_OK = ALNUM + _SCHEME
+_IPV6_OK = _HEX + ":."
+_FULL = {_USER: _USER_OK, _PASSWORD: _PASSWORD_OK, _PARAM: _PARAM_OK, _HEADER: _HEADER_OK}
 
 
 def to_uint(s):
     """Plain ASCII digits -> int, else -1. CPython's int() also takes '+', '_', spaces and
     non-ASCII digits; the grammar does not. Longer than 12 digits comes back as 10**12, which
     is over every limit SIP has, without building a huge number."""
-    if not s:
+    if not s or s.strip(DIGITS):
         return -1
-    for c in s:
-        if c < "0" or c > "9":
-            return -1
     s = s.lstrip("0")
     if len(s) > 12:
         return 10**12
@@ -58,6 +68,8 @@ def to_uint(s):
 
 def _check(s, extra, what, utf8=False):
     # every char: letter/digit, in `extra`, or a %XX escape (raw UTF-8 only if utf8)
+    if not s.strip(_FULL[extra]):
+        return  # the usual case, in one C-level pass; escapes and UTF-8 take the loop below
     i = 0
     n = len(s)
     while i < n:
@@ -95,6 +107,9 @@ def unescape(s):
 
 def escape(s, extra):
     """Percent-encode what `extra` (and letters/digits) does not allow; '%' itself included."""
+    full = _FULL.get(extra)
+    if full is not None and not s.strip(full):
+        return s
     for c in s:
         if not (is_alnum(c) or c in extra):
             break
@@ -157,16 +172,15 @@ class Params:
 
     def __init__(self, items=None):
         self._items = []
+        self._keys = []  # the names lower-cased, in step with _items: a lookup is list.index
         if items:
             for name, value in items.items() if hasattr(items, "items") else items:
                 self[name] = value
 
     def _find(self, name):
+        keys = self._keys
         name = name.lower()
-        for i in range(len(self._items)):
-            if self._items[i][0].lower() == name:
-                return i
-        return -1
+        return keys.index(name) if name in keys else -1
 
     def get(self, name, default=None):
         i = self._find(name)
@@ -182,6 +196,7 @@ class Params:
         i = self._find(name)
         if i < 0:
             self._items.append((name, value))
+            self._keys.append(name.lower())
         else:
             self._items[i] = (self._items[i][0], value)
 
@@ -190,6 +205,7 @@ class Params:
         if i < 0:
             raise KeyError(name)
         del self._items[i]
+        del self._keys[i]
 
     def __contains__(self, name):
         return self._find(name) >= 0
@@ -239,9 +255,8 @@ def parse_hostport(s):
         if end < 3:
             raise ParseError("bad ipv6 reference")
         host = s[: end + 1]
-        for c in host[1:-1]:
-            if not (c in _HEX or c == ":" or c == "."):
-                raise ParseError("bad ipv6 reference")
+        if host[1:-1].strip(_IPV6_OK):
+            raise ParseError("bad ipv6 reference")
         rest = s[end + 1 :]
         if rest:
             if rest[0] != ":":
@@ -254,9 +269,8 @@ def parse_hostport(s):
             port = s[colon + 1 :]
         if not host:
             raise ParseError("empty host")
-        for c in host:
-            if not (is_alnum(c) or c in _HOST):
-                raise ParseError("bad host")
+        if host.strip(_HOST_OK):
+            raise ParseError("bad host")
     if port is not None:
         port = to_uint(port) if len(port) <= 5 else -1
         if port < 0 or port > 65535:
@@ -350,11 +364,8 @@ def parse_uri(text):
     if colon < 1:
         raise ParseError("no scheme")
     scheme = text[:colon]
-    if not ("a" <= scheme[0].lower() <= "z"):
+    if not ("a" <= scheme[0].lower() <= "z") or scheme.strip(_SCHEME_OK):
         raise ParseError("bad scheme")
-    for c in scheme:
-        if not (is_alnum(c) or c in _SCHEME):
-            raise ParseError("bad scheme")
     rest = text[colon + 1 :]
     low = scheme.lower()
     if low != "sip" and low != "sips":
