@@ -254,8 +254,10 @@ def _until_answer(phone, send, want, timeout=WAIT):
     return None
 
 
-def _call(caller, callee, timeout=30):
-    """caller calls callee, callee answers, caller hangs up: True when all of it went through."""
+def _call(caller, callee, timeout=30, hang_up=True):
+    """caller calls callee, callee answers, caller hangs up: True when all of it went through.
+    With hang_up=False: once answered, a function that hangs up later (True when the BYE got
+    through), or None when the call did not go through."""
     number = callee.number
     uri = "sip:%s@%s:%d" % ((number,) + tuple(caller.server))
     call_id = "call-%s-%s-%d-%d@127.0.0.1" % (caller.number, number, caller.addr[1], caller.cseq)
@@ -263,17 +265,17 @@ def _call(caller, callee, timeout=30):
     first = caller.request("INVITE", uri, number, call_id, ct, body=SDP)
     challenge = _until_answer(caller, lambda: caller.send(first), lambda s: s >= 200, timeout)
     if challenge is None or challenge.status != 407:
-        return False
+        return False if hang_up else None
     caller.ack_failure(first, challenge)
     chal = pick_challenge(challenge.get_all("proxy-authenticate"))
     auth = respond(chal, "INVITE", uri, caller.number, caller.secret, "ab", caller.cseq)
     invite = caller.request("INVITE", uri, number, call_id, ct + [("Proxy-Authorization", auth)], body=SDP)
     rung = _until_answer(callee, lambda: caller.send(invite), "INVITE", timeout)
     if rung is None:
-        return False
+        return False if hang_up else None
     answered = _until_answer(caller, lambda: callee.answer(rung), lambda s: s == 200, timeout)
     if answered is None:
-        return False
+        return False if hang_up else None
     routes = list(reversed(answered.get_all("record-route")))
     target, tag = answered.contacts()[0].uri, answered.to_addr().tag
 
@@ -284,19 +286,23 @@ def _call(caller, callee, timeout=30):
         return req
 
     caller.send(in_dialog("ACK"))
-    bye = in_dialog("BYE")
-    end = time.monotonic() + timeout
-    interval = 0.5
-    while time.monotonic() < end:  # BYE until its 200; the callee answers every copy it gets
-        caller.send(bye)
-        try:
-            got = callee.recv("BYE", timeout=interval)
-            callee.send(make_response(got, 200))
-            if caller.recv(lambda s: s >= 200, timeout=interval).status == 200:
-                return True
-        except AssertionError:
-            interval = min(interval * 2, 4)
-    return False
+
+    def bye():
+        req = in_dialog("BYE")
+        end = time.monotonic() + timeout
+        interval = 0.5
+        while time.monotonic() < end:  # BYE until its 200; the callee answers every copy it gets
+            caller.send(req)
+            try:
+                got = callee.recv("BYE", timeout=interval)
+                callee.send(make_response(got, 200))
+                if caller.recv(lambda s: s >= 200, timeout=interval).status == 200:
+                    return True
+            except AssertionError:
+                interval = min(interval * 2, 4)
+        return False
+
+    return bye() if hang_up else bye
 
 
 def _status(line):
@@ -475,6 +481,8 @@ def test_the_network_drops_and_returns_and_registrations_and_the_trunk_recover(s
         lily, ming = phones("201", server), phones("202", server)
         assert lily.register().status == 200 and ming.register().status == 200
         assert _call(lily, ming)
+        hang_up = _call(lily, ming, hang_up=False)  # a call in progress across the drop
+        assert hang_up is not None
 
         # the link drops (vdevice.json: the fake interface says isconnected() False)
         (flash / "vdevice.json").write_text(json.dumps({"link": "down"}))
@@ -489,6 +497,9 @@ def test_the_network_drops_and_returns_and_registrations_and_the_trunk_recover(s
         line = dev.wait_for("trunk registered", timeout=30)  # the retry goes through
         assert [t for t in provider.registers if t > down_until], provider.registers
         assert "registered at 127.0.0.1:%d" % provider.port in line
+        assert hang_up()  # the call that was up through the drop ends normally: its BYE goes through
+        line = dev.wait_for("call 201 -> 202")  # its record: up through the drop, for seconds
+        assert "answered by 202" in line and int(line.rsplit(", ", 1)[1].split()[0]) >= 5, line
         # the phones registered before the drop are still known: they call, and are called,
         # without registering again
         assert _call(lily, ming) and _call(ming, lily)
