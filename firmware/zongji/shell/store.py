@@ -75,49 +75,18 @@ class Store:
         """Add data at the end of name (made if missing): True, or False on OSError. Not
         atomic: a power cut may leave part of it, so only for files whose reader skips a torn
         last line (call records); flushed (and fsynced) before it returns."""
-        if _kill_at:
-            _counts[name] = _counts.get(name, 0) + 1
         try:
-            with open(self.path(name), "ab") as f:
-                if _kill_at:
-                    _stop(name, "opened")
-                f.write(data)
-                if _kill_at:
-                    _stop(name, "written")
-                f.flush()
-                if _fsync is not None:
-                    _fsync(f.fileno())
-                if _kill_at:
-                    _stop(name, "flushed")
-            if _kill_at:
-                _stop(name, "closed")
+            self._put(name, self.path(name), "ab", data)
         except OSError as e:
             self.error = e
             return False
-        self.error = None
-        self.writes += 1
-        self.bytes_written += len(data)
-        return True
+        return self._done(data)
 
     def write(self, name, data, keep=False):
         final = self.path(name)
         tmp = final + ".tmp"
-        if _kill_at:
-            _counts[name] = _counts.get(name, 0) + 1
         try:
-            with open(tmp, "wb") as f:
-                if _kill_at:
-                    _stop(name, "opened")
-                f.write(data)
-                if _kill_at:
-                    _stop(name, "written")
-                f.flush()
-                if _fsync is not None:
-                    _fsync(f.fileno())
-                if _kill_at:
-                    _stop(name, "flushed")
-            if _kill_at:
-                _stop(name, "closed")
+            self._put(name, tmp, "wb", data)
             if keep and self.exists(name):
                 _replace(final, self.path(previous(name)))
                 if _kill_at:
@@ -128,6 +97,28 @@ class Store:
         except OSError as e:
             self.error = e
             return False
+        return self._done(data)
+
+    def _put(self, name, path, mode, data):
+        """Open path (mode "wb" or "ab"), write, flush, fsync where there is one, close: the
+        steps write() and append() share, each a stop for the fault tests (_stop)."""
+        if _kill_at:
+            _counts[name] = _counts.get(name, 0) + 1
+        with open(path, mode) as f:
+            if _kill_at:
+                _stop(name, "opened")
+            f.write(data)
+            if _kill_at:
+                _stop(name, "written")
+            f.flush()
+            if _fsync is not None:
+                _fsync(f.fileno())
+            if _kill_at:
+                _stop(name, "flushed")
+        if _kill_at:
+            _stop(name, "closed")
+
+    def _done(self, data):
         self.error = None
         self.writes += 1
         self.bytes_written += len(data)
