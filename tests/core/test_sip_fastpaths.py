@@ -233,3 +233,23 @@ def test_pair_finds_a_number_after_its_port_only():
     flat += [5060, "3000"]
     assert _pair(flat, 5060, "3000") == len(flat) - 1
     assert _pair([5060, "201"], 201, "5060") == -1  # a port is never a number, nor the reverse
+
+
+def test_changing_one_header_keeps_the_other_parsed_views():
+    data = "\r\n".join(HEAD[:9]) + "\r\nContent-Length: 0\r\n\r\n"
+    req = parse(data.encode())
+    to = req.to_addr()
+    contacts = req.contacts()
+    vias = req.get_all("via")
+    vias[0] = vias[0] + ";received=10.9.9.9"
+    req.set_all("via", vias)  # what the transaction layer does on receipt
+    assert req.to_addr() is to and req.contacts() is contacts  # not parsed again
+    assert req.via().received == "10.9.9.9"  # the changed header is
+    req.set("to", "<sip:3001@127.0.0.1>;tag=9")
+    assert req.to_addr().tag == "9" and req.to_addr().uri.user == "3001"
+    req.add("contact", "<sip:3000@10.0.0.3>")
+    assert [str(c.uri) for c in req.contacts()][-1] == "sip:3000@10.0.0.3"
+    req.remove("contact")
+    assert req.contacts() == []
+    req.set("Max-Forwards", "69")
+    assert req.max_forwards() == 69 and req.get("MAX-FORWARDS") == "69" and req.get("v") == req.get("via")

@@ -66,9 +66,10 @@ def request_digest(h, a1, method, uri, nonce, nc, cnonce, qop):
 
 
 def quote(s):
-    for c in s:
-        if (c < " " and c != "\t") or c == "\x7f":
-            raise ValueError("control character in %r" % s)
+    if s.strip(_PLAIN):  # beyond plain printable ASCII (a quote, a backslash, UTF-8 ...): look closer
+        for c in s:
+            if (c < " " and c != "\t") or c == "\x7f":
+                raise ValueError("control character in %r" % s)
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 

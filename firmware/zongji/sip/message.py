@@ -154,8 +154,17 @@ def header_key(name):
     return _COMPACT.get(key, key) if len(key) == 1 else key
 
 
+# the keys the code asks for by their own spelling (get("call-id")): a dict lookup instead of
+# header_key's call and new string. Its strings are literals: the dict is all it costs the heap.
+_KEYS = {}
+for _key in ("via", "from", "to", "call-id", "cseq", "contact", "max-forwards", "content-length", "content-type",
+             "expires", "authorization", "proxy-authorization", "route", "record-route", "require",
+             "proxy-require", "date", "timestamp", "supported", "allow", "event", "subject"):  # fmt: skip
+    _KEYS[_key] = _key
+
+
 _NAMES = {}  # header_name's results for the keys it has seen, at most _NAMES_MAX of them
-_NAMES_MAX = 48
+_NAMES_MAX = 24
 
 
 def header_name(key):
@@ -183,7 +192,7 @@ class Message:
     header_key() makes them) and body (bytes).
 
     Change headers with add / set / set_all / remove, not by editing `headers` or the typed
-    views: those are parsed copies, cached until the next change through these methods."""
+    views: those are parsed copies, each cached until its header next changes through these methods."""
 
     def __init__(self, headers=None, body=b""):
         self.headers = []
@@ -196,7 +205,7 @@ class Message:
 
     def get(self, name, default=None):
         """The first value of a header, or default."""
-        key = header_key(name)
+        key = _KEYS.get(name) or header_key(name)
         for k, v in self.headers:
             if k == key:
                 return v
@@ -204,7 +213,7 @@ class Message:
 
     def get_all(self, name):
         """Every value of a header, list elements separately, in order."""
-        key = header_key(name)
+        key = _KEYS.get(name) or header_key(name)
         return [v for k, v in self.headers if k == key]
 
     def _entries(self, key, value):
@@ -226,7 +235,7 @@ class Message:
                     at = i
                     break
         self.headers[at:at] = entries
-        self._cache = {}
+        self._cache.pop(key, None)  # the typed views are per header: the others stay
 
     def set_all(self, name, values):
         """Replace every value of a header with `values`, where the first one was."""
@@ -245,7 +254,7 @@ class Message:
         at = len(kept) if at < 0 else at
         kept[at:at] = entries
         self.headers = kept
-        self._cache = {}
+        self._cache.pop(key, None)
 
     def set(self, name, value):
         """Replace a header with one value (None removes it)."""

@@ -179,6 +179,8 @@ class Params:
 
     def _find(self, name):
         keys = self._keys
+        if name in keys:  # asked for in lower case, as the code does: no new string
+            return keys.index(name)
         name = name.lower()
         return keys.index(name) if name in keys else -1
 
@@ -360,14 +362,18 @@ class URI:
 
 def parse_uri(text):
     """Text of one URI (no <>, no surrounding space) -> URI, or ParseError."""
-    colon = text.find(":")
-    if colon < 1:
-        raise ParseError("no scheme")
-    scheme = text[:colon]
-    if not ("a" <= scheme[0].lower() <= "z") or scheme.strip(_SCHEME_OK):
-        raise ParseError("bad scheme")
+    if text[:4] == "sip:":  # the usual scheme, spelled as usual
+        colon = 3
+        low = "sip"
+    else:
+        colon = text.find(":")
+        if colon < 1:
+            raise ParseError("no scheme")
+        scheme = text[:colon]
+        if not ("a" <= scheme[0].lower() <= "z") or scheme.strip(_SCHEME_OK):
+            raise ParseError("bad scheme")
+        low = scheme.lower()
     rest = text[colon + 1 :]
-    low = scheme.lower()
     if low != "sip" and low != "sips":
         if not rest:
             raise ParseError("empty " + low + " uri")
