@@ -66,6 +66,13 @@ def test_a_long_event_over_segments_is_one_press():
     assert rx.receive((0xFFFFFF00 + 0xFFFF) & 0xFFFFFFFF, _ev(7, True, 320)) is None
 
 
+def test_a_duration_that_wraps_under_one_timestamp_is_still_one_press():
+    rx = EventReceiver()
+    assert rx.receive(4000, _ev(9, False, 65400)) == "9"
+    assert rx.receive(4000, _ev(9, False, 100)) is None  # a sender that let the 16 bits wrap
+    assert rx.receive(4000, _ev(9, True, 260)) is None and rx.presses == 1
+
+
 def test_non_digit_and_malformed_events_report_nothing():
     rx = EventReceiver()
     assert rx.receive(10, _ev(16, False, 160)) is None and rx.other == 1  # flash

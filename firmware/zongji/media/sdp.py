@@ -144,12 +144,7 @@ def _int(text, lo, hi, what):
 
 def _ip4(text):
     parts = text.split(".")
-    if len(parts) != 4:
-        return False
-    for p in parts:
-        if not p.isdigit() or len(p) > 3 or int(p) > 255:
-            return False
-    return True
+    return len(parts) == 4 and all(p.isdigit() and len(p) <= 3 and int(p) < 256 for p in parts)
 
 
 def _conn(value):
@@ -375,51 +370,33 @@ class Session:
     def answer(self, offer, direction="sendrecv"):
         """A peer's offer (bytes, str or Sdp) -> (our answer bytes, Plan). direction is ours
         ("sendonly" while we hold the peer). SdpError: 400 unreadable, 488 nothing usable."""
+        if direction not in _FLAGS:
+            raise ValueError("bad direction %r" % direction)
         sdp = offer if isinstance(offer, Sdp) else parse(offer)
-        chosen = None
+        plan = None
         out = []
         for m in sdp.media:
-            pt = None
-            if chosen is None and m.kind == "audio" and m.port and m.proto == "RTP/AVP":
-                for p in m.pts():
-                    name = m.codec(p)
-                    for c in self.codecs:
-                        if SUPPORTED[c] == name:
-                            pt = p
-                            break
-                    if pt is not None:
-                        break
+            live = plan is None and m.kind == "audio" and m.port and m.proto == "RTP/AVP"
+            pt = self._pick(m) if live else None
             if pt is None:
-                rej = Media(m.kind, 0, m.proto, m.fmts[:1] or ["0"])
-                out.append(rej)
+                out.append(Media(m.kind, 0, m.proto, m.fmts[:1] or ["0"]))
                 continue
-            theirs = _FLAGS[sdp.direction_of(m)]
-            ours = _FLAGS[direction]
-            addr = sdp.conn_of(m)
-            send = theirs[1] and ours[0] and addr not in ("0.0.0.0", "::")
-            recv = theirs[0] and ours[1]
             te = _te_pt(m)
-            a = Media("audio", self.port, "RTP/AVP", [str(pt)])
-            a.rtpmap[pt] = (SUPPORTED[self._ours(m.codec(pt))], 8000, 1)
-            if te is not None:
-                a.fmts.append(str(te))
-                a.rtpmap[te] = ("telephone-event", 8000, 1)
-                a.fmtp[te] = "0-15"
-            a.ptime = self.ptime
-            a.direction = _NAMES[(send, recv)]
+            plan = _plan(sdp, m, pt, te, direction, (pt,) if te is None else (pt, te))
+            a = self._audio((), te, "0-15", plan.direction)
+            a.fmts.insert(0, str(pt))
+            a.rtpmap[pt] = (m.codec(pt), 8000, 1)
             out.append(a)
-            dest = None if addr in ("0.0.0.0", "::") else (addr, m.port)
-            pts = (pt,) if te is None else (pt, te)
-            chosen = Plan(dest, pt, m.codec(pt), te, pts, send, recv, m.ptime)
-        if chosen is None:
+        if plan is None:
             raise SdpError("no audio stream with PCMU or PCMA", 488)
-        return self._sdp(out), chosen
+        return self._sdp(out), plan
 
-    def _ours(self, name):
-        for c in self.codecs:
-            if SUPPORTED[c] == name:
-                return c
-        return None  # pragma: no cover  (answer() only picks codecs we have)
+    def _pick(self, m):
+        # the first of m's payload types (the peer's order) whose codec we do
+        for p in m.pts():
+            if m.codec(p) in [SUPPORTED[c] for c in self.codecs]:
+                return p
+        return None
 
     def accept(self, answer):
         """The answer (bytes, str or Sdp) to our last offer -> Plan. SdpError 488 when it
@@ -433,22 +410,23 @@ class Session:
         m = sdp.media[0]
         if m.kind != "audio" or m.proto != "RTP/AVP" or m.port == 0:
             raise SdpError("answer rejects our audio stream", 488)
-        pt = None
-        for p in m.pts():
-            if self._ours(m.codec(p)) is not None:
-                pt = p
-                break
-        te = _te_pt(m) if self.te_pt is not None else None
+        pt = self._pick(m)
         if pt is None:
             raise SdpError("answer has no codec we offered", 488)
-        theirs = _FLAGS[sdp.direction_of(m)]
-        mine = _FLAGS[direction]
-        addr = sdp.conn_of(m)
-        send = mine[0] and theirs[1] and addr not in ("0.0.0.0", "::")
-        recv = mine[1] and theirs[0]
-        dest = None if addr in ("0.0.0.0", "::") else (addr, m.port)
+        te = _te_pt(m) if self.te_pt is not None else None
         pts = [int(f) for f in ours.fmts]
         for p in (pt, te):
             if p is not None and p not in pts:
                 pts.append(p)
-        return Plan(dest, pt, m.codec(pt), te, tuple(pts), send, recv, m.ptime)
+        return _plan(sdp, m, pt, te, direction, tuple(pts))
+
+
+def _plan(sdp, m, pt, te, direction, recv_pts):
+    # RFC 3264 6.1 and 8.4: we send if we want to and they receive, and never to c=0.0.0.0;
+    # we receive if we want to and they send
+    theirs = _FLAGS[sdp.direction_of(m)]
+    ours = _FLAGS[direction]
+    addr = sdp.conn_of(m)
+    held = addr in ("0.0.0.0", "::")
+    dest = None if held else (addr, m.port)
+    return Plan(dest, pt, m.codec(pt), te, recv_pts, ours[0] and theirs[1] and not held, ours[1] and theirs[0], m.ptime)
