@@ -18,7 +18,9 @@ MAY_IMPORT = {
     "call": ("call", "site") + LEAVES,
     "sip": ("sip",) + LEAVES,
     "switch": ("switch", "sip", "call", "site") + LEAVES,
-    "shell": ("shell", "switch", "site") + LEAVES,  # site: the device loads its bundle (shell/sitefile.py)
+    # site: the device loads its bundle (shell/sitefile.py); media, call: a shell builds the
+    # attendant's media (media/hub.py) and opens its prompt files (call/prompts.py names them)
+    "shell": ("shell", "switch", "site", "media", "call") + LEAVES,
     "media": ("media", "site", "call", "sip") + LEAVES,
     "line": ("line", "site", "call", "sip") + LEAVES,
     "text": (),

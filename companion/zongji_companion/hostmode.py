@@ -29,6 +29,9 @@ import socket
 import sys
 import time
 
+from zongji.media.dtmf import Detector
+from zongji.media.hub import MediaHub
+from zongji.shell.promptfiles import PromptFiles
 from zongji.shell.pump import REGISTRATIONS, Pump
 from zongji.shell.store import Store
 from zongji.switch.switch import Switch
@@ -249,7 +252,32 @@ class Shell(asyncio.DatagramProtocol):
             self.transport.close()
 
 
-async def _serve(shell, sock, ready):
+class MediaSocket(asyncio.DatagramProtocol):
+    """The media port (RTP of the attendant's calls): datagrams in go to the pump."""
+
+    def __init__(self, shell):
+        self.shell = shell
+        self.transport = None
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def datagram_received(self, data, addr):
+        now = now_ms()
+        self.shell.pump.rtp(data, (self.shell._ip(addr[0]), addr[1]), now)
+        self.shell._rearm(now)
+
+    def error_received(self, exc):
+        pass  # a phone that hung up: its port is closed; RTP is not retried
+
+    def send(self, data, addr):
+        if self.transport is not None:
+            if self.shell.v6 and ":" not in addr[0]:
+                addr = ("::ffff:" + addr[0], addr[1])
+            self.transport.sendto(data, addr)
+
+
+async def _serve(shell, sock, ready, media_sock=None):
     loop = asyncio.get_running_loop()
     stop = shell.stopping = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -258,6 +286,8 @@ async def _serve(shell, sock, ready):
         except (NotImplementedError, RuntimeError, ValueError):  # pragma: no cover - Windows
             pass
     await loop.create_datagram_endpoint(lambda: shell, sock=sock)
+    if media_sock is not None:
+        await loop.create_datagram_endpoint(lambda: shell.media, sock=media_sock)
     ready()  # only now: a signal from here on stops it cleanly
     shell.start()
     try:
@@ -275,23 +305,47 @@ def _resolve(host, port, warn):
         return None
 
 
-def serve(site, bind, port, state_dir, advertise=None, json_events=False, out=print, warn=None, hint=None, limits=None):
+def open_media_socket(bind, port, sip_port):
+    """The media (RTP) socket: `port`, or with None the SIP port + 2 when free, else any."""
+    if port is not None:
+        return open_socket(bind, port)
+    try:
+        return open_socket(bind, sip_port + 2) if sip_port and sip_port + 2 <= 65535 else open_socket(bind, 0)
+    except HostModeError:
+        return open_socket(bind, 0)
+
+
+def serve(
+    site, bind, port, state_dir, advertise=None, json_events=False, out=print, warn=None, hint=None, limits=None,
+    rtp_port=None, prompts_dir=None,
+):  # fmt: skip
     """Run the switch for `site` on udp bind:port until SIGINT/SIGTERM. HostModeError if it
-    cannot start. hint(server) -> lines printed under the banner (how to register a phone)."""
+    cannot start. hint(server) -> lines printed under the banner (how to register a phone).
+    rtp_port: the attendant's media port (None: port + 2 when free); prompts_dir: the folder
+    holding prompts/ (zongji prompts build), usually the site folder."""
     warn = warn or (lambda text: print("zongji: warning: " + text, file=sys.stderr, flush=True))
     store = prepare_state(state_dir)
     trunk = site.trunk or {}
     trunk_addr = _resolve(trunk["host"], trunk.get("port") or 5060, warn) if trunk.get("host") else None
     sock = open_socket(bind, port, avoid=(trunk.get("port"),))
     port = sock.getsockname()[1]  # port 0: the one the kernel chose
+    try:
+        media_sock = open_media_socket(bind, rtp_port, port)
+    except BaseException:
+        sock.close()
+        raise
+    media_port = media_sock.getsockname()[1]
     host = advertise_address(bind, advertise)
     switch_host = bracket_host(host)
     limits = dict(limits or LIMITS["host"])
     budget = limits.pop("budget", {})
+    prompts = PromptFiles(prompts_dir) if prompts_dir else None
     try:
-        sw = Switch(site, switch_host, port, os.urandom(32), os.urandom, trunk_addr=trunk_addr, **limits)
+        hub = MediaHub(host, media_port, random_bytes=os.urandom, prompts=prompts, detector=Detector)
+        sw = Switch(site, switch_host, port, os.urandom(32), os.urandom, trunk_addr=trunk_addr, media=hub, **limits)
     except BaseException:
         sock.close()
+        media_sock.close()
         raise
     for name, value in budget.items():
         setattr(sw.budget, name, value)
@@ -310,6 +364,8 @@ def serve(site, bind, port, state_dir, advertise=None, json_events=False, out=pr
     pump.save_interval_ms = int(SAVE_INTERVAL_S * 1000)
     registrations, calls = pump.restore(now, _downtime_ms(state_dir))
     shell = Shell(pump)
+    shell.media = MediaSocket(shell)
+    pump.send_media = shell.media.send
 
     def say(text):
         try:
@@ -332,9 +388,13 @@ def serve(site, bind, port, state_dir, advertise=None, json_events=False, out=pr
         name, n = site.branch.get("name"), len(site.directory)
         if json_events:
             info = {"event": "started", "site": name, "version": site.version, "bind": bind, "host": host}
-            info.update(port=port, extensions=n, state=state_dir, registrations=registrations, calls=calls)
+            info.update(port=port, rtp_port=media_port, extensions=n, state=state_dir, registrations=registrations)
+            info.update(calls=calls)
             return say(json.dumps(info, ensure_ascii=False))
         say("zongji: %s listening on udp %s (%d extensions, site version %s…)" % (name, where, n, site.version[:8]))
+        built = prompts is not None and prompts.has("menu." + (site.attendant.get("main_menu") or "main"))
+        say("  the attendant's audio on udp %s%s" % (hostport(host, media_port), "" if built else (
+            " (no prompts built: callers hear silence; run `zongji prompts build`)")))  # fmt: skip
         if bind in _WILDCARDS:
             say("  bound to every interface (%s); phones are told %s (change with --advertise)" % (bind or "*", host))
         for line in hint(where) if hint else ():
@@ -345,11 +405,12 @@ def serve(site, bind, port, state_dir, advertise=None, json_events=False, out=pr
         say("Ctrl-C stops it.")
 
     try:
-        asyncio.run(_serve(shell, sock, banner))
+        asyncio.run(_serve(shell, sock, banner, media_sock))
     except KeyboardInterrupt:  # pragma: no cover - where signal handlers are not available
         pump.save(now_ms(), force=True)
     finally:
         sock.close()
+        media_sock.close()
     say(json.dumps({"event": "stopped"}) if json_events else "stopped")
     return 0
 

@@ -6,10 +6,10 @@ what it returns (whom the switch rings, in which stages, or the status it answer
 decides nothing itself. What depends on the moment only the running switch knows: whether each
 phone is registered (simulate assumes every one is) and whether the provider is up.
 
-Where the site asks for what the switch cannot do yet (a menu, a PIN prompt: the attendant does
-not speak yet), the decision says what the switch does instead, and simulate says so in the same
-words. It then also walks the menus with the core's Attendant on a virtual clock (the caller's
---keys, or -i), as a preview of what callers will hear once the attendant speaks.
+Where the attendant answers (the main number, a menu's short number, a PIN prompt), simulate
+walks the menus with the core's Attendant on a virtual clock, as the switch's own user agent
+does (the caller's --keys, or -i): what it plays, what each key does, and when it puts the
+caller through, whom that rings (the same decision.transfer() the switch asks).
 
 Key scripts: each character is a key (0-9 * #); "," waits one second; "." waits until the
 attendant's next timeout fires. Between keys a caller takes KEY_GAP_MS.
@@ -20,7 +20,7 @@ from zongji.call.attendant import Attendant
 
 KEY_GAP_MS = 600
 MAX_STEPS = 200  # a call that has not ended after this many events is reported as stuck
-PREVIEW = "preview, once the attendant speaks:"
+ATTENDANT = "the attendant answers:"
 
 
 class Step:
@@ -39,9 +39,10 @@ class Step:
 class Result:
     def __init__(self):
         self.steps = []
-        self.outcome = None  # what the switch does: "ring", "refused", "attend"
+        self.outcome = None  # what the switch does: "ring", "refused", or the attendant's end
         self.decision = None
-        self.preview = None  # a menu walk: {"outcome": "transfer"|"hangup"|"waiting", "target": ...}
+        self.attendant = None  # a menu walk: {"outcome": "transfer"|"hangup"|"waiting", "target": ...}
+        self.transfer = None  # the decision for the attendant's transfer, when it puts the caller through
         self.printed = False  # steps already shown (interactive mode)
 
     def add(self, t_ms, kind, text, **data):
@@ -49,14 +50,16 @@ class Result:
 
     def as_dict(self):
         d = self.decision
+        ring = self.transfer if self.transfer is not None else d
+        target = ring.target if ring is not None else None
         return {
             "outcome": self.outcome,
             "status": d.status if d is not None else None,
             "reason": d.reason if d is not None else None,
-            "target": list(d.target) if d is not None and d.target else None,
-            "ring": d.as_dict()["plan"] if d is not None else [],
+            "target": list(target) if target else None,
+            "ring": ring.as_dict()["plan"] if ring is not None else [],
             "decision": d.as_dict() if d is not None else None,
-            "preview": self.preview,
+            "attendant": self.attendant,
             "steps": [s.as_dict() for s in self.steps],
         }
 
@@ -94,15 +97,18 @@ def _narrate_decision(site, result, d):
         result.outcome = "refused"
         result.add(0, "refused", "answers %d %s: %s" % (d.status, d.reason, d.note), status=d.status, reason=d.reason)
         return
-    if d.action == decision.ATTEND:  # pragma: no cover - once the attendant speaks
+    if d.action == decision.ATTEND:
         result.outcome = "attend"
         result.add(0, "attend", d.note)
         return
     result.outcome = "ring"
     if d.note:
         result.add(0, "note", d.note)
-    result.add(0, "connect", "connects to %s" % describe_target(site, d.target), target=list(d.target))
-    t_ms = 0
+    _narrate_ring(site, result, d, 0)
+
+
+def _narrate_ring(site, result, d, t_ms):
+    result.add(t_ms, "connect", "connects to %s" % describe_target(site, d.target), target=list(d.target))
     for legs, secs in d.plan:
         text = ", ".join(_leg_text(site, leg) for leg in legs)
         result.add(
@@ -126,8 +132,9 @@ def internal(site, caller, digits, tm, keys=""):
     result.add(0, "call", "%s %s dials %s" % (caller, ext.name, digits))
     d = decision.decide(site, digits, ext)
     _narrate_decision(site, result, d)
-    if d.wanted is not None and d.wanted[0] == "menu":
-        _preview(site, result, tm, keys, "menu:" + d.wanted[1])
+    if d.action == decision.ATTEND:
+        pin = (d.pin, ext.number) if d.pin else None
+        _attend(site, result, Attendant(site, tm, d.entry, pin=pin), keys, ext.number)
     return result
 
 
@@ -141,37 +148,52 @@ def inbound(site, number, tm, keys=""):
     result.add(0, "call", "outside call to %s" % text)
     d = decision.decide_inbound(site, number, tm)
     _narrate_decision(site, result, d)
-    if d.wanted is not None:
-        _preview(site, result, tm, keys, entry)
+    if d.action == decision.ATTEND:
+        _attend(site, result, Attendant(site, tm, entry), keys, None)
     return result
 
 
-def _preview(site, result, tm, keys, entry):
-    a = Attendant(site, tm, entry)
-    result.add(0, "preview", PREVIEW)
+def _attend(site, result, a, keys, caller):
     walk = Result()
     walk_attendant(site, walk, a, keys)
+    _finish(site, result, walk, caller)
+
+
+def _finish(site, result, walk, caller):
+    """The attendant's walk is over (or waiting): its steps, its outcome, and whom a transfer rings."""
     result.steps += walk.steps
-    result.preview = {"outcome": walk.outcome, "target": list(walk.preview) if walk.preview else None}
+    target = walk.attendant
+    result.attendant = {"outcome": walk.outcome, "target": list(target) if target else None}
+    result.outcome = walk.outcome
+    if walk.outcome == "transfer" and target is not None:
+        d = decision.transfer(site, target, caller)
+        result.transfer = d
+        t_ms = walk.steps[-1].t_ms if walk.steps else 0
+        if d.action == decision.REFUSE:
+            result.add(t_ms, "refused", "  the transfer fails: %s; the attendant tries the operator" % d.note)
+        else:
+            _narrate_ring(site, result, d, t_ms)
 
 
 def _narrate(site, result, t_ms, actions):
     for a in actions:
         if a[0] == "menu":
             what = "dial-by-name" if a[1] == "directory" else "menu '%s'" % a[1]
-            result.add(t_ms, "menu", "  enters %s" % what, menu=a[1], preview=True)
+            result.add(t_ms, "menu", "  enters %s" % what, menu=a[1])
         elif a[0] == "play":
             what = a[3] or a[2]
             result.add(t_ms, "play", "  plays %s" % (repr(what) if what else "(silence)"), prompt=a[1], audio=a[3])
         elif a[0] == "transfer":
             result.outcome = "transfer"
-            result.preview = a[1]
+            result.attendant = a[1]
             result.add(
                 t_ms, "transfer", "  puts the caller through to %s" % describe_target(site, a[1]), target=list(a[1])
             )
         elif a[0] == "hangup":
             result.outcome = "hangup"
             result.add(t_ms, "hangup", "  hangs up (%s)" % a[1], reason=a[1])
+        elif a[0] == "pin_failed":
+            result.add(t_ms, "pin", "  the PIN is wrong (the switch counts it against %s)" % a[1])
 
 
 def parse_keys(script):
@@ -198,23 +220,20 @@ def walk_attendant(site, result, a, keys=""):
 
 
 def interactive(site, tm, ask, say, number=""):
-    """An outside call typed live: the decision, then the menus as a preview."""
-    result = inbound(site, number, tm)
-    # the decision only: the menus' preview is what the caller now plays live, below
-    for i in range(len(result.steps)):
-        if result.steps[i].kind == "preview":
-            del result.steps[i:]
-            break
+    """An outside call typed live: the decision, then the attendant answers the keys typed."""
+    d = decision.decide_inbound(site, number, tm)
+    result = Result()
+    result.add(0, "call", "outside call to %s" % (number or "the main number"))
+    _narrate_decision(site, result, d)
     for step in result.steps:
         say("%7.1fs  %s" % (step.t_ms / 1000.0, step.text))
-    shown = len(result.steps)
-    d = result.decision
-    if d.wanted is None:
+    if d.action != decision.ATTEND:
         result.printed = True
         return result
     a = Attendant(site, tm, decision.inbound_entry(site, number, tm)[0])
     walk = Result()
     now = 0
+    shown = 0
 
     def flush():
         nonlocal shown
@@ -222,8 +241,7 @@ def interactive(site, tm, ask, say, number=""):
             say("%7.1fs  %s" % (step.t_ms / 1000.0, step.text))
         shown = len(walk.steps)
 
-    shown = 0
-    say(PREVIEW + " type keys (0-9 * #) and Enter; Enter alone waits for the timeout; q hangs up")
+    say(ATTENDANT + " type keys (0-9 * #) and Enter; Enter alone waits for the timeout; q hangs up")
     _narrate(site, walk, now, a.start(now))
     while not a.done and len(walk.steps) < MAX_STEPS:
         flush()
@@ -239,8 +257,10 @@ def interactive(site, tm, ask, say, number=""):
             continue
         now = run_keys(site, a, walk, now, keys)
     flush()
-    result.steps += walk.steps
-    result.preview = {"outcome": walk.outcome, "target": list(walk.preview) if walk.preview else None}
+    before = len(result.steps) + len(walk.steps)
+    _finish(site, result, walk, None)
+    for step in result.steps[before:]:  # whom the transfer rings
+        say("%7.1fs  %s" % (step.t_ms / 1000.0, step.text))
     result.printed = True
     return result
 

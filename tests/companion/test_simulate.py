@@ -18,14 +18,19 @@ def sim_json(*args):
 def test_caller_presses_1_and_sales_rings_all(tmp_path):
     site = new_site(tmp_path)
     out = sim_json(site, "--call", MAIN_DID, "--keys", "1", "--at", OPEN)
-    # what the switch does today: the attendant does not speak yet, so the operator rings
-    assert out["outcome"] == "ring" and out["target"] == ["ext", "200"]
-    assert out["ring"] == [{"legs": [["desk", "200"]], "seconds": None}]
-    assert "the operator takes the call" in out["decision"]["note"]
-    # what the menus will do once it speaks: 1 puts the caller through to sales
-    assert out["preview"] == {"outcome": "transfer", "target": ["group", "600"]}
+    # the attendant answers the main number; 1 puts the caller through to sales, which rings all
+    assert out["outcome"] == "transfer" and out["target"] == ["group", "600"]
+    assert out["attendant"] == {"outcome": "transfer", "target": ["group", "600"]}
+    assert out["decision"]["action"] == "attend" and out["decision"]["note"] == "the attendant answers"
+    assert [leg for stage in out["ring"] for leg in stage["legs"]] == [
+        ["desk", "201"],
+        ["desk", "202"],
+        ["desk", "203"],
+    ]
+    # a switch without media would ring the operator instead: the decision says so too
+    assert out["decision"]["stand_in"]["target"] == ["ext", "200"]
     kinds = [s["kind"] for s in out["steps"]]
-    assert kinds[:2] == ["call", "note"] and kinds.index("menu") > kinds.index("preview")
+    assert kinds[:2] == ["call", "attend"] and kinds.index("connect") > kinds.index("transfer") > kinds.index("menu")
 
 
 def test_human_output_tells_the_story(tmp_path):
@@ -36,8 +41,8 @@ def test_human_output_tells_the_story(tmp_path):
     assert "For sales, press 1" in result.output
     assert "caller presses 1" in result.output
     assert "ring group 600 Sales 销售" in result.output
-    assert "the operator takes the call" in result.output
-    assert result.output.strip().endswith("result: ring (preview, once the attendant speaks: transfer)")
+    assert "the attendant answers" in result.output
+    assert result.output.strip().endswith("result: transfer to group 600")
 
 
 def test_nested_menu_then_extension_dialed_in_it(tmp_path):
@@ -45,14 +50,14 @@ def test_nested_menu_then_extension_dialed_in_it(tmp_path):
     out = sim_json(site, "--call", MAIN_DID, "--keys", "2205", "--at", OPEN)
     menus = [s["menu"] for s in out["steps"] if s["kind"] == "menu"]
     assert menus == ["main", "support"]
-    assert out["preview"]["target"] == ["ext", "205"]
+    assert out["attendant"]["target"] == ["ext", "205"] and out["target"] == ["ext", "205"]
 
 
 def test_closed_hours_play_the_closed_menu_then_hang_up(tmp_path):
     site = new_site(tmp_path)
     out = sim_json(site, "--call", MAIN_DID, "--at", CLOSED)
     assert [s["menu"] for s in out["steps"] if s["kind"] == "menu"] == ["closed"]
-    assert out["preview"]["outcome"] == "hangup"
+    assert out["attendant"]["outcome"] == "hangup" and out["outcome"] == "hangup"
     assert out["decision"]["note"].startswith("outside opening hours")
 
 
@@ -71,7 +76,7 @@ def test_silent_caller_reaches_the_operator(tmp_path):
     out = sim_json(site, "--call", MAIN_DID, "--at", OPEN)
     plays = [s for s in out["steps"] if s["kind"] == "menu"]
     assert len(plays) == 3  # the greeting and its two retries
-    assert out["preview"]["target"] == ["ext", "200"]
+    assert out["attendant"]["target"] == ["ext", "200"]
     assert out["steps"][-1]["t"] == 15.0  # three 5 s timeouts: the greeting and two retries
 
 
@@ -89,15 +94,15 @@ def test_dial_by_name_in_pinyin(tmp_path):
     out = sim_json(site, "--call", MAIN_DID, "--keys", "99426.3", "--at", OPEN)
     plays = [s["text"] for s in out["steps"] if s.get("prompt") == "dbn_choice"]
     assert len(plays) == 3 and "赵敏" in plays[2]
-    assert out["preview"]["target"] == ["ext", "206"]
+    assert out["attendant"]["target"] == ["ext", "206"]
     # initials work too: z-m = 96, then '#'
     out = sim_json(site, "--call", MAIN_DID, "--keys", "996#", "--at", OPEN)
-    assert out["preview"]["target"] == ["ext", "206"]
+    assert out["attendant"]["target"] == ["ext", "206"]
     # w-a-n-g then '#': Lily 王丽, 王小明 and 刘洋 (liu *yang*) are read out; 2 picks 王小明
     out = sim_json(site, "--call", MAIN_DID, "--keys", "99264#2", "--at", OPEN)
     plays = [s["text"] for s in out["steps"] if s.get("prompt") == "dbn_choice"]
     assert len(plays) == 3 and "王小明" in plays[1]
-    assert out["preview"]["target"] == ["ext", "202"]
+    assert out["attendant"]["target"] == ["ext", "202"]
 
 
 def test_staff_call_by_short_number(tmp_path):
@@ -131,10 +136,18 @@ def test_class_of_service_refuses_toll_calls(tmp_path):
 def test_international_asks_a_managers_pin(tmp_path):
     site = new_site(tmp_path)
     out = sim_json(site, "--from", "201", "--dial", "000442079460000")
-    assert [s["kind"] for s in out["steps"]][:3] == ["call", "wait", "refused"]
-    # the switch cannot ask for the PIN until the attendant speaks: it says so, as simulate does
-    assert out["status"] == 403 and out["reason"] == "PIN Entry Needs The Attendant"
+    assert [s["kind"] for s in out["steps"]][:3] == ["call", "wait", "attend"]
     assert out["decision"]["wanted"] == ["pin", "international"]
+    assert out["outcome"] == "hangup" and out["ring"] == []  # a caller who types nothing is hung up
+    # the right PIN (zongji init gave 201 one in staff.csv) puts the call out over the trunk
+    pin = [ln.split(",")[7] for ln in (site / "staff.csv").read_text().splitlines() if ln.startswith("201,")][0]
+    out = sim_json(site, "--from", "201", "--dial", "000442079460000", "--keys", pin + "#")
+    assert out["outcome"] == "transfer" and out["target"] == ["external", "00442079460000", "international"]
+    assert out["ring"] == [{"legs": [["trunk", "00442079460000"]], "seconds": None}]
+    # three wrong ones: counted, then the attendant hangs up, and nothing rings
+    out = sim_json(site, "--from", "201", "--dial", "000442079460000", "--keys", "1111#2222#3333#")
+    assert out["outcome"] == "hangup" and out["ring"] == []
+    assert [s["kind"] for s in out["steps"]].count("pin") == 3
 
 
 def test_emergency_always_goes_out(tmp_path):
@@ -208,7 +221,7 @@ def test_interactive_session_reads_keys_line_by_line(tmp_path):
     assert "puts the caller through to extension 205" in out
     assert out.count("enters menu 'support'") == 2  # the wait replayed the support menu
     assert out.count("enters menu 'main'") == 1  # the menus are played live, not previewed first
-    assert out.strip().endswith("result: ring (preview, once the attendant speaks: transfer)")
+    assert out.strip().endswith("result: transfer to ext 205")
 
 
 def test_interactive_quit_hangs_up(tmp_path):
@@ -218,4 +231,4 @@ def test_interactive_quit_hangs_up(tmp_path):
 
     result = CliRunner().invoke(main, ["simulate", str(site), "-i", "--at", OPEN], input="q\n")
     assert result.exit_code == 0, result.output
-    assert "caller hangs up" in result.output and "preview, once the attendant speaks: hangup" in result.output
+    assert "caller hangs up" in result.output and result.output.strip().endswith("result: hangup")

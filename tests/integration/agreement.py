@@ -10,6 +10,8 @@ A call goes out with real digest authentication (407, ACK, INVITE with credentia
 and the provider answer every INVITE with 180 Ringing, and once the caller hears ringing the
 caller CANCELs: Seen then holds whom the switch rang first (the numbers whose phones got the
 INVITE, and the numbers the provider was asked for) or the final status and reason it answered.
+A call the attendant answers (200 from the switch's own user agent, Contact sip:attendant@) is
+ACKed and hung up at once: Seen.attendant says so.
 The SIP here is written by hand, independent of the core's own message code. Every wait is
 bounded; only 127.0.0.1 is used.
 """
@@ -71,6 +73,7 @@ class Seen:
         self.status = None  # the final status the caller got, when refused
         self.reason = None
         self.ringing = False
+        self.attendant = False  # the switch's attendant answered
 
     def __repr__(self):
         return "Seen(rang=%s trunk=%s status=%s %s)" % (sorted(self.rang), sorted(self.trunk), self.status, self.reason)
@@ -293,6 +296,8 @@ class Board:
             ep.send(self._ack(ep, uri, m, call_id, cseq, branch))
         elif m.status >= 200:
             seen.status, seen.reason = m.status, m.reason
+            seen.attendant = "sip:attendant@" in (m.get("contact") or "")
+            self._hang_up(ep, m, call_id, cseq)
         else:
             seen.ringing = True
             self.settle(0.02, 0.5)  # the stage's other legs were sent in the same breath
@@ -304,6 +309,27 @@ class Board:
         self._seen = None
         self.settle(0.01, 0.5)
         return seen
+
+    def _hang_up(self, ep, ok, call_id, cseq):
+        """ACK a 2xx and BYE it: along its Record-Route (reversed, for the caller), to its Contact."""
+        target = re.search(r"<([^>]+)>", ok.get("contact") or "")
+        routes = list(reversed(ok.all("record-route")))
+        target = target.group(1) if target else "sip:%s" % self.domain
+        frm = ok.get("from")
+        for method, n in (("ACK", cseq), ("BYE", cseq + 1)):
+            lines = [
+                "%s %s SIP/2.0" % (method, target),
+                "Via: SIP/2.0/UDP %s:%d;branch=%s;rport" % (LOOPBACK, ep.addr[1], ep.branch()),
+                "Max-Forwards: 70",
+                "From: %s" % frm,
+                "To: %s" % ok.get("to"),
+                "Call-ID: %s" % call_id,
+                "CSeq: %d %s" % (n, method),
+            ]
+            lines += ["Route: %s" % r for r in routes]
+            lines.append("Content-Length: 0")
+            ep.send("\r\n".join(lines) + "\r\n\r\n")
+        ep.take(lambda m: m.method == "BYE" and m.status >= 200, call_id, timeout=2.0)
 
     def _ack(self, ep, uri, resp, call_id, cseq, branch):
         # the ACK for a non-2xx final response: same branch, the response's To (17.1.1.3)

@@ -54,6 +54,8 @@ def _simulate(site, lines, workdir):
 
 def _expected(out):
     d = out["decision"]
+    if d["action"] == "attend":
+        return ("attendant answers",)
     if d["action"] == "ring":
         first = d["plan"][0]["legs"]
         return ("ring", {n for k, n in first if k == "desk"}, {n for k, n in first if k == "trunk"})
@@ -61,6 +63,8 @@ def _expected(out):
 
 
 def _actual(seen):
+    if seen.attendant:
+        return ("attendant answers",)
     if seen.status is not None:
         return ("answers", seen.status, seen.reason)
     return ("ring", seen.rang, seen.trunk)
@@ -99,6 +103,7 @@ def _agree(started, workdir, tmp_path, hours, extra=0, every_class=True):
         said = dict(zip(lines, _simulate(site, lines, workdir)))
         wrong = []
         kinds = set()
+        attended = 0
         for line, caller, number in cases + inbound:
             seen = board.call(caller, number) if caller else board.inbound(number)
             want = _expected(said[line])
@@ -106,9 +111,11 @@ def _agree(started, workdir, tmp_path, hours, extra=0, every_class=True):
             target = said[line]["target"]
             if target and target[0] == "external":
                 kinds.add(target[2])
+            attended += want == ("attendant answers",)
             if want != got:
                 wrong.append("%s: simulate %r, switch %r" % (line, want, got))
         assert not wrong, "%d of %d disagree:\n%s" % (len(wrong), len(lines), "\n".join(wrong[:40]))
+        assert attended, "no call reached the attendant"
         assert not hm.problems(), hm.problems()
         return kinds, len(lines)
     finally:

@@ -105,7 +105,8 @@ def device_run(site, board, sip, flash, heap, report, save_interval):
             extra["report_s"] = report
         if save_interval is not None:
             extra["save_interval_s"] = save_interval
-        done = vdevice.prepare(flash, data, spec, port, host, extra)
+        prompts = os.path.join(site_folder(site), "prompts")
+        done = vdevice.prepare(flash, data, spec, port, host, extra, prompts=prompts)
         if heap is None:
             heap, notes = vdevice.heap_for(spec)
         else:

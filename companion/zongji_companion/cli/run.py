@@ -67,7 +67,15 @@ def parse_sip(text, param_hint="--sip"):
     help="Table sizes: a PC's (thousands of transactions and calls), or the device's own "
     "(64 transactions, 32 calls), to see how the appliance behaves under load.",
 )
-def run_cmd(site, sip, state, advertise, json_events, limits):
+@click.option(
+    "--rtp",
+    "rtp_port",
+    type=click.IntRange(0, 65535),
+    metavar="PORT",
+    help="UDP port of the attendant's audio (RTP), on the --sip address (default: the SIP port + 2 "
+    "when free, else any; 0 takes any free port).",
+)
+def run_cmd(site, sip, state, advertise, json_events, limits, rtp_port):
     """Run SITE's switchboard on this computer, until Ctrl-C.
 
     \b
@@ -80,6 +88,10 @@ def run_cmd(site, sip, state, advertise, json_events, limits):
     MicroSIP, Zoiper, baresip ...) registers to it: user name = an extension number, password =
     that row's secret in the staff CSV, domain / registrar / proxy = HOST:PORT, transport UDP.
     Then dial another extension or a ring group; each registration and call is printed.
+
+    Calls to the main number and the menus' short numbers are answered by the attendant, which
+    plays SITE/prompts (make them with `zongji prompts build SITE`), hears keys (RFC 4733,
+    SIP INFO or tones) and puts the caller through; its audio uses the --rtp port.
 
     Registrations and call records are kept in --state and survive a restart; `zongji cdr`
     lists the calls. The site is checked first: one with errors is refused.
@@ -119,6 +131,8 @@ def run_cmd(site, sip, state, advertise, json_events, limits):
             json_events=json_events,
             hint=hint,
             limits=hostmode.LIMITS[limits],
+            rtp_port=rtp_port,
+            prompts_dir=site_folder(site),
         )
     except hostmode.HostModeError as e:
         raise ZongjiError(str(e)) from None

@@ -39,8 +39,8 @@ def _print_result(result, as_json, tm):
     what = result.outcome or "nothing happened"
     if d is not None and d.action == "refuse":
         what += " %d %s" % (d.status, d.reason)
-    if result.preview:
-        what += " (preview, once the attendant speaks: %s)" % (result.preview["outcome"] or "nothing")
+    if result.attendant and result.attendant.get("target"):
+        what += " to %s %s" % tuple(result.attendant["target"][:2])
     click.echo("result: %s" % what)
 
 
@@ -96,8 +96,9 @@ def simulate(site, call, caller, dial, keys, at, as_json, interactive, batch):
 
     Nothing is sent anywhere. The switch's own call decision says what happens (whom it rings,
     in which stages, or what it answers and why), assuming every phone is registered and the
-    provider is up; where a menu is reached, the core's attendant then walks it on a virtual
-    clock, as a preview of what callers will hear once the attendant speaks.
+    provider is up; where the attendant answers (a menu, the main number, a PIN prompt), the
+    core's attendant walks it on a virtual clock with your --keys, as the switch does, and
+    shows whom a transfer rings.
     """
     from zongji_companion import simulate as sim
 

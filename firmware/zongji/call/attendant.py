@@ -3,13 +3,17 @@
 The shell feeds it keys and the clock; it answers with actions to carry out in order:
 
     ("menu", name)                    entered a menu (for traces and records)
-    ("play", pid, text, audio)        play a prompt: pid is "menu" for a menu greeting (audio is
-                                      the site's file or None) or a prompts.PHRASES id
+    ("play", pid, text, audio, args)  play a prompt: pid is "menu" for a menu greeting (audio is
+                                      the site's file or None, args (menu name,)) or a
+                                      prompts.PHRASES id with its args for prompts.parts()
+    ("pin_failed", number)            a wrong PIN: the switch counts it against the caller
     ("transfer", target, name)        put the caller through; the attendant is done unless the
                                       shell reports transfer_failed()
     ("hangup", reason)                end the call
 
     a = Attendant(site, tm)           tm: local wall-clock time (year, month, mday, h, m, wday)
+    a = Attendant(site, tm, pin=(target, number))   ask extension `number` for its PIN, then
+                                      put it through to target (a class that needs a PIN)
     actions = a.start(now_ms)         opening hours decide: main menu, a DID's target, or closed
     actions = a.key("2", now_ms)      a DTMF key, whichever way it arrived (RFC 4733, INFO, tones)
     actions = a.timer(now_ms)         call when now_ms >= a.deadline
@@ -25,22 +29,27 @@ menu can't be used to place calls at the branch's expense.
 from zongji.call.decision import entry_at
 from zongji.call.prompts import phrase
 from zongji.site import dialplan, names
+from zongji.site.directory import pin_hash
 
 _MENU = 0  # waiting for a menu key
 _NAME = 1  # dial-by-name: collecting letters
 _PICK = 2  # dial-by-name: choosing among the matches read out
 _DONE = 3
+_PIN = 4  # collecting a PIN
 
 _TIMEOUT = 0  # what the deadline is for: no key at all ...
 _INTERDIGIT = 1  # ... or more digits of an ambiguous number
 
 MAX_STACK = 10
 MAX_CHOICES = 8
+PIN_TRIES = 3  # wrong PINs (or silences) in one call before the attendant hangs up
+PIN_MAX_DIGITS = 12
 
 
 class Attendant:
-    def __init__(self, site, tm, entry=None):
+    def __init__(self, site, tm, entry=None, pin=None):
         self.site = site
+        self.pin = pin  # (target, number): ask number's PIN, then put it through to target
         self.tm = tm
         self.entry = entry  # a target text (from a DID) instead of the main menu
         self.mode = _MENU
@@ -60,7 +69,10 @@ class Attendant:
 
     def start(self, now_ms):
         out = self._begin()
-        self._go(entry_at(self.site, self.entry, self.tm)[0], now_ms)
+        if self.pin is not None:
+            self._ask_pin(now_ms)
+        else:
+            self._go(entry_at(self.site, self.entry, self.tm)[0], now_ms)
         return out
 
     def key(self, k, now_ms):
@@ -71,6 +83,8 @@ class Attendant:
             self._name_key(k, now_ms)
         elif self.mode == _PICK:
             self._pick_key(k, now_ms)
+        elif self.mode == _PIN:
+            self._pin_key(k, now_ms)
         return out
 
     def timer(self, now_ms):
@@ -78,7 +92,9 @@ class Attendant:
         if self.deadline is None or now_ms < self.deadline or self.mode == _DONE:
             return out
         self.deadline = None
-        if self.mode == _NAME and self.buffer:
+        if self.mode == _PIN:
+            self._pin_wrong(now_ms, silent=True)
+        elif self.mode == _NAME and self.buffer:
             self._search(now_ms, final=True)
         elif self._dk == _INTERDIGIT:
             self._resolve_buffer(now_ms)
@@ -123,8 +139,8 @@ class Attendant:
     def _emit(self, *action):
         self._out.append(action)
 
-    def _say(self, pid, *args):
-        self._emit("play", pid, phrase(self.site.language, pid, *args), None)
+    def _say(self, pid, *args, parts=()):
+        self._emit("play", pid, phrase(self.site.language, pid, *args), None, parts)
 
     def _timeout_ms(self):
         m = self.site.menus.get(self.menu) if self.menu else None
@@ -171,7 +187,7 @@ class Attendant:
         self.pending = None
         m = self.site.menus[name]
         self._emit("menu", name)
-        self._emit("play", "menu", m.get("prompt") or "", m.get("audio"))
+        self._emit("play", "menu", m.get("prompt") or "", m.get("audio"), (name,))
         self._wait(now_ms, _TIMEOUT)
 
     def _transfer(self, target):
@@ -179,7 +195,7 @@ class Attendant:
         if target == self.site.operator():
             self.tried_operator = True
         name = self.site.name_of(target)
-        self._say("connecting", name)
+        self._say("connecting", name, parts=(_spoken(target),))
         self._emit("transfer", target, name)
         self.mode = _DONE
         self.deadline = None
@@ -301,7 +317,7 @@ class Attendant:
     def _read_choices(self, now_ms):
         for i, number in enumerate(self.choices):
             ext = self.site.extension(number)
-            self._say("dbn_choice", ext.name if ext else number, i + 1)
+            self._say("dbn_choice", ext.name if ext else number, i + 1, parts=(("name", number), i + 1))
         self._wait(now_ms, _TIMEOUT)
 
     def _pick_key(self, k, now_ms):
@@ -312,3 +328,60 @@ class Attendant:
         else:
             self._say("invalid")
             self._read_choices(now_ms)
+
+    # ---- PIN entry ------------------------------------------------------------------------
+
+    def _ask_pin(self, now_ms):
+        self.mode = _PIN
+        self.buffer = ""
+        self._emit("menu", "pin")
+        self._say("pin_prompt")
+        self._wait(now_ms, _TIMEOUT)
+
+    def _pin_key(self, k, now_ms):
+        if k == "#":
+            if self._pin_right(self.buffer):
+                self.buffer = ""
+                self._transfer(self.pin[0])
+            else:
+                self._emit("pin_failed", self.pin[1])
+                self._pin_wrong(now_ms)
+        elif k == "*":
+            self.buffer = ""
+            self._wait(now_ms, _TIMEOUT)
+        elif len(self.buffer) < PIN_MAX_DIGITS:
+            self.buffer += k
+            self._wait(now_ms, _TIMEOUT)
+
+    def _pin_right(self, entered):
+        ext = self.site.extension(self.pin[1])
+        if ext is None or not ext.has_pin() or not entered:
+            return False
+        return pin_hash(self.site.realm, ext.number, entered) == ext.pin_hash
+
+    def _pin_wrong(self, now_ms, silent=False):
+        self.tries += 1
+        self.buffer = ""
+        if self.tries >= PIN_TRIES:
+            self._say("pin_locked")
+            self._hangup("pin")
+            return
+        if not silent:
+            self._say("pin_wrong")
+        self._ask_pin(now_ms)
+
+    def pin_locked(self, now_ms):
+        """The switch's guard locked this caller's PIN: say so and hang up."""
+        out = self._begin()
+        if self.mode == _PIN:
+            self._say("pin_locked")
+            self._hangup("pin")
+        return out
+
+
+def _spoken(target):
+    """How a target's name is read out (prompts.parts): a person's recording or number, a
+    group's or an outside number's digits."""
+    if target[0] == "ext":
+        return ("name", target[1])
+    return ("digits", target[1] or "")

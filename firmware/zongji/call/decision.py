@@ -17,9 +17,12 @@ plan stage) and `zongji simulate` all ask here, so what an admin simulates is wh
 does. The switch adds only what depends on the moment: which phones are registered and whether
 the provider is up.
 
-Until the attendant speaks (ATTENDANT_SPEAKS, the `attendant` issue), a call the attendant
-should answer gets a stand-in, said the same way everywhere: staff who dial a menu hear 480,
-a PIN-protected class gets 403, and an outside call for a menu rings the operator.
+A call the attendant answers (a menu, the main number, a PIN prompt) is ATTEND: the switch's
+own user agent (switch/agent.py) answers it. Each such decision also carries `stand_in`, what a
+switch without media does instead (a core run with no RTP port: fuzzers, unit harnesses), said
+the same way everywhere: staff who dial a menu hear 480, a PIN-protected class gets 403, and an
+outside call for a menu rings the operator. `entry` is the target text the attendant starts
+from (a DID's entry, "menu:main", [hours] closed), `pin` the target a PIN unlocks.
 """
 
 from zongji.call.ringplan import ring_plan
@@ -29,9 +32,7 @@ RING = "ring"
 REFUSE = "refuse"
 ATTEND = "attend"
 
-ATTENDANT_SPEAKS = False  # True once the switch can answer with audio (menus, PIN prompts)
-
-NO_ATTENDANT = "the attendant does not answer calls yet"
+NO_ATTENDANT = "this switch has no media for the attendant"
 
 
 class Decision:
@@ -45,6 +46,9 @@ class Decision:
         self.verdict = dialplan.OK
         self.wait_ms = 0
         self.wanted = None
+        self.stand_in = None  # ATTEND: the Decision a switch without an attendant carries out
+        self.entry = None  # ATTEND: the target text the attendant starts from
+        self.pin = None  # ATTEND for a PIN: the target the PIN unlocks
 
     def as_dict(self):
         t = self.target
@@ -58,6 +62,7 @@ class Decision:
             "wait_ms": self.wait_ms,
             "wanted": list(self.wanted) if self.wanted else None,
             "note": self.note,
+            "stand_in": self.stand_in.as_dict() if self.stand_in is not None else None,
         }
 
 
@@ -93,12 +98,16 @@ def decide(site, digits, caller=None):
         d = _refuse(403, "Not Allowed", "class '%s' may not dial %s numbers" % (cls, target[2]), target)
     elif target[0] == "menu":
         d = _attend(site, target, ("menu", target[1]), 480, "Menus Need The Attendant")
+        d.entry = "menu:" + target[1]
     elif verdict == dialplan.NEED_PIN:
         d = _attend(site, target, ("pin", target[2]), 403, "PIN Entry Needs The Attendant")
-        if d.action == ATTEND:
-            d.note = "class '%s' needs a PIN for %s numbers: the attendant asks for it" % (cls, target[2])
-        else:
-            d.note = "class '%s' needs a PIN for %s numbers, and %s" % (cls, target[2], NO_ATTENDANT)
+        d.note = "class '%s' needs a PIN for %s numbers: the attendant asks for it" % (cls, target[2])
+        d.stand_in.note = "class '%s' needs a PIN for %s numbers, and %s" % (cls, target[2], NO_ATTENDANT)
+        d.pin = target
+        if caller is None or not caller.has_pin():
+            # nobody could type the right PIN: say no at once rather than ask for one
+            d = _refuse(403, "Not Allowed", "class '%s' needs a PIN for %s numbers, and %s has none" % (
+                cls, target[2], caller.number if caller is not None else "the caller"), target)  # fmt: skip
     else:
         d = _ring(site, target, caller.number if caller is not None else None)
     d.verdict = verdict
@@ -108,12 +117,16 @@ def decide(site, digits, caller=None):
 
 
 def _attend(site, target, wanted, status, reason):
-    if ATTENDANT_SPEAKS:  # pragma: no cover - the attendant issue
-        d = Decision(ATTEND, target, note="the attendant answers")
-    else:
-        d = _refuse(status, reason, "%s needs the attendant, and %s" % (_what(wanted), NO_ATTENDANT), target)
-    d.wanted = wanted
+    d = Decision(ATTEND, target, note="the attendant answers")
+    d.stand_in = _refuse(status, reason, "%s needs the attendant, and %s" % (_what(wanted), NO_ATTENDANT), target)
+    d.stand_in.wanted = d.wanted = wanted
     return d
+
+
+def transfer(site, target, caller=None):
+    """The attendant puts a caller through to `target` (a menu option, a number dialed in a
+    menu, a name found, or the target a PIN unlocked): ring it as a call to it would."""
+    return _ring(site, target, caller, note="put through by the attendant")
 
 
 def _what(wanted):
@@ -151,26 +164,31 @@ def decide_inbound(site, did, tm=None):
         return _ring(site, target, note=when + "rings %s" % _describe(target))
     if kind == "hangup":
         return _refuse(480, "Closed", when + "the site hangs up", target)
-    # a menu, or dial-by-name: the attendant's, and until it speaks the operator takes the call
+    # a menu, or dial-by-name: the attendant's; without one the operator takes the call
     wanted = ("menu", target[1]) if kind == "menu" else ("menu", "directory")
-    if ATTENDANT_SPEAKS:  # pragma: no cover - the attendant issue
-        d = Decision(ATTEND, target, note=when + "the attendant answers")
+    d = Decision(ATTEND, target, note=when + "the attendant answers")
+    d.entry = text
+    d.wanted = wanted
+    d.stand_in = _stand_in(site, target, when, wanted)
+    return d
+
+
+def _stand_in(site, target, when, wanted):
+    """An outside call for the menus, on a switch without an attendant: the operator takes it."""
+    op = site.operator()
+    if op is None or op[0] not in ("ext", "group"):
+        d = _refuse(
+            480,
+            "No Operator",
+            "%s%s needs the attendant, %s, and there is no operator" % (when, _what(wanted), NO_ATTENDANT),
+            target,
+        )
     else:
-        op = site.operator()
-        if op is None or op[0] not in ("ext", "group"):
-            d = _refuse(
-                480,
-                "No Operator",
-                "%s%s needs the attendant, %s, and there is no operator" % (when, _what(wanted), NO_ATTENDANT),
-                target,
-            )
-        else:
-            d = _ring(
-                site,
-                op,
-                note="%s%s needs the attendant, and %s: the operator takes the call"
-                % (when, _what(wanted), NO_ATTENDANT),
-            )
+        d = _ring(
+            site,
+            op,
+            note="%s%s needs the attendant, and %s: the operator takes the call" % (when, _what(wanted), NO_ATTENDANT),
+        )
     d.wanted = wanted
     return d
 

@@ -31,12 +31,15 @@ import os
 import socket
 import sys
 
+from zongji.media.dtmf import Detector
+from zongji.media.hub import MediaHub
 from zongji.shell import sitefile
 from zongji.shell.clock import Clock
 from zongji.shell.console import describe
 from zongji.shell.led import Led
 from zongji.shell.lowheap import LowHeap
 from zongji.shell.net import Net
+from zongji.shell.promptfiles import PromptFiles
 from zongji.shell.pump import REGISTRATIONS, Pump
 from zongji.shell.store import Store
 from zongji.shell.udp import Udp, readable
@@ -46,10 +49,12 @@ CONFIG = "config.json"
 STATE = "state"  # registrations.json and cdr.jsonl, under the flash root
 BURST = 16  # datagrams served before the other tasks get a turn
 HOUSEKEEPING_MS = 1000
+SHORT_WAIT_MS = 25  # the timers task sleeps plainly for a deadline this close
 IDLE_GC_MS = 5000  # collect when nothing came in for this long (at most this often)
 REPL_WDT_MS = 3600000  # the watchdog once stopped: an hour at the REPL
 DEFAULTS = {
     "sip_port": 5060,
+    "rtp_port": 0,  # the attendant's audio; 0: the SIP port + 2
     "bind": "0.0.0.0",
     "heap_floor": 16384,
     "wdt_ms": 8000,
@@ -89,6 +94,8 @@ class Device:
         self.net = Net(config, network, machine, self.log) if network is not None else None
         self.wdt = None
         self.udp = None
+        self.media = None  # the RTP socket (shell/udp.py), for the attendant's calls
+        self.prompts = PromptFiles(".")  # /prompts on a board; the flash folder's on the unix port
         self.sw = None
         self.pump = None
         self.lowheap = None
@@ -131,6 +138,7 @@ class Device:
         if self.pump is not None:
             self.pump.save(now, force=True)
         limits = self.config["limits"]
+        hub = MediaHub(host, self._rtp_port(), random_bytes=os.urandom, prompts=self.prompts, detector=Detector)
         sw = Switch(
             self.site,
             host,
@@ -140,11 +148,14 @@ class Device:
             trunk_addr=self._trunk_addr(),
             max_transactions=limits["max_transactions"],
             max_calls=limits["max_calls"],
+            media=hub if self.media is not None else None,
         )
         sw.cdr.max_records = limits["max_records"]
         sw.epoch_ms = self.clock.epoch_ms(now)
         pump = Pump(sw, self._send, self._emit, self.store, self._bug, self.log)
         pump.save_interval_ms = self.config["save_interval_s"] * 1000
+        if self.media is not None:
+            pump.send_media = self._send_media
         regs, calls = pump.restore(now, self._downtime_ms())
         self.sw, self.pump, self._host = sw, pump, host
         self.lowheap = LowHeap(sw)
@@ -169,6 +180,15 @@ class Device:
             self.udp.send(data, addr)
         except OSError:  # no route, unreachable: the pump hears of it once this send is over
             self._failed.append(addr)
+
+    def _rtp_port(self):
+        return self.config["rtp_port"] or self.config["sip_port"] + 2
+
+    def _send_media(self, data, addr):
+        try:
+            self.media.send(data, addr)
+        except OSError:
+            pass  # RTP is not retried: a lost frame is a 20 ms gap
 
     def _bug(self, what, e):
         if isinstance(e, MemoryError):
@@ -246,6 +266,26 @@ class Device:
                     self._bug("a datagram", e)
             await asyncio.sleep_ms(0)
 
+    async def serve_media(self):
+        udp = self.media
+        while not self._stopping:
+            if udp.sock is None:
+                await asyncio.sleep_ms(100)
+                continue
+            await readable(udp.sock)
+            for _ in range(BURST):
+                try:
+                    got = udp.recv()
+                    if got is None:
+                        break
+                    if self.pump is not None:
+                        now = self.clock.now_ms()
+                        self.pump.rtp(got[0], got[1], now)
+                        self._rearm(now)
+                except MemoryError as e:
+                    self._bug("an rtp datagram", e)
+            await asyncio.sleep_ms(0)
+
     async def timers(self):
         while not self._stopping:
             now = self.clock.now_ms()
@@ -253,6 +293,12 @@ class Device:
             due = None if pump is None else _earliest(pump.deadline, pump.save_at)
             self._timer_at = due
             self._wake.clear()
+            if due is not None and now < due <= now + SHORT_WAIT_MS:
+                # the next RTP frame (or a timer as close): a plain sleep. wait_for_ms makes a
+                # task and a timeout each time, 50 times a second per caller; a datagram that
+                # brings a deadline forward waits at most this long
+                await asyncio.sleep_ms(due - now)
+                continue
             if due is None or due > now:
                 wait = 1000 if due is None else min(due - now, 60000)
                 try:
@@ -329,6 +375,15 @@ class Device:
                 self.log("link back, but udp %s:%d can't be used: %s (trying again)" % (udp.bind + (e,)))
                 return
             self.log("link back: serving SIP again")
+        media = self.media
+        if media is not None and (media.sock is None) == up:
+            try:
+                if up:
+                    media.open()
+                else:
+                    media.close()
+            except OSError:
+                pass  # tried again at the next tick
 
     def _memory(self, now):
         idle = now - self._last_rx >= 200
@@ -375,6 +430,8 @@ class Device:
         jobs = [self.blink, self.housekeeping]
         if self.udp is not None:
             jobs += [self.serve, self.timers]
+        if self.media is not None:
+            jobs.append(self.serve_media)
         tasks = [asyncio.create_task(job()) for job in jobs]
         try:
             while not self._stopping:
@@ -404,6 +461,11 @@ class Device:
         if self.site is None:
             return
         self.udp = Udp(self.config["bind"], self.config["sip_port"])
+        try:
+            self.media = Udp(self.config["bind"], self._rtp_port())
+        except OSError as e:
+            self.log("udp %s:%d for the attendant's audio can't be used: %s; menus ring the operator" % (
+                self.config["bind"], self._rtp_port(), e))  # fmt: skip
         # the network and NTP first, where they are quick: registrations restored with a set
         # clock age by the time the device was off. With a wildcard bind this (or a later
         # housekeeping) starts the switch once the interface has an address.
@@ -416,6 +478,8 @@ class Device:
         name, n = self.site.branch.get("name"), len(self.site.directory)
         where = (name, self._host, self.config["sip_port"], n, self.site.version[:8])
         self.out("zongji: %s listening on udp %s:%d (%d extensions, site version %s...)" % where)
+        if self.media is not None:
+            self.out("zongji: the attendant's audio on udp %s:%d" % (self._host, self._rtp_port()))
         gc.collect()
         heap = (gc.mem_free(), gc.mem_alloc() + gc.mem_free(), self.config["heap_floor"])
         self.out("zongji: heap %d B free of %d B (new calls get 503 below %d B)" % heap)
@@ -442,6 +506,8 @@ class Device:
         except Exception as e:  # best effort only
             self.log("while stopping: %s" % e)
         self.udp.close()
+        if self.media is not None:
+            self.media.close()
 
 
 def _port_time():

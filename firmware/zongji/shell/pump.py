@@ -1,8 +1,10 @@
 """The pump: what every shell does around the switch, whatever its sockets and clock.
 
     pump = Pump(sw, send, emit, store)      send(data, addr); emit(event); store: shell.store
+    pump.send_media = send_rtp              send_rtp(data, addr): the media socket (attendant)
     pump.restore(now_ms, elapsed_ms)        registrations and call records from the store
     pump.datagram(data, addr, now_ms)       a datagram in
+    pump.rtp(data, addr, now_ms)            an RTP datagram in, on the media socket
     pump.timer(now_ms)                      the one timer fired (or any time: it is idempotent)
     pump.transport_error(addr, now_ms)      sending to addr failed (ICMP unreachable)
     deadline = pump.deadline                ms when timer() is next due, or None
@@ -11,9 +13,11 @@
 
 After every input the pump sends what the switch hands back, passes its events on and works
 out the next deadline; the shell only re-arms one timer for `deadline` and calls save() when
-`save_at` comes. A bug in the core (an exception out of it) is reported through `bug` and does
-not stop the switchboard: the next datagram is served. State is written only when it changed,
-and at most every save_interval_ms: flash wears out.
+`save_at` comes. The deadline is the earlier of the switch's SIP timers and the next RTP frame
+due (sw.media_due(): 20 ms pacing while the attendant plays to someone); a media tick does not
+run the SIP timers, which have their own deadline. A bug in the core (an exception out of it)
+is reported through `bug` and does not stop the switchboard: the next datagram is served.
+State is written only when it changed, and at most every save_interval_ms: flash wears out.
 """
 
 REGISTRATIONS = "registrations.json"
@@ -31,6 +35,8 @@ class Pump:
         self.bug = bug or _raise
         self.warn = warn or _ignore
         self.deadline = None
+        self.send_media = None
+        self._sip_at = None
         self.save_at = None
         self._saved_ms = None
         self._failing = {}
@@ -67,12 +73,39 @@ class Pump:
             self.bug("a datagram from %s:%s" % (addr[0], addr[1]), e)
         self._after(now_ms)
 
-    def timer(self, now_ms):
+    def rtp(self, data, addr, now_ms):
         try:
-            self.sw.handle_timer(now_ms)
+            self.sw.receive_rtp(data, addr, now_ms)
         except Exception as e:
-            self.bug("a timer", e)
-        self._after(now_ms)
+            self.bug("an rtp datagram from %s:%s" % (addr[0], addr[1]), e)
+        self._media_after(now_ms)
+
+    def timer(self, now_ms):
+        if self._sip_at is None or self._sip_at <= now_ms:
+            try:
+                self.sw.handle_timer(now_ms)
+            except Exception as e:
+                self.bug("a timer", e)
+            self._after(now_ms)
+        else:  # a media tick (50 a second per caller): frames only, unless they led to SIP
+            self._media_after(now_ms)
+
+    def _media_after(self, now_ms):
+        sw = self.sw
+        send_media = self.send_media
+        if send_media is not None:
+            try:
+                frames = sw.media_to_send(now_ms)
+            except Exception as e:
+                frames = ()
+                self.bug("the media", e)
+            for data, addr in frames:
+                send_media(data, addr)
+        if sw.sip_pending():
+            return self._after(now_ms)
+        at = self._sip_at
+        media = sw.media_due() if send_media is not None else None
+        self.deadline = media if media is not None and (at is None or media < at) else at
 
     def transport_error(self, addr, now_ms):
         try:
@@ -87,11 +120,24 @@ class Pump:
 
     def _after(self, now_ms):
         sw = self.sw
+        send_media = self.send_media
+        if send_media is not None:
+            try:
+                frames = sw.media_to_send(now_ms)
+            except Exception as e:
+                frames = ()
+                self.bug("the media", e)
+            for data, addr in frames:
+                send_media(data, addr)
         for data, addr in sw.datagrams_to_send():
             self._send(data, addr)
         for event in sw.take_events():
             self._emit(event)
-        self.deadline = sw.next_timer()
+        self._sip_at = at = sw.next_timer()
+        media = sw.media_due() if send_media is not None else None
+        if media is not None and (at is None or media < at):
+            at = media
+        self.deadline = at
         self._plan_save(now_ms)
 
     def _due(self, now_ms):

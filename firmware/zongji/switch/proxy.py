@@ -20,6 +20,7 @@ Trunk legs (a colleague's mobile, an outside number) go out through the gateway 
 from zongji.call import decision, state
 from zongji.sip.message import Request, make_response
 from zongji.sip.transaction import TransactionError
+from zongji.switch.agent import AGENT
 from zongji.switch.legs import Leg, strip_top_via
 
 MAX_CALLS = 32  # calls being set up or in progress; the device's budget is 2 KB each
@@ -100,6 +101,20 @@ class Proxy:
         call.route = "did %s -> %s" % (did, call.route)
         self._begin(call, now)
 
+    def placed(self, tx, req, now):
+        """An INVITE from the switch's own user agent (agent.AGENT): the attendant putting a
+        caller through to the target it chose, as the agent's `placing` says (never a header)."""
+        agent = self.sw.agent
+        got = agent.placing.get(req.call_id() or "") if agent is not None else None
+        if got is None:
+            self.sw.count("agent invite for no transfer")
+            return self.sw.reply(tx, 403, now)
+        target, caller, _call = got
+        d = decision.transfer(self.sw.site, target, caller if caller and caller.isdigit() else None)
+        call = Call(tx, req, caller, tx.addr, d, target[1] or "", now)
+        call.route = "attendant -> %s" % call.route
+        self._begin(call, now)
+
     def shares(self):
         """(per extension, per ip, for the provider): how many of max_calls each may hold.
         One phone or one stolen password cannot take every line; nor can one address with
@@ -148,7 +163,35 @@ class Proxy:
             self.sw.count("merged request refused")
             self.sw.refuse(call.server_tx, 482, now, reason="Merged Request")
             return
-        if d.action != decision.RING:
+        if d.action == decision.ATTEND:
+            agent = self.sw.agent
+            if agent is None:  # a switch without media: what the decision says to do instead
+                d = call.decision = d.stand_in
+                call.note = d.note
+                call.refused = d.action != decision.RING
+                call.target = d.target or call.target
+                call.plan = d.plan
+            elif d.pin and not self.sw.guard.user_allowed(call.caller_addr[0], "pin:" + call.caller, now):
+                # wrong PINs locked this extension here (the guard's lock, doubling): no new tries
+                self.sw.count("pin call refused: locked after wrong PINs")
+                d = call.decision = decision.Decision(
+                    decision.REFUSE, d.target, 403, "PIN Locked", "wrong PINs: locked"
+                )
+                call.refused = True
+            elif not agent.room():
+                self.sw.count("call refused: every attendant line is busy")
+                d = call.decision = decision.Decision(
+                    decision.REFUSE, d.target, 486, "Attendant Busy", "every attendant line is busy"
+                )
+                call.refused = True
+            else:
+                agent.expect(call.call_id, {
+                    "entry": d.entry, "pin": (d.pin, call.caller) if d.pin else None, "caller": call.caller,
+                    "inbound": call.inbound, "addr": call.caller_addr,
+                    "tm": self.sw.local_time(now) if d.entry is not None and d.entry.startswith("menu:") else None,
+                })  # fmt: skip
+                call.plan = [([("agent", None)], None)]
+        if d.action == decision.REFUSE:
             call.life.go(state.FAIL, now)
             self.sw.refuse(call.server_tx, d.status, now, reason=d.reason)
             self.sw.record(call, now, d.status, d.note)
@@ -176,6 +219,8 @@ class Proxy:
 
     def _ring_leg(self, call, leg, now):
         sw = self.sw
+        if leg[0] == "agent":
+            return self._ring_agent(call, now)
         if leg[0] == "trunk":
             if sw.gateway is None:
                 return 0
@@ -203,6 +248,26 @@ class Proxy:
             call.legs.append(branch)
             count += 1
         return count
+
+    def _ring_agent(self, call, now):
+        """The attendant's leg: the INVITE goes to the switch's own user agent."""
+        sw = self.sw
+        req = clone(call.invite)
+        req.uri = sw.parse_uri("sip:attendant@%s" % sw.me)
+        sw.prepare_forward(req, record_route=True)
+        req.remove("proxy-authorization")
+        branch = Leg(self, call, "attendant", now)
+        branch.request = req
+        branch.addr = AGENT
+        try:
+            branch.tx = sw.tl.send_request(req, AGENT, now)
+        except TransactionError:
+            sw.agent.forget(call.call_id)
+            sw.count("attendant not rung: transaction table full")
+            return 0
+        branch.tx.tu = branch
+        call.legs.append(branch)
+        return 1
 
     # ---- what the legs hear --------------------------------------------------------------------
 
@@ -386,6 +451,8 @@ class Proxy:
     def _end(self, call, now, status, reason=None):
         """The call is over for the records: failed, cancelled, or hung up after an answer."""
         self.calls.pop(call.call_id, None)
+        if self.sw.agent is not None:
+            self.sw.agent.forget(call.call_id)
         for leg in call.legs:  # nothing the call rang outlives it (a no-op for legs done)
             if not leg.won:
                 leg.send_cancel(self.sw, now)

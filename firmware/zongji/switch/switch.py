@@ -39,6 +39,7 @@ from zongji.sip.transaction import AckReceived, NewRequest, ResponseReceived, St
 from zongji.sip.txevents import Timeout, TransportError
 from zongji.sip.uri import parse_uri
 from zongji.switch import events
+from zongji.switch.agent import AGENT, Agent
 from zongji.switch.budget import AnswerBudget
 from zongji.switch.dialog import Dialogs, same_addr
 from zongji.switch.gateway import Gateway
@@ -67,6 +68,7 @@ class Switch:
         trunk_addr=None,
         max_calls=None,
         max_nonces=None,
+        media=None,
     ):
         if host in ("", "0.0.0.0", "::", "[::]"):
             raise ValueError("the switch must advertise an address phones can reach, not %r" % host)
@@ -102,6 +104,8 @@ class Switch:
             if trunk.get("register", True):
                 self.trunk_reg = TrunkRegistration(trunk, self.tl, host, port, random_bytes)
                 self.trunk_reg.addr = self.trunk_addr
+        # the attendant: the switch's own user agent, when the shell carries media (RTP)
+        self.agent = Agent(self, media, random_bytes) if media is not None else None
         self._started = False
         self.epoch_ms = 0  # wall time = epoch_ms + now_ms; 0 until the shell knows the time
         self._events = [events.Listening(host, port)]
@@ -129,7 +133,54 @@ class Switch:
             return
         for ev in self.tl.receive(data, addr, now_ms):
             self._dispatch(ev, now_ms)
+        self._inner(now_ms)
         self._collect()
+
+    def _inner(self, now_ms):
+        """Hand the agent what the switch queued for it, and take in what it answers, until
+        neither has anything more for the other (bounded: a bug must not spin the loop)."""
+        agent = self.agent
+        if agent is None:
+            return
+        tl = self.tl
+        if not tl._out and not agent.tl._out and not agent._out:
+            return  # the usual case for a media tick: nothing for either side
+        for _ in range(32):
+            mine = [d for d, a in tl._out if a is AGENT or a == AGENT]
+            if mine:
+                tl._out = [(d, a) for d, a in tl._out if not (a is AGENT or a == AGENT)]
+                for data in mine:
+                    agent.receive(data, now_ms)
+            back = agent.datagrams()
+            if not back and not mine:
+                return
+            for data in back:
+                for ev in tl.receive(data, AGENT, now_ms):
+                    self._dispatch(ev, now_ms)
+        self.count("agent loop cut short")
+
+    def receive_rtp(self, data, addr, now_ms):
+        """An RTP datagram on the media port (the attendant's calls; relayed calls)."""
+        if self.agent is not None:
+            self.agent.media.receive(data, addr, now_ms)
+            self._inner(now_ms)
+
+    def sip_pending(self):
+        """Has a media step left SIP to send or events to take (the attendant hung up, put a
+        caller through)? The shell then does a full turn; else only the media deadline moved."""
+        return bool(self.tl._out or self._events)
+
+    def media_due(self):
+        """ms when the next RTP frame is due, or None: the shell paces frames against it."""
+        return self.agent.media.due() if self.agent is not None else None
+
+    def media_to_send(self, now_ms):
+        """[(bytes, addr)] of RTP due by now_ms (frames of prompts, ringback, relayed audio)."""
+        if self.agent is None:
+            return []
+        out = self.agent.media.frames(now_ms)
+        self._inner(now_ms)
+        return out
 
     def datagrams_to_send(self):
         return self.tl.datagrams_to_send()
@@ -139,7 +190,8 @@ class Switch:
             return 0  # due at once: handle_timer() starts the trunk registration
         best = None
         trunk = self.trunk_reg.next_timer() if self.trunk_reg is not None else None
-        for t in (self.tl.next_timer(), self.registrar.next_timer(), self.proxy.next_timer(), trunk):
+        agent = self.agent.next_timer() if self.agent is not None else None
+        for t in (self.tl.next_timer(), self.registrar.next_timer(), self.proxy.next_timer(), trunk, agent):
             if t is not None and (best is None or t < best):
                 best = t
         return best
@@ -153,6 +205,9 @@ class Switch:
         self.proxy.handle_timer(now_ms)
         if self.trunk_reg is not None:
             self.trunk_reg.handle_timer(now_ms)
+        if self.agent is not None:
+            self.agent.handle_timer(now_ms)
+        self._inner(now_ms)
         self._collect()
 
     def transport_error(self, addr, now_ms):
@@ -160,6 +215,7 @@ class Switch:
         sending there ends at once, as if its timer had run out (RFC 3261 17.1.1.2, 17.1.2.2)."""
         for ev in self.tl.transport_error(addr, now_ms):
             self._dispatch(ev, now_ms)
+        self._inner(now_ms)
         self._collect()
 
     def close(self, now_ms):
@@ -238,6 +294,8 @@ class Switch:
         False to drop. See the module docstring."""
         self._screened = None
         method = req.method
+        if addr is AGENT or addr == AGENT:
+            return None  # the switch's own user agent: trusted, it never came off the network
         problem = self._check(req)
         if problem is not None:
             return self._stateless(req, addr, now, problem[0], problem[1], problem[2])
@@ -383,6 +441,10 @@ class Switch:
             return self.dialogs.in_dialog(tx, req, addr, now)
         if method == "INVITE" and self._from_trunk(addr):
             return self.proxy.inbound(tx, req, addr, now)
+        if addr is AGENT or addr == AGENT:
+            if method == "INVITE":
+                return self.proxy.placed(tx, req, now)
+            return self.reply(tx, 405, now)
         if screened is None or screened[0] is not req:
             return self.reply(tx, 500, now, reason="Not Screened")  # a bug: every path is above
         if method == "REGISTER":

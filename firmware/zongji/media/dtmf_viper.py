@@ -1,0 +1,90 @@
+"""The DTMF detector's inner loop with @micropython.viper: the same integers as dtmf._run_plain.
+
+Imported by dtmf.py only where it compiles (MicroPython ports with a native emitter: ESP32,
+unix); CPython and the WebAssembly port fail the import and use the plain loop.
+
+Viper ints are machine words, 32 bits on the ESP32, so (c * s) >> 14 is taken in two parts,
+c * (s >> 14) + ((c * (s & 0x3FFF)) >> 14), which is the same integer (floor division by 2^14
+splits exactly) and keeps every product under 2^30 for |s| < 2^22. Samples come through
+ptr16, which reads unsigned: the sign is put back by hand.
+"""
+
+import micropython
+
+
+@micropython.viper
+def run(st: ptr32, coef: ptr16, pcm: ptr16, i: int, n: int):  # noqa: F821  (viper types)
+    c0 = int(coef[0])
+    c1 = int(coef[1])
+    c2 = int(coef[2])
+    c3 = int(coef[3])
+    c4 = int(coef[4])
+    c5 = int(coef[5])
+    c6 = int(coef[6])
+    c7 = int(coef[7])
+    a0 = st[0]
+    b0 = st[1]
+    a1 = st[2]
+    b1 = st[3]
+    a2 = st[4]
+    b2 = st[5]
+    a3 = st[6]
+    b3 = st[7]
+    a4 = st[8]
+    b4 = st[9]
+    a5 = st[10]
+    b5 = st[11]
+    a6 = st[12]
+    b6 = st[13]
+    a7 = st[14]
+    b7 = st[15]
+    e = st[16]
+    j = i
+    end = i + n
+    while j < end:
+        x = int(pcm[j])
+        if x > 32767:
+            x -= 65536
+        j += 1
+        e += (x * x) >> 7
+        t = x - b0 + c0 * (a0 >> 14) + ((c0 * (a0 & 0x3FFF)) >> 14)
+        b0 = a0
+        a0 = t
+        t = x - b1 + c1 * (a1 >> 14) + ((c1 * (a1 & 0x3FFF)) >> 14)
+        b1 = a1
+        a1 = t
+        t = x - b2 + c2 * (a2 >> 14) + ((c2 * (a2 & 0x3FFF)) >> 14)
+        b2 = a2
+        a2 = t
+        t = x - b3 + c3 * (a3 >> 14) + ((c3 * (a3 & 0x3FFF)) >> 14)
+        b3 = a3
+        a3 = t
+        t = x - b4 + c4 * (a4 >> 14) + ((c4 * (a4 & 0x3FFF)) >> 14)
+        b4 = a4
+        a4 = t
+        t = x - b5 + c5 * (a5 >> 14) + ((c5 * (a5 & 0x3FFF)) >> 14)
+        b5 = a5
+        a5 = t
+        t = x - b6 + c6 * (a6 >> 14) + ((c6 * (a6 & 0x3FFF)) >> 14)
+        b6 = a6
+        a6 = t
+        t = x - b7 + c7 * (a7 >> 14) + ((c7 * (a7 & 0x3FFF)) >> 14)
+        b7 = a7
+        a7 = t
+    st[0] = a0
+    st[1] = b0
+    st[2] = a1
+    st[3] = b1
+    st[4] = a2
+    st[5] = b2
+    st[6] = a3
+    st[7] = b3
+    st[8] = a4
+    st[9] = b4
+    st[10] = a5
+    st[11] = b5
+    st[12] = a6
+    st[13] = b6
+    st[14] = a7
+    st[15] = b7
+    st[16] = e

@@ -1,0 +1,485 @@
+"""The switch's own user agent: the attendant answering calls and putting callers through.
+
+A call the decision hands to the attendant (ATTEND: the main number, a menu's short number, a
+PIN prompt) is rung like any other call, but its one leg is this agent. The proxy sends the
+INVITE to the pseudo-address AGENT; the switch hands what it queues for AGENT to receive() in
+the same step, and feeds what the agent sends back into its own receive path as coming from
+AGENT. No datagram from the network can carry that source (a socket's addresses are numeric),
+so the switch trusts the agent's requests as it trusts an authenticated phone's, and nothing
+else gets that trust.
+
+So the proxy, the dialogs, the guards and the call records see one more phone. The caller's
+call is answered by the agent (its record says "attendant"); BYE, INFO (DTMF), re-INVITE (hold)
+reach it by the dialog rules; when the caller picks a target the agent places a second call,
+from AGENT, through the same proxy (ring plans, follow-me, trunk legs, records), and relays
+the media between the two once it is answered. The INVITE of that second call names its target
+only through `placing` (Call-ID -> what the attendant chose), never through a header the caller
+could have written.
+
+    agent = Agent(switch, media)          media: zongji.media.session.Media (RTP of every call)
+    agent.expect(call_id, what)           the proxy: the INVITE for this call is for you
+    agent.receive(data, now)              a datagram the switch sent to AGENT
+    agent.datagrams()                     [(bytes)] for the switch, from AGENT
+    agent.next_timer() / handle_timer(now)
+
+What the agent owes a caller as a UAS (RFC 3261 13.3.1.4): its 2xx again at T1, doubling to T2,
+until the ACK; no ACK in 64*T1 and the call is hung up. Each call holds one Attendant (the menus
+of call/attendant.py), one media session, and while a transfer rings or talks, one outgoing leg.
+"""
+
+from zongji.call.attendant import Attendant
+from zongji.call.prompts import parts
+from zongji.sip.message import make_request, make_response
+from zongji.sip.transaction import (
+    AckReceived,
+    NewRequest,
+    ResponseReceived,
+    TransactionError,
+    TransactionLayer,
+    make_cancel,
+)
+from zongji.sip.txevents import Timeout
+from zongji.sip.uri import ParseError
+
+AGENT = ("attendant.invalid", 0)  # where the switch sends what is for the agent
+SWITCH = ("switch.invalid", 0)  # where the agent sends everything: the switch
+T1, T2 = 500, 4000
+ACK_WAIT = 64 * T1
+MAX_CALLS = 8  # callers in the menus at once; each costs a media session and an Attendant
+SETTLE_MS = 300  # after the "connecting" phrase: ringback starts while the target rings
+
+_ANSWERED, _TALKING, _ENDED = 1, 2, 3
+
+
+class _Out:
+    """The call the agent places for a caller (a transfer), from INVITE to BYE."""
+
+    def __init__(self, call_id, invite, target):
+        self.call_id = call_id
+        self.invite = invite
+        self.target = target
+        self.tx = None
+        self.heard = False  # a provisional came: a CANCEL may go (9.1)
+        self.answered = False
+        self.cancelled = False
+        self.to = None  # To of the 2xx (the callee's tag): the dialog's remote side
+        self.remote = None  # the callee's remote target (its Contact), behind the switch
+        self.route = []
+        self.cseq = 1
+        self.media = None
+
+
+class AgentCall:
+    """One caller talking to the attendant."""
+
+    def __init__(self, call_id, invite, tag, what):
+        self.call_id = call_id
+        self.what = what
+        self.tag = tag
+        self.ours = "%s;tag=%s" % (invite.get("to"), tag)  # our side (To of the INVITE)
+        self.theirs = invite.get("from")
+        self.remote = _contact(invite)
+        self.route = invite.get_all("record-route")  # a UAS keeps them in order (12.1.1)
+        self.cseq = 1000
+        self.caller = what.get("caller") or "anonymous"
+        self.state = _ANSWERED
+        self.ok = None  # our 2xx bytes' Response, until the ACK
+        self.ok_next = None
+        self.ok_every = T1
+        self.ok_until = None
+        self.media = None
+        self.att = None
+        self.out = None
+        self.playing = False
+        self.after_play = None  # what to do when the queued prompts are done: ("hangup",) ...
+
+
+class Agent:
+    max_calls = MAX_CALLS
+
+    def __init__(self, switch, media, random_bytes=None):
+        self.sw = switch
+        self.media = media
+        self.tl = TransactionLayer("%s:%d" % AGENT, random_bytes=random_bytes)
+        self.tl.symmetric = True
+        self.tl.trying_delay = None  # we answer at once: no 100 of our own
+        self.calls = {}  # Call-ID of the caller's call -> AgentCall
+        self.outs = {}  # Call-ID of a transfer leg -> AgentCall
+        self._expected = {}  # Call-ID -> what the proxy rings us for
+        self.placing = {}  # Call-ID of our INVITE -> (target, caller number, caller's AgentCall)
+        self._out = []
+        self._now = 0
+        media.agent = self
+
+    # ---- the switch's side ---------------------------------------------------------------------
+
+    def room(self):
+        return len(self.calls) + len(self._expected) < self.max_calls
+
+    def expect(self, call_id, what):
+        """The proxy is about to ring us for call_id: `what` is {"entry": target text or None,
+        "tm": local time, "pin": (target, number) or None, "caller": number, "inbound": bool}."""
+        self._expected[call_id] = what
+
+    def forget(self, call_id):
+        self._expected.pop(call_id, None)
+
+    def receive(self, data, now):
+        self._now = now
+        for ev in self.tl.receive(data, SWITCH, now):
+            self._dispatch(ev, now)
+
+    def datagrams(self):
+        out = [d for d, _ in self.tl.datagrams_to_send()]
+        if self._out:
+            out = out + self._out
+            self._out = []
+        return out
+
+    def next_timer(self):
+        best = self.tl.next_timer()
+        for c in self.calls.values():
+            for t in (c.ok_next, c.ok_until, c.att.deadline if c.att is not None else None):
+                if t is not None and (best is None or t < best):
+                    best = t
+        return best
+
+    def handle_timer(self, now):
+        self._now = now
+        for ev in self.tl.handle_timer(now):
+            self._dispatch(ev, now)
+        for c in list(self.calls.values()):
+            if c.ok_until is not None and now >= c.ok_until:
+                self.sw.count("attendant call hung up: the caller never ACKed")
+                c.ok_next = c.ok_until = None
+                self._bye(c, now)
+                continue
+            if c.ok_next is not None and c.ok_next <= now:
+                self._send(c.ok)
+                c.ok_every = min(c.ok_every * 2, T2)
+                c.ok_next = now + c.ok_every
+            if c.att is not None and c.att.deadline is not None and c.att.deadline <= now:
+                self._act(c, c.att.timer(now), now)
+
+    # ---- media's side ----------------------------------------------------------------------------
+
+    def key(self, call, k, now):
+        """A DTMF key from the caller of `call` (media or INFO)."""
+        if call.state == _ENDED or call.att is None:
+            return
+        if call.out is not None or call.after_play is not None or call.att.done:
+            return  # being put through, or the goodbye is playing: keys change nothing now
+        if call.playing:
+            self.media.stop(call.media)  # a key cuts the prompt short, as callers expect
+            call.playing = False
+        self._act(call, call.att.key(k, now), now)
+
+    def played(self, call, now):
+        """Everything queued on call's media has been played."""
+        call.playing = False
+        after = call.after_play
+        call.after_play = None
+        if after is not None:
+            if after[0] == "hangup":
+                self._bye(call, now)
+            return
+        if call.att is not None and call.out is None:
+            self._act(call, call.att.prompt_done(now), now)
+
+    # ---- events from our transaction layer ------------------------------------------------------
+
+    def _dispatch(self, ev, now):
+        if isinstance(ev, NewRequest):
+            self._request(ev.tx, ev.request, now)
+        elif isinstance(ev, AckReceived):
+            self._ack(ev.request, now)
+        elif isinstance(ev, ResponseReceived):
+            self._response(ev.tx, ev.response, now)
+        elif isinstance(ev, Timeout):
+            c = self.outs.get(ev.tx.request.call_id()) if ev.tx is not None else None
+            if c is not None and ev.tx.request.method == "INVITE":
+                self._transfer_failed(c, now)
+
+    def _reply(self, tx, req, status, tag=None, headers=None, body=b""):
+        resp = make_response(req, status, to_tag=tag or self.sw.tag(), headers=headers, body=body)
+        self.tl.respond(tx, resp, self._now)
+
+    def _request(self, tx, req, now):
+        method = req.method
+        call_id = req.call_id()
+        to = req.to_addr()
+        if to is not None and to.tag:
+            return self._in_dialog(tx, req, to.tag, now)
+        if method == "CANCEL":
+            return self._reply(tx, req, 481)  # we answer at once: nothing of ours rings
+        if method != "INVITE":
+            return self._reply(tx, req, 405, headers=(("Allow", "INVITE, ACK, BYE, CANCEL, INFO"),))
+        what = self._expected.pop(call_id, None)
+        if what is None or call_id in self.calls:
+            return self._reply(tx, req, 481)  # not the proxy's: cannot happen
+        tag = self.sw.tag()
+        try:
+            session, answer = self.media.answer(req.body, req.get("content-type"))
+        except ValueError as e:
+            self.sw.count("attendant call refused: %s" % e)
+            return self._reply(tx, req, 488, tag)
+        c = AgentCall(call_id, req, tag, what)
+        c.media = session
+        session.owner = c
+        c.att = Attendant(self.sw.site, what.get("tm"), what.get("entry"), pin=what.get("pin"))
+        self.calls[call_id] = c
+        ok = make_response(req, 200, to_tag=tag, headers=self._sdp_headers(), body=answer)
+        c.ok = ok
+        c.ok_next = now + T1
+        c.ok_until = now + ACK_WAIT
+        self.tl.respond(tx, ok, now)
+
+    def _sdp_headers(self):
+        return (("Contact", "<sip:attendant@%s>" % self.sw.me), ("Content-Type", "application/sdp"))
+
+    def _ack(self, req, now):
+        c = self.calls.get(req.call_id())
+        if c is not None and c.ok_next is not None:
+            c.ok_next = c.ok_until = None
+            c.ok = None
+            self._act(c, c.att.start(now), now)
+
+    def _in_dialog(self, tx, req, tag, now):
+        method = req.method
+        c = self.calls.get(req.call_id())
+        if c is not None and c.tag == tag:
+            if method == "BYE":
+                self._reply(tx, req, 200)
+                self._end(c, now, "the caller hung up")
+            elif method == "INFO":
+                key = self.media.info_key(req.get("content-type"), req.body)
+                self._reply(tx, req, 200 if key is not None or not req.body else 415)
+                if key is not None:
+                    self.key(c, key, now)
+            elif method == "INVITE":  # hold, resume, a new address: answer from our session
+                try:
+                    answer = self.media.reanswer(c.media, req.body, req.get("content-type"))
+                except ValueError:
+                    return self._reply(tx, req, 488)
+                self._reply(tx, req, 200, headers=self._sdp_headers(), body=answer)
+            else:
+                self._reply(tx, req, 200 if method in ("UPDATE", "NOTIFY", "OPTIONS") else 405)
+            return
+        c = self.outs.get(req.call_id())
+        if c is not None and c.out is not None and method == "BYE":
+            self._reply(tx, req, 200)
+            c.out.answered = False  # their side is gone: no BYE back
+            self._end(c, now, "the callee hung up")
+            return
+        if c is not None and c.out is not None and method == "INVITE":
+            try:
+                answer = self.media.reanswer(c.out.media, req.body, req.get("content-type"))
+            except ValueError:
+                return self._reply(tx, req, 488)
+            return self._reply(tx, req, 200, headers=(("Content-Type", "application/sdp"),), body=answer)
+        if c is not None and c.out is not None:
+            return self._reply(tx, req, 200 if method in ("INFO", "UPDATE", "NOTIFY") else 405)
+        self._reply(tx, req, 481)
+
+    # ---- what the attendant decides --------------------------------------------------------------
+
+    def _act(self, c, actions, now):
+        for a in actions:
+            if c.state == _ENDED:
+                return
+            kind = a[0]
+            if kind == "play":
+                ids = parts(self.sw.site, a[1], a[4] if len(a) > 4 else (), self.media.has_prompt)
+                self.media.play(c.media, ids)
+                c.playing = True
+            elif kind == "transfer":
+                self._place(c, a[1], now)
+            elif kind == "pin_failed":
+                addr = c.what.get("addr")
+                if addr is not None:
+                    # the guard counts wrong PINs like wrong passwords: per extension, per address,
+                    # so a caller cannot try PINs call after call
+                    if self.sw.guard.failed(addr[0], "pin:" + a[1], now, "wrong PIN") is not None:
+                        self._act(c, c.att.pin_locked(now), now)
+                        return
+            elif kind == "hangup":
+                if c.playing:
+                    c.after_play = ("hangup",)
+                else:
+                    self._bye(c, now)
+            # "menu": only for traces
+
+    def _place(self, c, target, now):
+        """Put the caller through to target: a second call, from AGENT, through the proxy."""
+        sw = self.sw
+        call_id = "%s@attendant" % sw.tag()
+        number = target[1] if target[1] is not None else target[0]
+        try:
+            session, offer = self.media.offer(c.media)
+        except ValueError:
+            self.sw.count("transfer not placed: no media")
+            return self._transfer_failed(c, now)
+        frm = _from_caller(c.theirs)
+        req = make_request(
+            "INVITE",
+            "sip:%s@%s" % (number, sw.me),
+            "%s;tag=%s" % (frm, sw.tag()),
+            "<sip:%s@%s>" % (number, sw.me),
+            call_id,
+            1,
+            contact="<sip:attendant@%s>" % sw.me,
+            body=offer,
+            content_type="application/sdp",
+        )
+        out = _Out(call_id, req, target)
+        out.media = session
+        session.owner = c
+        self.placing[call_id] = (target, c.caller, c)
+        try:
+            out.tx = self.tl.send_request(req, SWITCH, now)
+        except TransactionError:
+            self.placing.pop(call_id, None)
+            self.media.close(session)
+            sw.count("transfer not placed: transaction table full")
+            return self._transfer_failed(c, now)
+        c.out = out
+        self.outs[call_id] = c
+        self.media.ringback(c.media, True, now + SETTLE_MS)
+
+    def _response(self, tx, resp, now):
+        call_id = resp.call_id()
+        c = self.outs.get(call_id)
+        if c is None or c.out is None or c.out.call_id != call_id:
+            return
+        out = c.out
+        cseq = resp.cseq()
+        if cseq is None or cseq[1] != "INVITE":
+            return  # our CANCEL's or BYE's answer
+        status = resp.status
+        if status < 200:
+            out.heard = True
+            if out.cancelled:
+                self._cancel(out, now)
+            return
+        if status >= 300:
+            self.outs.pop(call_id, None)
+            self.placing.pop(call_id, None)
+            self.media.close(out.media)
+            c.out = None
+            if c.state != _ENDED and not out.cancelled:
+                self._transfer_failed(c, now)
+            return
+        # 2xx: ACK it end to end (13.2.2.4), even the one we no longer want
+        out.to = resp.get("to")
+        out.remote = _contact(resp) or str(out.invite.uri)
+        out.route = list(reversed(resp.get_all("record-route")))  # a UAC's route set (12.1.2)
+        self._send_ack(out)
+        if out.answered:
+            return  # a retransmission of the 2xx
+        out.answered = True
+        if c.state == _ENDED or out.cancelled:
+            self._bye_out(out, now)
+            self.outs.pop(call_id, None)
+            return
+        try:
+            self.media.accept(out.media, resp.body, resp.get("content-type"))
+        except ValueError:
+            self.sw.count("transfer hung up: the callee's SDP is unusable")
+            self._bye_out(out, now)
+            self.outs.pop(call_id, None)
+            c.out = None
+            return self._transfer_failed(c, now)
+        self.media.ringback(c.media, False, now)
+        self.media.stop(c.media)
+        self.media.relay(c.media, out.media)
+        c.state = _TALKING
+
+    def _transfer_failed(self, c, now):
+        if c.state == _ENDED:
+            return
+        self.media.ringback(c.media, False, now)
+        self._act(c, c.att.transfer_failed(now), now)
+
+    # ---- the end ------------------------------------------------------------------------------
+
+    def _end(self, c, now, why):
+        """The call is over for the caller's side (their BYE came, or ours was sent)."""
+        if c.state == _ENDED:
+            return
+        c.state = _ENDED
+        self.calls.pop(c.call_id, None)
+        out = c.out
+        if out is not None:
+            if out.answered:
+                self._bye_out(out, now)
+            elif out.tx is not None:
+                out.cancelled = True
+                self._cancel(out, now)
+            self.outs.pop(out.call_id, None)
+            self.placing.pop(out.call_id, None)
+            self.media.close(out.media)
+            c.out = None
+        self.media.close(c.media)
+        c.att = None
+        if why == "the callee hung up":
+            self._bye(c, now, ended=True)
+
+    def _bye(self, c, now, ended=False):
+        """Hang the caller up: BYE in the caller's dialog (its Record-Route leads through the switch)."""
+        if not ended:
+            self._end(c, now, "the attendant hung up")
+        c.cseq += 1
+        req = make_request(
+            "BYE", c.remote, c.ours, c.theirs, c.call_id, c.cseq, headers=[("Route", r) for r in c.route]
+        )
+        try:
+            self.tl.send_request(req, SWITCH, now)
+        except TransactionError:
+            self.sw.count("bye not sent: transaction table full")
+
+    def _bye_out(self, out, now):
+        out.cseq += 1
+        req = make_request(
+            "BYE", out.remote, out.invite.get("from"), out.to, out.call_id, out.cseq,
+            headers=[("Route", r) for r in out.route],
+        )  # fmt: skip
+        try:
+            self.tl.send_request(req, SWITCH, now)
+        except TransactionError:
+            self.sw.count("bye not sent: transaction table full")
+
+    def _cancel(self, out, now):
+        if not out.heard or out.tx is None:
+            return  # 9.1: not before a provisional; the final answer then gets our BYE or nothing
+        try:
+            self.tl.send_request(make_cancel(out.invite), SWITCH, now)
+        except TransactionError:
+            self.sw.count("cancel not sent: transaction table full")
+        out.tx = None
+
+    def _send_ack(self, out):
+        ack = make_request(
+            "ACK", out.remote, out.invite.get("from"), out.to, out.call_id, out.cseq,
+            headers=[("Route", r) for r in out.route],
+        )  # fmt: skip
+        ack.add("via", "SIP/2.0/UDP %s:%d;branch=%s" % (AGENT[0], AGENT[1], self.tl.branch()), first=True)
+        self._out.append(ack.to_bytes())
+
+    def _send(self, msg):
+        self._out.append(msg.to_bytes())
+
+
+def _contact(msg):
+    try:
+        contacts = msg.contacts()
+    except ParseError:
+        return None
+    if not contacts or contacts[0].is_star:
+        return None
+    return str(contacts[0].uri)
+
+
+def _from_caller(value):
+    """The From of our INVITE to the target: the caller's name and number, without their tag."""
+    semi = value.find(">")
+    return value[: semi + 1] if semi >= 0 else value.split(";")[0]

@@ -1,0 +1,419 @@
+"""The attendant answers: the switch's own user agent (switch/agent.py) and its media
+(media/hub.py), driven by scripted phones in memory on a virtual clock. SIP and RTP both go
+through the Switch's real interface (receive_datagram, receive_rtp, media_to_send)."""
+
+import io
+import math
+
+import _sites
+from _phones import SWITCH, Net, ack_for_failure
+from zongji.media import g711, rtp
+from zongji.media.dtmf import Detector
+from zongji.media.events import encode
+from zongji.media.hub import MediaHub
+from zongji.sip.message import make_request
+from zongji.switch.switch import Switch
+
+MEDIA_PORT = 40000
+GREETING = b"\x11" * 480  # three frames of "menu.main"
+INVALID = b"\x22" * 160
+
+
+class Prompts:
+    """The shell's prompt store, in memory: id -> u-law bytes."""
+
+    def __init__(self, files):
+        self.files = files
+        self.opened = []
+
+    def has(self, pid):
+        return pid in self.files
+
+    def open(self, pid):
+        self.opened.append(pid)
+        data = self.files.get(pid)
+        return None if data is None else io.BytesIO(data)
+
+
+class MediaNet(Net):
+    """Net with a media port: RTP the switch sends lands in `rtp[addr]`, parsed."""
+
+    def __init__(self, site, prompts=None):
+        Net.__init__(self, site)
+        self.prompts = prompts or Prompts({"menu.main": GREETING, "phrase.invalid.0": INVALID})
+        self.hub = MediaHub(SWITCH[0], MEDIA_PORT, random_bytes=_counter(), prompts=self.prompts, detector=Detector)
+        self.sw = Switch(
+            site, SWITCH[0], SWITCH[1], secret_key=b"test-key-0123456", random_bytes=_counter(),
+            max_transactions=256, media=self.hub,
+        )  # fmt: skip
+        self.rtp = {}
+
+    def run(self):
+        Net.run(self)
+        self._media()
+
+    def _media(self):
+        for data, addr in self.sw.media_to_send(self.now):
+            self.rtp.setdefault((addr[0], addr[1]), []).append(rtp.parse(bytes(data)))
+        Net.run(self)
+
+    def send_rtp(self, data, addr):
+        self.sw.receive_rtp(data, addr, self.now)
+        self.run()
+
+    def advance(self, ms):
+        """Virtual time in 20 ms steps: SIP timers and media frames both."""
+        end = self.now + ms
+        while self.now < end:
+            step = min(20, end - self.now)
+            Net.advance(self, step)
+            self._media()
+
+
+def _counter():
+    n = [0]
+
+    def random_bytes(k):
+        n[0] += 1
+        return bytes([(n[0] * 7 + i * 13) & 0xFF for i in range(k)])
+
+    return random_bytes
+
+
+def sdp(ip, port, pts=(0, 101)):
+    lines = ["v=0", "o=- 1 1 IN IP4 %s" % ip, "s=-", "c=IN IP4 %s" % ip, "t=0 0",
+             "m=audio %d RTP/AVP %s" % (port, " ".join(str(p) for p in pts))]  # fmt: skip
+    if 101 in pts:
+        lines += ["a=rtpmap:101 telephone-event/8000", "a=fmtp:101 0-15"]
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def call(net, phone, number, media_port=4000, pts=(0, 101)):
+    """phone dials number with an SDP offer; returns (invite, 200 OK), the 200 ACKed."""
+    phone.calls += 1
+    req = phone._request(
+        "INVITE", number, "call-%s-%d" % (phone.number, phone.calls), body=sdp(phone.addr[0], media_port, pts)
+    )
+    req.add("content-type", "application/sdp")
+    phone.send(req)
+    challenge = phone.got[-1]
+    assert challenge.status == 407, challenge
+    phone.send(ack_for_failure(req, challenge))
+    auth = phone.answer(req, challenge, "Proxy-Authenticate", "Proxy-Authorization")
+    phone.send(auth)
+    ok = phone.last(200)
+    assert ok is not None and ok.cseq()[1] == "INVITE", phone.got[-1]
+    phone.ack_2xx(auth, ok)
+    return auth, ok
+
+
+class Keypad:
+    """RFC 4733 presses from one media address."""
+
+    def __init__(self, net, addr, pt=101):
+        self.net = net
+        self.addr = addr
+        self.pt = pt
+        self.seq = 100
+        self.ts = 8000
+
+    def press(self, digit):
+        event = "0123456789*#".index(digit)
+        self.ts += 1600
+        for i in range(5):
+            end = i >= 2
+            buf = bytearray(4)
+            encode(buf, event, end, 10, 400 + 160 * min(i, 2))
+            self.seq += 1
+            self.net.send_rtp(rtp.build(self.pt, self.seq, self.ts, 0x1234, bytes(buf), marker=i == 0), self.addr)
+        self.net.advance(20)
+
+
+def answer_sdp(ok):
+    body = ok.body.decode()
+    port = int([ln for ln in body.split("\r\n") if ln.startswith("m=audio")][0].split()[1])
+    ip = [ln for ln in body.split("\r\n") if ln.startswith("c=")][0].split()[2]
+    return ip, port
+
+
+def setup(*numbers):
+    net = MediaNet(_sites.build())
+    phones = []
+    for i, n in enumerate(numbers):
+        p = net.phone(n, 5061 + i)
+        assert p.register().status == 200
+        phones.append(p)
+    return net, phones
+
+
+def test_the_attendant_answers_a_menu_number_with_its_own_media_address():
+    net, phones = setup("202")
+    caller = phones[0]
+    invite, ok = call(net, caller, "800")
+    assert answer_sdp(ok) == (SWITCH[0], MEDIA_PORT)
+    assert "PCMU" in ok.body.decode() and "telephone-event" in ok.body.decode()
+    net.advance(100)
+    got = net.rtp.get((caller.addr[0], 4000), [])
+    assert len(got) >= 3 and got[0].marker and got[0].pt == 0
+    payloads = [bytes(p.payload) for p in got]
+    first = payloads.index(GREETING[:160])  # silence until the ACK, then the greeting
+    assert payloads[first : first + 3] == [GREETING[:160], GREETING[160:320], GREETING[320:]]
+    seqs = [p.seq for p in got]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # one stream, in order
+    assert [p.ts - got[0].ts for p in got[:3]] == [0, 160, 320]
+    assert net.prompts.opened[0] == "menu.main"
+
+
+def test_a_key_puts_the_caller_through_and_media_is_relayed_both_ways():
+    net, phones = setup("202", "201", "210")
+    caller, sales1, sales2 = phones
+    for p in (sales1, sales2):
+        p.auto["INVITE"] = 180
+    invite, ok = call(net, caller, "800")
+    net.advance(200)
+    Keypad(net, (caller.addr[0], 4000)).press("1")  # sales: group 600, ring-all
+    net.advance(400)
+    rung = sales1.last("INVITE")
+    assert rung is not None and sales2.last("INVITE") is not None
+    assert "202" in rung.get("from")  # the target sees who is calling
+    # 201 answers with its own media address
+    from zongji.sip.message import make_response
+
+    resp = make_response(rung, 200, to_tag="t201")
+    resp.add("contact", sales1.contact)
+    for rr in rung.get_all("record-route"):
+        resp.add("record-route", rr)
+    resp.body = sdp(sales1.addr[0], 5000, (0, 101))
+    resp.add("content-type", "application/sdp")
+    sales1.send(resp)
+    net.advance(100)
+    assert sales2.last("CANCEL") is not None  # the other one stops ringing
+    before = len(net.rtp.get((sales1.addr[0], 5000), []))
+    net.send_rtp(rtp.build(0, 1, 160, 0xCAFE, b"\x33" * 160), (caller.addr[0], 4000))
+    to_target = net.rtp.get((sales1.addr[0], 5000), [])[before:]
+    assert [bytes(p.payload) for p in to_target] == [b"\x33" * 160] and to_target[0].ssrc == 0xCAFE
+    back_before = len(net.rtp[(caller.addr[0], 4000)])
+    net.send_rtp(rtp.build(0, 1, 160, 0xBEEF, b"\x44" * 160), (sales1.addr[0], 5000))
+    back = net.rtp[(caller.addr[0], 4000)][back_before:]
+    assert [bytes(p.payload) for p in back] == [b"\x44" * 160]
+    net.advance(200)  # relayed: the attendant sends nothing of its own any more
+    assert len(net.rtp[(caller.addr[0], 4000)]) == back_before + 1
+
+
+def test_a_wrong_key_plays_the_retry_prompt_and_the_menu_again():
+    net, phones = setup("202")
+    caller = phones[0]
+    call(net, caller, "800")
+    net.advance(100)
+    Keypad(net, (caller.addr[0], 4000)).press("7")
+    net.advance(200)
+    assert net.prompts.opened[:3] == ["menu.main", "phrase.invalid.0", "menu.main"]
+
+
+def test_dtmf_by_sip_info_works_too():
+    net, phones = setup("202", "201")
+    caller, target = phones
+    target.auto["INVITE"] = 180
+    invite, ok = call(net, caller, "800")
+    net.advance(100)
+    caller.cseq += 1
+    info = make_request(
+        "INFO", ok.contacts()[0].uri, invite.get("from"), ok.get("to"), invite.call_id(), caller.cseq,
+        via="SIP/2.0/UDP %s:%d;branch=z9hG4bKinfo1" % caller.addr, body=b"Signal=1\r\nDuration=160\r\n",
+        content_type="application/dtmf-relay",
+    )  # fmt: skip
+    for r in reversed(ok.get_all("record-route")):
+        info.add("route", r)
+    caller.send(info)
+    assert caller.last(200).cseq()[1] == "INFO"
+    net.advance(400)
+    assert target.last("INVITE") is not None
+
+
+def test_rtp_from_anyone_but_the_caller_is_ignored():
+    net, phones = setup("202", "201")
+    caller, target = phones
+    target.auto["INVITE"] = 180
+    call(net, caller, "800")
+    net.advance(100)
+    Keypad(net, ("10.0.0.99", 4000)).press("1")  # an injection from elsewhere
+    Keypad(net, (caller.addr[0], 4002)).press("1")  # the caller's address, another port
+    net.advance(400)
+    assert target.last("INVITE") is None
+    assert net.hub.counters.get("rtp from no call's peer", 0) >= 10
+
+
+def test_the_caller_hanging_up_frees_the_attendant():
+    net, phones = setup("202")
+    caller = phones[0]
+    invite, ok = call(net, caller, "800")
+    net.advance(100)
+    caller.bye(invite, ok)
+    assert caller.last(200).cseq()[1] == "BYE"
+    assert not net.sw.agent.calls and not net.hub.open and not net.hub.legs
+    assert not net.sw.proxy.calls
+    sent = len(net.rtp[(caller.addr[0], 4000)])
+    net.advance(200)
+    assert len(net.rtp[(caller.addr[0], 4000)]) == sent  # no more frames
+
+
+def test_a_call_without_audio_we_can_do_is_refused_488():
+    net, phones = setup("202")
+    caller = phones[0]
+    req = caller._request("INVITE", "800", "g729", body=sdp(caller.addr[0], 4000, (18,)))
+    req.add("content-type", "application/sdp")
+    caller.send(req)
+    caller.send(ack_for_failure(req, caller.got[-1]))
+    caller.send(caller.answer(req, caller.got[-1], "Proxy-Authenticate", "Proxy-Authorization"))
+    assert caller.got[-1].status == 488
+    assert not net.sw.agent.calls and not net.hub.open
+
+
+def test_no_ack_means_the_200_is_sent_again_then_the_call_is_hung_up():
+    net, phones = setup("202")
+    caller = phones[0]
+    caller.calls += 1
+    req = caller._request("INVITE", "800", "noack", body=sdp(caller.addr[0], 4000))
+    req.add("content-type", "application/sdp")
+    caller.send(req)
+    caller.send(ack_for_failure(req, caller.got[-1]))
+    caller.send(caller.answer(req, caller.got[-1], "Proxy-Authenticate", "Proxy-Authorization"))
+    assert caller.got[-1].status == 200
+    net.advance(2000)
+    oks = [m for m in caller.got if not hasattr(m, "method") and m.status == 200 and m.cseq()[1] == "INVITE"]
+    assert len(oks) >= 3
+    net.advance(33000)
+    assert caller.last("BYE") is not None
+    assert not net.sw.agent.calls
+
+
+def _pin_call(net, manager, provider):
+    invite, ok = call(net, manager, "000441234567890")
+    net.advance(100)
+    assert net.prompts.opened[0] == "phrase.pin_prompt.0"
+    return invite, ok
+
+
+def test_the_right_pin_puts_a_managers_international_call_through():
+    net, phones = setup("203")
+    manager = phones[0]
+    provider = net.phone("provider", 5070)
+    provider.addr = ("127.0.0.1", 5070)
+    net.phones = {k: v for k, v in net.phones.items() if v is not provider}
+    net.phones[provider.addr] = provider
+    provider.auto["INVITE"] = 180
+    _pin_call(net, manager, provider)
+    pad = Keypad(net, (manager.addr[0], 4000))
+    for k in "4321#":
+        pad.press(k)
+    net.advance(400)
+    out = provider.last("INVITE")
+    assert out is not None and out.uri.user == "00441234567890"
+
+
+def test_a_wrong_pin_never_reaches_the_provider_and_is_counted():
+    net, phones = setup("203")
+    manager = phones[0]
+    _pin_call(net, manager, None)
+    pad = Keypad(net, (manager.addr[0], 4000))
+    for attempt in ("1111#", "2222#", "3333#"):
+        for k in attempt:
+            pad.press(k)
+        net.advance(200)
+    net.advance(3000)
+    assert not [d for d, addr in net.lost if d.startswith(b"INVITE")]
+    assert manager.last("BYE") is not None  # hung up after the third
+    assert len(net.sw.guard) >= 1
+
+
+def test_staff_without_a_pin_are_refused_at_once():
+    net, phones = setup("201")  # class staff: international is not allowed at all
+    caller = phones[0]
+    req = caller._request("INVITE", "000441234567890", "intl", body=sdp(caller.addr[0], 4000))
+    req.add("content-type", "application/sdp")
+    caller.send(req)
+    caller.send(ack_for_failure(req, caller.got[-1]))
+    caller.send(caller.answer(req, caller.got[-1], "Proxy-Authenticate", "Proxy-Authorization"))
+    assert caller.got[-1].status == 403
+
+
+def test_nobody_but_the_agent_can_place_calls_as_the_agent():
+    net, phones = setup("202")
+    # an INVITE claiming the agent's Via from the network is just an unauthenticated INVITE
+    stranger = net.phone("999", 5099, secret="x")
+    req = make_request(
+        "INVITE", "sip:000441234567890@%s:%d" % SWITCH, "<sip:attendant@attendant.invalid>;tag=x",
+        "<sip:000441234567890@%s>" % SWITCH[0], "fake@attendant", 1,
+        via="SIP/2.0/UDP attendant.invalid:0;branch=z9hG4bKfake", body=sdp("10.0.0.9", 4000),
+        content_type="application/sdp",
+    )  # fmt: skip
+    stranger.send(req)
+    assert stranger.got[-1].status == 407
+    assert not [d for d, addr in net.lost if d.startswith(b"INVITE")]
+
+
+def test_wrong_pins_call_after_call_lock_the_pin_prompt():
+    net, phones = setup("203")
+    manager = phones[0]
+    pad = Keypad(net, (manager.addr[0], 4000))
+    for _ in range(4):  # 3 wrong PINs a call: the guard locks at its 10th failure
+        invite, ok = call(net, manager, "000441234567890")
+        net.advance(100)
+        for attempt in ("1111#", "2222#", "3333#"):
+            for k in attempt:
+                pad.press(k)
+            net.advance(100)
+        net.advance(3000)
+        byes = [m for m in manager.got if getattr(m, "method", None) == "BYE" and m.call_id() == invite.call_id()]
+        assert byes  # the attendant hung up
+    manager.calls += 1
+    req = manager._request("INVITE", "000441234567890", "after-lock", body=sdp(manager.addr[0], 4000))
+    req.add("content-type", "application/sdp")
+    manager.send(req)
+    manager.send(ack_for_failure(req, manager.got[-1]))
+    manager.send(manager.answer(req, manager.got[-1], "Proxy-Authenticate", "Proxy-Authorization"))
+    assert manager.got[-1].status == 403 and manager.got[-1].reason == "PIN Locked"
+    assert not [d for d, addr in net.lost if d.startswith(b"INVITE")]
+
+
+def _tone_frames(low, high, ms, level=8000):
+    """u-law frames of a dual tone (or silence when low is 0), 20 ms each."""
+    frames = []
+    for f in range(ms // 20):
+        pcm = bytearray(320)
+        for i in range(160):
+            t = (f * 160 + i) / 8000.0
+            v = int(level * (math.sin(2 * math.pi * low * t) + math.sin(2 * math.pi * high * t))) if low else 0
+            pcm[2 * i] = v & 0xFF
+            pcm[2 * i + 1] = (v >> 8) & 0xFF
+        frames.append(bytes(g711.encode(g711.PCMU, pcm)))
+    return frames
+
+
+def test_a_caller_without_telephone_events_is_heard_by_its_tones():
+    net, phones = setup("202", "201")
+    caller, target = phones
+    target.auto["INVITE"] = 180
+    call(net, caller, "800", pts=(0,))  # PCMU only: the attendant listens to the audio itself
+    net.advance(100)
+    seq = 1
+    for frame in _tone_frames(0, 0, 100) + _tone_frames(697, 1209, 80) + _tone_frames(0, 0, 100):  # "1"
+        net.send_rtp(rtp.build(0, seq, seq * 160, 0x5151, frame), (caller.addr[0], 4000))
+        seq += 1
+        net.advance(20)
+    net.advance(400)
+    assert target.last("INVITE") is not None  # option 1: group 600 rings
+
+
+def test_speech_like_audio_presses_no_key():
+    net, phones = setup("202", "201")
+    caller, target = phones
+    target.auto["INVITE"] = 180
+    call(net, caller, "800", pts=(0,))
+    seq = 1
+    for frame in _tone_frames(440, 700, 200) + _tone_frames(697, 0, 200):  # no DTMF pair
+        net.send_rtp(rtp.build(0, seq, seq * 160, 0x5151, frame), (caller.addr[0], 4000))
+        seq += 1
+        net.advance(20)
+    net.advance(400)
+    assert target.last("INVITE") is None and net.prompts.opened == ["menu.main"]
