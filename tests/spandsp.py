@@ -10,7 +10,11 @@ benches compare our DSP against. CPython only. One loader, then thin wrappers pe
     spandsp.g711_decode(law, data)    -> list[int]
     spandsp.g711_transcode(law, data) -> bytes      ALAW: A-law in, u-law out; ULAW: the reverse
 
-Further features (dtmf_rx, dtmf_tx, ...) belong here too: declare each function's restype and
+    DTMF (SpanDSP's dtmf.h; twist = high tone level - low tone level, in dB, as ours):
+    spandsp.dtmf_generate(digits, level=-10, twist=0, on_ms=50, off_ms=55) -> list[int]
+    spandsp.dtmf_detect(samples, chunk=160) -> str       the digits dtmf_rx reports
+
+Further features belong here too: declare each function's restype and
 argtypes in a `_declare_*` step called from load(), so pointers are not cut to 32 bits.
 """
 
@@ -47,6 +51,7 @@ def load():
                 MISSING = "libspandsp not loadable (%s): install Debian's libspandsp2" % e
                 continue
             _declare_g711(lib)
+            _declare_dtmf(lib)
             _lib, MISSING = lib, ""
             break
     return _lib
@@ -98,3 +103,71 @@ def g711_transcode(law, data):
     out, inp = (ctypes.c_uint8 * n)(), (ctypes.c_uint8 * n).from_buffer_copy(bytes(data))
     _g711(lib, law, lib.g711_transcode, out, inp, n)
     return bytes(out)
+
+
+# ---------------------------------------------------------------- DTMF (dtmf_tx, dtmf_rx)
+# Signatures from SpanDSP 0.0.6's dtmf.h. dtmf_tx_init takes (s) in 0.0.6 and (s, callback,
+# user_data) later: we pass all three (the extra NULLs are harmless in the x86-64 ABI).
+
+
+def _declare_dtmf(lib):
+    p, i = ctypes.c_void_p, ctypes.c_int
+    lib.dtmf_tx_init.restype, lib.dtmf_tx_init.argtypes = p, [p, p, p]
+    lib.dtmf_tx_put.restype, lib.dtmf_tx_put.argtypes = i, [p, ctypes.c_char_p, i]
+    lib.dtmf_tx_set_level.restype, lib.dtmf_tx_set_level.argtypes = None, [p, i, i]
+    lib.dtmf_tx_set_timing.restype, lib.dtmf_tx_set_timing.argtypes = None, [p, i, i]
+    lib.dtmf_tx.restype, lib.dtmf_tx.argtypes = i, [p, p, i]
+    lib.dtmf_tx_free.restype, lib.dtmf_tx_free.argtypes = i, [p]
+    lib.dtmf_rx_init.restype, lib.dtmf_rx_init.argtypes = p, [p, p, p]
+    lib.dtmf_rx_parms.restype, lib.dtmf_rx_parms.argtypes = None, [p, i, i, i, i]
+    lib.dtmf_rx.restype, lib.dtmf_rx.argtypes = i, [p, p, i]
+    lib.dtmf_rx_get.restype, lib.dtmf_rx_get.argtypes = ctypes.c_size_t, [p, p, i]
+    lib.dtmf_rx_free.restype, lib.dtmf_rx_free.argtypes = i, [p]
+
+
+def dtmf_generate(digits, level=-10, twist=0, on_ms=50, off_ms=55):
+    """SpanDSP's tones for `digits` (level: the low tone in dBm0), each followed by its pause."""
+    lib = load()
+    s = lib.dtmf_tx_init(None, None, None)
+    if not s:
+        raise RuntimeError("dtmf_tx_init failed")
+    out = []
+    try:
+        lib.dtmf_tx_set_level(s, level, twist)
+        lib.dtmf_tx_set_timing(s, on_ms, off_ms)
+        todo = digits.encode("ascii")
+        buf = (ctypes.c_int16 * 800)()
+        while True:
+            if todo:  # the queue holds 128 digits: put them in as it drains
+                k = min(len(todo), 64)
+                if lib.dtmf_tx_put(s, todo[:k], k) == 0:
+                    todo = todo[k:]
+            n = lib.dtmf_tx(s, buf, len(buf))
+            if n <= 0 and not todo:
+                break
+            out.extend(buf[:n])
+    finally:
+        lib.dtmf_tx_free(s)
+    return out
+
+
+def dtmf_detect(samples, chunk=160):
+    """The digits SpanDSP's dtmf_rx (default settings) reports for 8 kHz int16 `samples`."""
+    lib = load()
+    s = lib.dtmf_rx_init(None, None, None)
+    if not s:
+        raise RuntimeError("dtmf_rx_init failed")
+    got = []
+    digits = ctypes.create_string_buffer(129)
+    try:
+        data = (ctypes.c_int16 * len(samples))(*samples)
+        base = ctypes.addressof(data)
+        for i in range(0, len(samples), chunk):
+            n = min(chunk, len(samples) - i)
+            lib.dtmf_rx(s, base + 2 * i, n)
+            k = lib.dtmf_rx_get(s, digits, 128)
+            if k:
+                got.append(digits.raw[:k].decode("ascii"))
+    finally:
+        lib.dtmf_rx_free(s)
+    return "".join(got)

@@ -160,3 +160,5 @@ def state_for(site, state):
 # ---------------------------------------------------------------- the commands, in --help order
 
 from zongji_companion.cli import check, init, simulate, run, cdr, bundle, provider, device  # noqa: E402, F401, I001
+from zongji_companion.cli import dtmf  # noqa: E402, F401
+from zongji_companion.cli import prompts  # noqa: E402, F401

@@ -17,7 +17,7 @@ value y per tone; two consecutive halves combine exactly into the DFT of a 102-s
 SpanDSP's) every 51 samples. A window holds a digit when, for the strongest row and column:
 both are above -40 dBm0 per tone; each is 8 dB above the other tones of its group; the twist
 is within -10..+6 dB; and the two tones carry at least _RATIO of the window's total energy
-(this rejects speech, music and off-frequency tones: a tone 3.5 % off loses 2..10 dB in its
+(76 %: this rejects speech, music and off-frequency tones: a tone 3.5 % off loses 2..10 dB in its
 bin, one 1.5 % off at most 1.5 dB). A digit is recognised after 4 consecutive windows agree
 (38 ms: two whole blocks and the halves around them) and their tone powers stay within 2.5 dB
 of each other, which rejects tones of 23 ms or less whatever their alignment. It is reported
@@ -31,9 +31,10 @@ scale, as in G.711 and SpanDSP).
 Integer ranges hold on a 32-bit port (ESP32: viper ints are 32 bits, small ints 31): the
 resonator keeps |s| < 2^22 for 51 samples of any 16-bit input, and its product with the
 coefficient (Q15 cos w) is taken in two parts so it never needs more than 30 bits; the window
-arithmetic works on s >> 7. State per line: about 380 bytes of heap on 64-bit unix
-MicroPython (tests/core/test_media_dtmf.py measures it), no allocation per frame (the sample
-counter becomes a long integer after 37 hours of one call).
+arithmetic works on s >> 7. State per line: 768 bytes of heap on 64-bit unix MicroPython
+(gc.mem_alloc() around Detector(): four int32 arrays of 180 bytes in all, the instance, the
+digit queue), less on the 32-bit ESP32; no allocation per frame (tests/device/
+test_dtmf_viper.py checks it; the sample counter becomes a long integer after 37 hours).
 """
 
 from array import array
@@ -44,7 +45,7 @@ DIGITS = "123A456B789C*0#D"  # row * 4 + column
 _M = const(51)  # half-block; windows are 2 * _M = 102 samples
 _N = const(102)
 _PMIN = const(2067)  # -40 dBm0 in a window: A^2 N^2 / 2^18 with A = 22823 * 10^(-40/20)
-_RATIO = const(82)  # (row + column power) >= 68/102 of a pure dual tone's share of energy
+_RATIO = const(78)  # (row + column power) >= 78/102 of a pure dual tone's share of the energy
 _RUN = const(4)  # windows that must agree
 _END = const(2)  # windows without the digit that end it
 _LEAD = const(16)  # the first agreeing window begins 0..35 samples before the tone, ~16 on average
