@@ -417,3 +417,17 @@ def test_speech_like_audio_presses_no_key():
         net.advance(20)
     net.advance(400)
     assert target.last("INVITE") is None and net.prompts.opened == ["menu.main"]
+
+
+def test_the_reply_timeout_starts_when_the_greeting_ends():
+    long_greeting = b"\x11" * (160 * 400)  # 8 s of greeting; the menu's timeout is 5 s
+    net = MediaNet(_sites.build(), Prompts({"menu.main": long_greeting}))
+    caller = net.phone("202", 5061)
+    assert caller.register().status == 200
+    call(net, caller, "800")
+    net.advance(7000)
+    assert net.prompts.opened == ["menu.main"]  # still greeting: no retry yet
+    net.advance(4000)  # ends at 8 s; 5 s later the menu is played again
+    assert net.prompts.opened == ["menu.main"]
+    net.advance(3000)
+    assert net.prompts.opened == ["menu.main", "menu.main"]

@@ -139,7 +139,10 @@ class Agent:
     def next_timer(self):
         best = self.tl.next_timer()
         for c in self.calls.values():
-            for t in (c.ok_next, c.ok_until, c.att.deadline if c.att is not None else None):
+            # the menu's reply timeout runs from the end of its greeting (prompt_done), not
+            # while it still plays: a 10 s greeting with a 5 s timeout must not time out
+            wait = c.att.deadline if c.att is not None and not c.playing else None
+            for t in (c.ok_next, c.ok_until, wait):
                 if t is not None and (best is None or t < best):
                     best = t
         return best
@@ -158,7 +161,7 @@ class Agent:
                 self._send(c.ok)
                 c.ok_every = min(c.ok_every * 2, T2)
                 c.ok_next = now + c.ok_every
-            if c.att is not None and c.att.deadline is not None and c.att.deadline <= now:
+            if c.att is not None and not c.playing and c.att.deadline is not None and c.att.deadline <= now:
                 self._act(c, c.att.timer(now), now)
 
     # ---- media's side ----------------------------------------------------------------------------
