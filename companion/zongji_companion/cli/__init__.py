@@ -161,3 +161,4 @@ def state_for(site, state):
 
 from zongji_companion.cli import check, init, simulate, run, cdr, bundle, provider, device  # noqa: E402, F401, I001
 from zongji_companion.cli import dtmf  # noqa: E402, F401
+from zongji_companion.cli import prompts  # noqa: E402, F401

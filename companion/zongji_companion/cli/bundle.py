@@ -5,14 +5,22 @@ import os
 
 import click
 
-from zongji_companion.cli import ZongjiError, load_site, main, plural
+from zongji_companion import flashbudget
+from zongji_companion.cli import ZongjiError, load_site, main, plural, site_folder
+from zongji_companion.cli.check import DEFAULT_BOARD, site_fit
 
 
 @main.command("bundle")
 @click.argument("site", default=".", type=click.Path())
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the bundle here (default: SITE/site.zjb).")
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
-def bundle_cmd(site, output, as_json):
+@click.option(
+    "--board",
+    default=DEFAULT_BOARD,
+    show_default=True,
+    help="The board whose flash must hold the bundle and the prompt files (a boards/ name or a .json path).",
+)
+def bundle_cmd(site, output, as_json, board):
     """Compile SITE into the compact bundle the device loads.
 
     The bundle is canonical JSON lines with a SHA-256 version over its content: the same site
@@ -21,8 +29,15 @@ def bundle_cmd(site, output, as_json):
     password: keep it out of git (`zongji init` writes a .gitignore for it). It is checked
     first and loaded back through the device's own loader before it is written, so a bundle
     that this command writes is one the device accepts.
+
+    The bundle, the prompt files (SITE/prompts, `zongji prompts build`) and the state the
+    device keeps must fit on the board's flash filesystem; when they don't, nothing is
+    written and the sizes are listed.
     """
     runtime, data = load_site(site)
+    fit = site_fit(site_folder(site), len(data), board)
+    if fit["over"]:
+        raise ZongjiError(flashbudget.over_message(fit) + "; nothing written")
     if output is None:
         output = os.path.join(site if os.path.isdir(site) else os.path.dirname(site) or ".", "site.zjb")
     tmp = output + ".tmp"
@@ -38,6 +53,7 @@ def bundle_cmd(site, output, as_json):
         "version": runtime.version,
         "extensions": len(runtime.directory),
         "site": runtime.branch.get("name"),
+        "flash": fit,
     }
     if as_json:
         click.echo(json.dumps(info, ensure_ascii=False, indent=2))
@@ -46,3 +62,4 @@ def bundle_cmd(site, output, as_json):
             "wrote %s: %d bytes, %s, version %s"
             % (output, len(data), plural(info["extensions"], "extension"), runtime.version[:16])
         )
+        click.echo(flashbudget.describe(fit))

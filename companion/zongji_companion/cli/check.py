@@ -5,7 +5,9 @@ import json
 import click
 
 from zongji_companion import sitefiles
-from zongji_companion.cli import main, plural
+from zongji_companion.cli import ZongjiError, main, plural
+
+DEFAULT_BOARD = "esp32-wrover"  # the suggested board, as `zongji device run` takes by default
 
 
 def _counts(loaded):
@@ -20,15 +22,31 @@ def _counts(loaded):
 @main.command()
 @click.argument("site", default=".", type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print the problems as one JSON object.")
+@click.option(
+    "--board",
+    default=DEFAULT_BOARD,
+    show_default=True,
+    help="Check that the bundle and the prompt files fit on this board's flash (a boards/ name or a .json path).",
+)
 @click.pass_context
-def check(ctx, site, as_json):
+def check(ctx, site, as_json, board):
     """Check a site folder (default: the current one) and list every problem.
 
     SITE is a folder holding site.toml and its staff CSV, or the .toml file itself. Each
     problem is printed as `file:line: error|warning: message`. Exit code 0 when there are
     no errors (warnings allowed), 1 when there are.
+
+    Prompt files (`zongji prompts build`) that are missing or stale are warnings: the device
+    still routes every call and plays silence, or the old audio, for them. A site whose
+    bundle and prompts do not fit on the board's flash is an error.
     """
     loaded, problems = sitefiles.check_site(site)
+    fit = None
+    if loaded.site and not any(p[0] == "error" for p in problems):
+        from zongji.site import bundle as site_bundle
+
+        fit = site_fit(loaded.root, len(site_bundle.encode(loaded.site, loaded.extensions)), board)
+        problems = problems + _prompt_problems(loaded, site, fit)
     report = loaded.report(problems)
     errors = sum(1 for p in report if p["level"] == "error")
     warnings = len(report) - errors
@@ -42,6 +60,8 @@ def check(ctx, site, as_json):
             "counts": counts,
             "problems": report,
         }
+        if fit is not None:
+            out["flash"] = fit
         click.echo(json.dumps(out, ensure_ascii=False, indent=2))
     else:
         for p in report:
@@ -59,3 +79,35 @@ def check(ctx, site, as_json):
             click.echo("site OK: %s" % what)
     if errors:
         ctx.exit(1)
+
+
+def site_fit(root, bundle_bytes, board):
+    """The flash estimate (flashbudget.estimate) of a site folder's bundle and prompts on `board`."""
+    from zongji_companion import boards, flashbudget, promptfiles
+
+    try:
+        spec = boards.load(board)
+    except boards.BoardError as e:
+        raise ZongjiError(str(e)) from None
+    return flashbudget.estimate(spec, bundle_bytes, promptfiles.files_bytes(root))
+
+
+def _prompt_problems(loaded, site_arg, fit):
+    """The prompt files' warnings and, when the site does not fit on the board, an error."""
+    from zongji.site.model import Site
+
+    from zongji_companion import flashbudget, promptfiles
+
+    out = promptfiles.check_problems(
+        loaded.root, Site(loaded.site), site_arg, lambda name, line: (sitefiles.FILE, name, line)
+    )
+    if fit["over"]:
+        where = promptfiles.MANIFEST if fit["prompt_files"] else loaded.toml_name
+        out.append(
+            (
+                "error",
+                (sitefiles.FILE, where, 1),
+                flashbudget.over_message(fit),
+            )
+        )
+    return out
