@@ -261,3 +261,27 @@ def test_prompts_count_against_the_flash_budget(tmp_path):
     assert not (folder / "site.zjb").exists()
     result = run("bundle", "--board", "esp32-s3-octal", folder)
     assert result.exit_code == 0 and "flash (esp32-s3-octal): " in result.output
+
+
+def test_flash_estimate_counts_blocks_and_the_board_partition():
+    from zongji_companion import flashbudget
+
+    board = {"name": "b", "flash_size": "4MB", "limits": {"max_records": 100}}
+    fit = flashbudget.estimate(board, 5000, [("prompts/a.ulaw", 1), ("prompts/b.ulaw", 4097)])
+    assert fit["partition"] == 2 * 1024 * 1024 and fit["usable"] == int(fit["partition"] * 0.9)
+    assert fit["bundle"] == 3 * 8192 and fit["prompts"] == 4096 + 8192
+    assert fit["state"] == 28672 + 16384 + 8192 + 8192  # records, registrations, main.py+config, largest
+    assert flashbudget.flash_bytes("8MB") == 8 * 1024 * 1024
+    big = flashbudget.estimate(board, 5000, [("p", 100000)] * 20)
+    assert big["over"] > 0 and "does not fit on the b's flash" in flashbudget.over_message(big)
+
+
+def test_check_without_board_files_skips_only_the_flash_estimate(tmp_path, monkeypatch):
+    from zongji_companion import boards
+
+    folder = new_site(tmp_path)
+    monkeypatch.setattr(boards, "BOARDS_DIR", str(tmp_path / "none"))
+    out = json.loads(run("check", "--json", folder).output)
+    assert out["ok"] and "flash" not in out
+    result = run("check", "--board", "esp32-wrover", folder)
+    assert result.exit_code == 1 and "no board 'esp32-wrover'" in result.output

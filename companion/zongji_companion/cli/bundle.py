@@ -16,9 +16,8 @@ from zongji_companion.cli.check import DEFAULT_BOARD, site_fit
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
 @click.option(
     "--board",
-    default=DEFAULT_BOARD,
-    show_default=True,
-    help="The board whose flash must hold the bundle and the prompt files (a boards/ name or a .json path).",
+    help="The board whose flash must hold the bundle and the prompt files (a boards/ name or a .json path; "
+    "default %s)." % DEFAULT_BOARD,
 )
 def bundle_cmd(site, output, as_json, board):
     """Compile SITE into the compact bundle the device loads.
@@ -36,7 +35,7 @@ def bundle_cmd(site, output, as_json, board):
     """
     runtime, data = load_site(site)
     fit = site_fit(site_folder(site), len(data), board)
-    if fit["over"]:
+    if fit is not None and fit["over"]:
         raise ZongjiError(flashbudget.over_message(fit) + "; nothing written")
     if output is None:
         output = os.path.join(site if os.path.isdir(site) else os.path.dirname(site) or ".", "site.zjb")
@@ -62,4 +61,5 @@ def bundle_cmd(site, output, as_json, board):
             "wrote %s: %d bytes, %s, version %s"
             % (output, len(data), plural(info["extensions"], "extension"), runtime.version[:16])
         )
-        click.echo(flashbudget.describe(fit))
+        if fit is not None:
+            click.echo(flashbudget.describe(fit))

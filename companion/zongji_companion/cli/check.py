@@ -24,9 +24,8 @@ def _counts(loaded):
 @click.option("--json", "as_json", is_flag=True, help="Print the problems as one JSON object.")
 @click.option(
     "--board",
-    default=DEFAULT_BOARD,
-    show_default=True,
-    help="Check that the bundle and the prompt files fit on this board's flash (a boards/ name or a .json path).",
+    help="Check that the bundle and the prompt files fit on this board's flash (a boards/ name or a .json "
+    "path; default %s)." % DEFAULT_BOARD,
 )
 @click.pass_context
 def check(ctx, site, as_json, board):
@@ -82,12 +81,15 @@ def check(ctx, site, as_json, board):
 
 
 def site_fit(root, bundle_bytes, board):
-    """The flash estimate (flashbudget.estimate) of a site folder's bundle and prompts on `board`."""
+    """The flash estimate (flashbudget.estimate) of a site folder's bundle and prompts on `board`
+    (None: the default board, and no estimate when its file is not installed)."""
     from zongji_companion import boards, flashbudget, promptfiles
 
     try:
-        spec = boards.load(board)
+        spec = boards.load(board or DEFAULT_BOARD)
     except boards.BoardError as e:
+        if board is None:
+            return None  # an install without boards/: check what can be checked
         raise ZongjiError(str(e)) from None
     return flashbudget.estimate(spec, bundle_bytes, promptfiles.files_bytes(root))
 
@@ -101,7 +103,7 @@ def _prompt_problems(loaded, site_arg, fit):
     out = promptfiles.check_problems(
         loaded.root, Site(loaded.site), site_arg, lambda name, line: (sitefiles.FILE, name, line)
     )
-    if fit["over"]:
+    if fit is not None and fit["over"]:
         where = promptfiles.MANIFEST if fit["prompt_files"] else loaded.toml_name
         out.append(
             (
