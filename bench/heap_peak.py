@@ -49,6 +49,9 @@ def romfs_image(firmware, out):
         shutil.copytree(
             os.path.join(firmware, "zongji"), os.path.join(src, "zongji"), ignore=shutil.ignore_patterns("__pycache__")
         )
+        from zongji_companion.vdevice import native_mpy
+
+        native_mpy(os.path.join(src, "zongji"))  # the viper modules, compiled for this machine
         mpremote = os.path.join(VENV_BIN, "mpremote")
         subprocess.run(
             [mpremote if os.path.exists(mpremote) else "mpremote", "romfs", "-o", out, "build", src],

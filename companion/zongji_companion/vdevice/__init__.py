@@ -82,7 +82,7 @@ def micropypath():
     return os.pathsep.join((FIRMWARE, HERE, ".frozen"))
 
 
-def _native_mpy(folder):
+def native_mpy(folder):
     """Modules with @micropython.viper need mpy-cross told the machine's architecture, which
     `mpremote romfs build` does not pass: compile those here for this machine (the unix port's
     arch, as a board's build passes -march=xtensawin) and leave the .mpy in place of the .py."""
@@ -131,7 +131,7 @@ def rom_image(cache=None):
         work = tempfile.mkdtemp(prefix="zongji-rom-")
         try:
             shutil.copytree(src, os.path.join(work, "zongji"), ignore=shutil.ignore_patterns("__pycache__"))
-            _native_mpy(os.path.join(work, "zongji"))
+            native_mpy(os.path.join(work, "zongji"))
             tmp = out + ".%d.tmp" % os.getpid()
             proc = subprocess.run(
                 [sys.executable, "-m", "mpremote", "romfs", "-o", tmp, "build", work],
