@@ -246,7 +246,24 @@ class Device:
             self._bug("a datagram", e)
 
     async def serve(self):
-        udp = self.udp
+        await self._serve(self.udp, self._sip_in)
+
+    async def serve_media(self):
+        await self._serve(self.media, self._rtp_in)
+
+    def _sip_in(self, data, addr, now):
+        self._last_rx = now
+        if self.pump is not None:
+            self._datagram(data, addr, now)
+            self._rearm(now)
+
+    def _rtp_in(self, data, addr, now):
+        if self.pump is not None:
+            self.pump.rtp(data, addr, now)
+            self._rearm(now)
+
+    async def _serve(self, udp, take):
+        """Read udp's datagrams into take(data, addr, now), BURST at a time between the tasks."""
         while not self._stopping:
             if udp.sock is None:  # closed while the link is down (tick): open again when it returns
                 await asyncio.sleep_ms(100)
@@ -257,33 +274,9 @@ class Device:
                     got = udp.recv()
                     if got is None:
                         break
-                    now = self.clock.now_ms()
-                    self._last_rx = now
-                    if self.pump is not None:
-                        self._datagram(got[0], got[1], now)
-                        self._rearm(now)
+                    take(got[0], got[1], self.clock.now_ms())
                 except MemoryError as e:
                     self._bug("a datagram", e)
-            await asyncio.sleep_ms(0)
-
-    async def serve_media(self):
-        udp = self.media
-        while not self._stopping:
-            if udp.sock is None:
-                await asyncio.sleep_ms(100)
-                continue
-            await readable(udp.sock)
-            for _ in range(BURST):
-                try:
-                    got = udp.recv()
-                    if got is None:
-                        break
-                    if self.pump is not None:
-                        now = self.clock.now_ms()
-                        self.pump.rtp(got[0], got[1], now)
-                        self._rearm(now)
-                except MemoryError as e:
-                    self._bug("an rtp datagram", e)
             await asyncio.sleep_ms(0)
 
     async def timers(self):

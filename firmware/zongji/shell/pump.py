@@ -90,17 +90,22 @@ class Pump:
         else:  # a media tick (50 a second per caller): frames only, unless they led to SIP
             self._media_after(now_ms)
 
-    def _media_after(self, now_ms):
-        sw = self.sw
+    def _send_frames(self, now_ms):
+        """The RTP frames due by now and relayed packets, out on the media socket."""
         send_media = self.send_media
         if send_media is not None:
             try:
-                frames = sw.media_to_send(now_ms)
+                frames = self.sw.media_to_send(now_ms)
             except Exception as e:
                 frames = ()
                 self.bug("the media", e)
             for data, addr in frames:
                 send_media(data, addr)
+        return send_media
+
+    def _media_after(self, now_ms):
+        sw = self.sw
+        send_media = self._send_frames(now_ms)
         if sw.sip_pending():
             return self._after(now_ms)
         at = self._sip_at
@@ -120,15 +125,7 @@ class Pump:
 
     def _after(self, now_ms):
         sw = self.sw
-        send_media = self.send_media
-        if send_media is not None:
-            try:
-                frames = sw.media_to_send(now_ms)
-            except Exception as e:
-                frames = ()
-                self.bug("the media", e)
-            for data, addr in frames:
-                send_media(data, addr)
+        send_media = self._send_frames(now_ms)
         for data, addr in sw.datagrams_to_send():
             self._send(data, addr)
         for event in sw.take_events():
