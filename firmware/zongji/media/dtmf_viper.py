@@ -6,7 +6,10 @@ unix); CPython and the WebAssembly port fail the import and use the plain loop.
 Viper ints are machine words, 32 bits on the ESP32, so (c * s) >> 14 is taken in two parts,
 c * (s >> 14) + ((c * (s & 0x3FFF)) >> 14), which is the same integer (floor division by 2^14
 splits exactly) and keeps every product under 2^30 for |s| < 2^22. Samples come through
-ptr16, which reads unsigned: the sign is put back by hand.
+ptr16, which reads unsigned: the sign is put back by hand. So for the resonator state read
+back through ptr32 between calls (a half-block split over two frames): a 64-bit port (unix)
+reads it zero-extended, and x - ((x & 2^31) << 1) restores the sign there while changing
+nothing on a 32-bit one, where the shift drops the bit.
 """
 
 import micropython
@@ -22,22 +25,39 @@ def run(st: ptr32, coef: ptr16, pcm: ptr16, i: int, n: int):  # noqa: F821  (vip
     c5 = int(coef[5])
     c6 = int(coef[6])
     c7 = int(coef[7])
+    m = 1 << 31  # ptr32 loads are unsigned on a 64-bit port: put the sign back
     a0 = st[0]
+    a0 -= (a0 & m) << 1
     b0 = st[1]
+    b0 -= (b0 & m) << 1
     a1 = st[2]
+    a1 -= (a1 & m) << 1
     b1 = st[3]
+    b1 -= (b1 & m) << 1
     a2 = st[4]
+    a2 -= (a2 & m) << 1
     b2 = st[5]
+    b2 -= (b2 & m) << 1
     a3 = st[6]
+    a3 -= (a3 & m) << 1
     b3 = st[7]
+    b3 -= (b3 & m) << 1
     a4 = st[8]
+    a4 -= (a4 & m) << 1
     b4 = st[9]
+    b4 -= (b4 & m) << 1
     a5 = st[10]
+    a5 -= (a5 & m) << 1
     b5 = st[11]
+    b5 -= (b5 & m) << 1
     a6 = st[12]
+    a6 -= (a6 & m) << 1
     b6 = st[13]
+    b6 -= (b6 & m) << 1
     a7 = st[14]
+    a7 -= (a7 & m) << 1
     b7 = st[15]
+    b7 -= (b7 & m) << 1
     e = st[16]
     j = i
     end = i + n
