@@ -25,7 +25,8 @@ def run(st: ptr32, coef: ptr16, pcm: ptr16, i: int, n: int):  # noqa: F821  (vip
     c5 = int(coef[5])
     c6 = int(coef[6])
     c7 = int(coef[7])
-    m = 1 << 31  # ptr32 loads are unsigned on a 64-bit port: put the sign back
+    m = 1  # ptr32 loads are unsigned on a 64-bit port: put the sign back with m = 2^31
+    m <<= 31  # (computed, not a literal: 1 << 31 folds to an object on a 32-bit port)
     a0 = st[0]
     a0 -= (a0 & m) << 1
     b0 = st[1]
