@@ -130,10 +130,10 @@ def provider(started, workdir):
 
 @pytest.fixture
 def baresip(started, workdir):
-    """start(name, user, password, server, listen_port=None, register=True) -> Baresip."""
+    """start(name, user, password, server, listen_port=None, register=True, tone=440, record=False) -> Baresip."""
 
-    def start(name, user, password, server, listen_port=None, register=True):
+    def start(name, user, password, server, listen_port=None, register=True, **kw):
         port = listen_port or _free_udp_port(span=2, tcp=True)
-        return started.add(Baresip.start(workdir, name, user, password, server, port, register=register))
+        return started.add(Baresip.start(workdir, name, user, password, server, port, register=register, **kw))
 
     return start

@@ -779,7 +779,10 @@ class Baresip(Proc):
     CLOSED_BY_PEER = r"session closed"
 
     @classmethod
-    def start(cls, workdir, name, user, password, server, listen_port, register=True, quit_after_s=90):
+    def start(cls, workdir, name, user, password, server, listen_port, register=True, quit_after_s=90, tone=440,
+              record=False):  # fmt: skip
+        """tone: the microphone's sine (Hz). record: the sndfile module writes what the phone
+        hears and sends, per call, to dump-*-dec.wav / dump-*-enc.wav in its folder (recordings())."""
         conf = Path(workdir) / name
         conf.mkdir(parents=True, exist_ok=True)
         lines = [
@@ -788,7 +791,7 @@ class Baresip(Proc):
             "net_interface %s" % LOOPBACK,  # SDP and Contact on loopback, not the LAN address
             "call_local_timeout 30",
             "call_max_calls 2",
-            "audio_source ausine,440",
+            "audio_source ausine,%d" % tone,
             "audio_alert aufile,/dev/null",
             "ausrc_srate 48000",
             "ausrc_channels 2",
@@ -798,6 +801,8 @@ class Baresip(Proc):
             "module_path /usr/lib/baresip/modules",
         ]
         lines += ["module %s" % m for m in BARESIP_MODULES]
+        if record:
+            lines += ["module sndfile.so", "snd_path %s" % conf]
         lines += ["module_tmp account.so", "module_app menu.so"]
         (conf / "config").write_text("\n".join(lines) + "\n")
         params = ["answermode=auto", "audio_codecs=pcmu", "ptime=20"]
@@ -814,6 +819,7 @@ class Baresip(Proc):
         bs = cls("baresip-" + name, argv, workdir, stdin=True)
         bs.user = user
         bs.server = tuple(server)
+        bs.conf = conf
         try:
             bs.wait_for(r"baresip is ready", 10)
         except AssertionError:
@@ -841,6 +847,10 @@ class Baresip(Proc):
             except subprocess.TimeoutExpired:
                 pass
         return self.stop()
+
+    def recordings(self, kind="dec"):
+        """The sndfile module's WAV files, oldest first: "dec" what the phone heard, "enc" what it sent."""
+        return sorted(self.conf.glob("dump-*-%s.wav" % kind), key=lambda p: p.stat().st_mtime)
 
     def packets(self):
         """(transmitted, received) RTP packets of the last call that ended, or None."""

@@ -2,14 +2,23 @@
 SIPp calls the main menu's short number, is answered by the switch's own user agent, and plays
 one of SIPp's own RFC 4733 captures (Debian's sip-tester ships /usr/share/sip-tester/
 dtmf_2833_*.pcap). The key puts the caller through: a SIPp UAS registered as the menu option's
-target gets the INVITE and answers, and the call record says so."""
+target gets the INVITE and answers, and the call record says so.
+
+Also: a baresip caller types the key and talks to the target (each end's recording holds the
+other's tone: 440 Hz one way, 1000 Hz the other); SpanDSP's in-band tones in u-law RTP, on a
+call without telephone-event, do what the RFC 4733 key does; and a manager's international
+call asks for the PIN, where only the right one reaches the provider (Kamailio). The RTP
+captures for those are written by rtppcap.py."""
 
 import os
+import sys
 import time
 from pathlib import Path
 
 import pytest
 from sipharness import sipp, write_injection
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/spandsp.py
 
 CAPTURES = Path("/usr/share/sip-tester")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -79,14 +88,15 @@ def test_a_wrong_key_reaches_nobody(example_site, switchboard, sipp_server, free
 def test_a_baresip_caller_presses_a_key_and_talks_to_the_target(example_site, switchboard, baresip):
     """baresip 202 calls the main menu, types 1 (RFC 4733 from its keypad), and is put through
     to group 600, where baresip 201 answers by itself; RTP then flows both ways through the
-    switch's media relay: each phone receives packets, and 201 hears only what 202 sends."""
+    switch's media relay: each phone receives packets, 201 hears 202's 440 Hz microphone and
+    202, once put through, 201's 1000 Hz."""
     from sipharness import Baresip
 
     _always_open(example_site)
     example_site.check()
     hm = switchboard(example_site)
-    target = baresip("201", "201", example_site.secret("201"), hm.addr)
-    caller = baresip("202", "202", example_site.secret("202"), hm.addr)
+    target = baresip("201", "201", example_site.secret("201"), hm.addr, tone=1000, record=True)
+    caller = baresip("202", "202", example_site.secret("202"), hm.addr, tone=440, record=True)
     for phone in (target, caller):
         phone.wait_for(Baresip.REGISTERED, 10)
     hm.wait_for(r"(?:^|\s)registered 201\b", 5)
@@ -108,4 +118,122 @@ def test_a_baresip_caller_presses_a_key_and_talks_to_the_target(example_site, sw
     assert tx_t > 50 and rx_t > 50, "target tx/rx %d/%d: the relay did not carry 3 s both ways" % (tx_t, rx_t)
     assert rx_c > rx_t, "caller rx %d: the attendant's frames and then the target's" % rx_c
     hm.wait_for(r"call 202 -> 600\b.*answered", 10)
+    assert hm.problems() == [], hm.problems()
+    # what each one heard (baresip's sndfile recordings): the target the caller's 440 Hz
+    # microphone, the caller the target's 1000 Hz at the end of its call
+    heard_t, rate_t = _wav(target.recordings()[-1])
+    heard_c, rate_c = _wav(caller.recordings()[-1])
+    assert _tone(heard_t[-len(heard_t) // 2 :], rate_t, (440, 1000)) == 440
+    assert _tone(heard_c[-len(heard_c) // 4 :], rate_c, (440, 1000)) == 1000
+
+
+def _wav(path):
+    """A WAV file -> (samples of its first channel, rate)."""
+    import wave
+    from array import array
+
+    with wave.open(str(path)) as w:
+        assert w.getsampwidth() == 2, path
+        ch = w.getnchannels()
+        pcm = array("h", w.readframes(w.getnframes()))
+        rate = w.getframerate()
+    return list(pcm[::ch]), rate
+
+
+def _tone(x, rate, candidates):
+    """The candidate frequency that carries most of x's energy (a Goertzel per candidate: a
+    pure tone gives a share near 1), or None when none carries half (silence, noise, speech)."""
+    import math
+
+    assert len(x) > rate // 10, "under 100 ms of audio recorded"
+    energy = sum(v * v for v in x) * len(x) / 2.0
+    for f in candidates:
+        c = 2 * math.cos(2 * math.pi * f / rate)
+        a = b = 0.0
+        for v in x:
+            a, b = v + c * a - b, a
+        if energy and (a * a + b * b - c * a * b) / energy > 0.5:
+            return f
+    return None
+
+
+def _scenario_without_telephone_event(workdir):
+    """uac_menu.xml offering PCMU only: with no telephone-event agreed, keys can only come as
+    tones in the audio, and the switch must listen for them there."""
+    from sipharness import SIPP_DIR
+
+    text = (SIPP_DIR / "uac_menu.xml").read_text(encoding="iso-8859-1")
+    text = text.replace("RTP/AVP 0 101", "RTP/AVP 0")
+    text = "\n".join(ln for ln in text.split("\n") if ":101 " not in ln)
+    assert "telephone-event/" not in text
+    path = workdir / "uac_menu_inband.xml"
+    path.write_text(text, encoding="iso-8859-1")
+    return path
+
+
+def test_spandsp_tones_in_the_audio_reach_the_target(example_site, switchboard, sipp_server, free_udp_port, workdir):
+    """An in-band call: SpanDSP's dtmf_tx makes the tone for 1 (-10 dBm0, 80 ms), it goes into
+    u-law RTP between stretches of silence, and SIPp plays that into a call that agreed on PCMU
+    only. The attendant's own Goertzel detector hears the key and group 600 rings 201."""
+    import rtppcap
+    import spandsp
+
+    spandsp.require()
+    _always_open(example_site)
+    example_site.check()
+    secrets = example_site.secrets()
+    hm = switchboard(example_site)
+    uas_port = free_udp_port()
+    _register_uas(hm, "201", secrets["201"], uas_port, workdir)
+    uas = sipp_server("uas_answer.xml", "uas", 1, uas_port, timeout_s=40, recv_timeout_ms=20000)
+    pcm = [0] * 4000 + spandsp.dtmf_generate("1", level=-10, on_ms=80, off_ms=80) + [0] * 4000
+    pcap = rtppcap.write(workdir / "inband_1.pcap", rtppcap.audio_packets(pcm))
+    inf = write_injection(workdir / "caller.csv", [("202", secrets["202"])])
+    res = sipp(_scenario_without_telephone_event(workdir), hm.addr, workdir, "menu_inband", calls=1, inf=inf,
+               service="800", duration_ms=4000, timeout_s=30, recv_timeout_ms=15000,
+               extra=("-key", "pcap", str(pcap)))  # fmt: skip
+    answered = uas.finish(20)
+    assert res.returncode == 0 and res.successful == 1, res.explain()
+    assert answered.successful == 1, answered.explain()
+    hm.wait_for(r"call 202 -> 600\b.*answered", 10)
+    assert hm.problems() == [], hm.problems()
+
+
+INTERNATIONAL = "000442079460000"  # outside prefix 0, then 00 44 20 7946 0000
+
+
+def test_a_managers_international_call_asks_for_the_pin(
+    example_site, switchboard, provider, sipp_server, free_udp_port, workdir
+):
+    """201 (class manager: international needs the PIN) dials London. The attendant answers
+    and asks for the PIN; SIPp types it as RFC 4733 events. A wrong PIN: not one INVITE
+    reaches the provider (Kamailio). The right one (staff.csv's, from zongji init): the call
+    goes out over the trunk, the provider relays it to the far end, which answers."""
+    import rtppcap
+
+    trunk = example_site.trunk()
+    pin = example_site.row("201")["pin"]
+    assert example_site.row("201")["class"] == "manager" and len(pin) >= 4
+    far_end = free_udp_port()
+    prov = provider(trunk["port"], trunk["username"], trunk["password"], far_end)
+    hm = switchboard(example_site)
+    hm.wait_for(r"\btrunk registered\b", 15)
+    inf = write_injection(workdir / "201.csv", [("201", example_site.secret("201"))])
+
+    wrong = "".join(str((int(d) + 1) % 10) for d in pin)
+    pcap = rtppcap.write(workdir / "pin_wrong.pcap", rtppcap.event_packets(wrong + "#"))
+    res = sipp("uac_menu.xml", hm.addr, workdir, "pin_wrong", calls=1, inf=inf, service=INTERNATIONAL,
+               duration_ms=3000, timeout_s=30, recv_timeout_ms=15000, extra=("-key", "pcap", str(pcap)))  # fmt: skip
+    assert res.returncode == 0 and res.successful == 1, res.explain()  # asked again, not put through
+    time.sleep(1.0)
+    assert prov.received_invites() == [], prov.tail()
+
+    uas = sipp_server("uas_answer.xml", "london", 1, far_end, timeout_s=40, recv_timeout_ms=20000)
+    pcap = rtppcap.write(workdir / "pin_right.pcap", rtppcap.event_packets(pin + "#"))
+    res = sipp("uac_menu.xml", hm.addr, workdir, "pin_right", calls=1, inf=inf, service=INTERNATIONAL,
+               duration_ms=6000, timeout_s=30, recv_timeout_ms=15000, extra=("-key", "pcap", str(pcap)))  # fmt: skip
+    answered = uas.finish(20)
+    assert res.returncode == 0 and res.successful == 1, res.explain()
+    assert answered.successful == 1, answered.explain()
+    assert prov.invites() == [(INTERNATIONAL[1:], trunk["username"])], prov.tail()
     assert hm.problems() == [], hm.problems()
