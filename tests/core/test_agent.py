@@ -431,3 +431,195 @@ def test_the_reply_timeout_starts_when_the_greeting_ends():
     assert net.prompts.opened == ["menu.main"]
     net.advance(3000)
     assert net.prompts.opened == ["menu.main", "menu.main"]
+
+
+# ---- anchored calls: the branch's ringback (early media) and music on hold ([sounds]) -------------
+
+RINGBACK = b"\x55" * 400  # two and a half frames: the loop shows as 0x55 frames going on and on
+HOLD = b"\x66" * 320
+TRUNK_ADDR = ("127.0.0.1", 5070)
+PROVIDER_MEDIA = ("127.0.0.1", 7000)
+
+
+def _sounds_net(sounds=True):
+    files = {"menu.main": GREETING, "phrase.invalid.0": INVALID}
+    if sounds:
+        files.update({"sound.ringback": RINGBACK, "sound.hold": HOLD})
+    from _phones import Phone
+
+    net = MediaNet(_sites.build(), Prompts(files))
+    desk = net.phone("201", 5061)
+    assert desk.register().status == 200
+    prov = Phone(net, "provider", TRUNK_ADDR, "trunkpass")
+    net.phones[TRUNK_ADDR] = prov
+    prov.auto["REGISTER"] = 200
+    net.advance(10)
+    return net, desk, prov
+
+
+def _outside_call(net, prov, did="02155550199", call_id="in-anchor"):
+    """The provider brings an outside caller's INVITE for did (02155550199 -> 201), with SDP."""
+    inv = make_request(
+        "INVITE", "sip:%s@%s:%d" % (did, SWITCH[0], SWITCH[1]), "<sip:13912345678@127.0.0.1>;tag=pp",
+        "<sip:%s@%s>" % (did, SWITCH[0]), call_id, 1, via="SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK" + call_id,
+        contact="<sip:13912345678@127.0.0.1:5070>", body=sdp(PROVIDER_MEDIA[0], PROVIDER_MEDIA[1]),
+        content_type="application/sdp",
+    )  # fmt: skip
+    prov.send(inv)
+    return inv
+
+
+def _answer(phone, rung, port=5000, tag="t201"):
+    from zongji.sip.message import make_response
+
+    resp = make_response(rung, 200, to_tag=tag)
+    resp.add("contact", phone.contact)
+    for rr in rung.get_all("record-route"):
+        resp.add("record-route", rr)
+    resp.body = sdp(phone.addr[0], port, (0, 101))
+    resp.add("content-type", "application/sdp")
+    phone.send(resp)
+    return resp
+
+
+def _reinvite_from_callee(phone, rung, ok, direction):
+    """The callee's re-INVITE in its dialog (hold: a=sendonly; resume: a=sendrecv)."""
+    phone.cseq += 1
+    body = sdp(phone.addr[0], 5000, (0, 101)) + ("a=%s\r\n" % direction).encode()
+    req = make_request(
+        "INVITE", rung.contacts()[0].uri, ok.get("to"), rung.get("from"), rung.call_id(), phone.cseq,
+        via="SIP/2.0/UDP %s:%d;branch=z9hG4bKre%d" % (phone.addr[0], phone.addr[1], phone.cseq),
+        contact=phone.contact, body=body, content_type="application/sdp",
+    )  # fmt: skip
+    for r in rung.get_all("record-route"):
+        req.add("route", r)
+    phone.send(req)
+    return phone.got[-1]
+
+
+def _frames_to(net, addr, since=0):
+    return [bytes(p.payload) for p in net.rtp.get(addr, [])[since:]]
+
+
+def _anchored_call(net, desk, prov):
+    """An outside call to 201, answered by 201 and ACKed by the provider: (invite, rung, ok)."""
+    desk.auto["INVITE"] = 180
+    inv = _outside_call(net, prov)
+    rung = desk.last("INVITE")
+    net.advance(100)
+    _answer(desk, rung)
+    net.advance(40)
+    ok = prov.last(200)
+    prov.ack_2xx(inv, ok)
+    return inv, rung, ok
+
+
+def test_an_outside_caller_hears_the_branchs_ringback_as_early_media_then_talks():
+    net, desk, prov = _sounds_net()
+    desk.auto["INVITE"] = 180
+    inv = _outside_call(net, prov)
+    early = prov.last(183)
+    assert early is not None and answer_sdp(early) == (SWITCH[0], MEDIA_PORT)  # 183 with our SDP
+    assert prov.last(200) is None  # not answered: the outside caller is not charged for ringing
+    rung = desk.last("INVITE")
+    assert rung is not None and answer_sdp(rung) == (SWITCH[0], MEDIA_PORT)  # the desk meets our media
+    assert "13912345678" in rung.get("from")  # and sees who calls
+    net.advance(300)
+    heard = _frames_to(net, PROVIDER_MEDIA)
+    assert len(heard) >= 10 and heard[0] == RINGBACK[:160]
+    assert set(heard) <= {RINGBACK[:160], RINGBACK[:80] + b"\xff" * 80}  # the file, looped
+    assert heard.count(RINGBACK[:80] + b"\xff" * 80) >= 3
+    _answer(desk, rung)
+    net.advance(40)
+    ok = prov.last(200)
+    assert ok is not None and ok.cseq()[1] == "INVITE"
+    assert ok.get("to") == early.get("to")  # one dialog: the 183's tag, then its 200
+    assert answer_sdp(ok) == answer_sdp(early)
+    prov.ack_2xx(inv, ok)
+    before = len(net.rtp.get(PROVIDER_MEDIA, []))
+    net.send_rtp(rtp.build(0, 1, 160, 0xBEEF, b"\x44" * 160), (desk.addr[0], 5000))
+    assert _frames_to(net, PROVIDER_MEDIA, before) == [b"\x44" * 160]  # the desk's voice, relayed
+    net.send_rtp(rtp.build(0, 1, 160, 0xCAFE, b"\x33" * 160), PROVIDER_MEDIA)
+    assert _frames_to(net, (desk.addr[0], 5000))[-1] == b"\x33" * 160
+    net.advance(200)
+    assert len(net.rtp.get(PROVIDER_MEDIA, [])) == before + 1  # relayed: nothing of our own
+
+
+def test_an_outside_caller_put_on_hold_hears_the_hold_music():
+    net, desk, prov = _sounds_net()
+    inv, rung, ok = _anchored_call(net, desk, prov)
+    held = _reinvite_from_callee(desk, rung, _ok_of(desk, rung), "sendonly")
+    assert held.status == 200 and b"a=recvonly" in held.body  # we take the hold, not the provider
+    assert prov.last("INVITE") is None  # no re-INVITE across the trunk
+    before = len(net.rtp.get(PROVIDER_MEDIA, []))
+    net.advance(200)
+    music = _frames_to(net, PROVIDER_MEDIA, before)
+    assert len(music) >= 8 and set(music) == {HOLD[:160]}  # the hold file, over and over
+    n = len(net.rtp.get((desk.addr[0], 5000), []))
+    net.send_rtp(rtp.build(0, 9, 1600, 0xCAFE, b"\x33" * 160), PROVIDER_MEDIA)
+    assert len(net.rtp.get((desk.addr[0], 5000), [])) == n  # the held side is not relayed to
+    resumed = _reinvite_from_callee(desk, rung, _ok_of(desk, rung), "sendrecv")
+    assert resumed.status == 200 and b"a=sendrecv" in resumed.body
+    net.send_rtp(rtp.build(0, 2, 320, 0xBEEF, b"\x44" * 160), (desk.addr[0], 5000))
+    assert _frames_to(net, PROVIDER_MEDIA)[-1] == b"\x44" * 160  # talking again
+    before = len(net.rtp.get(PROVIDER_MEDIA, []))
+    net.advance(200)
+    assert len(net.rtp.get(PROVIDER_MEDIA, [])) == before  # no more music
+
+
+def _ok_of(desk, rung):
+    """The 200 the desk sent for rung (what the test's _answer built): its To has the tag."""
+    from zongji.sip.message import make_response
+
+    return make_response(rung, 200, to_tag="t201")
+
+
+def test_nobody_answering_an_anchored_call_gives_the_caller_the_targets_answer():
+    net, desk, prov = _sounds_net()
+    desk.auto["INVITE"] = 486
+    prov.auto["INVITE"] = 486  # 201's follow-me, its mobile over the trunk, is busy too
+    _outside_call(net, prov)
+    net.advance(100)
+    mobile = prov.last("INVITE")
+    assert mobile is not None and mobile.uri.user == "13800138001"
+    finals = [m for m in prov.got if not hasattr(m, "method") and m.status >= 200 and m.call_id() == "in-anchor"]
+    assert [m.status for m in finals] == [486] and prov.last(200) is None
+    net.advance(1000)
+    assert not net.sw.agent.calls and not net.hub.open and not net.sw.proxy.calls
+
+
+def test_the_outside_caller_giving_up_cancels_the_desk():
+    net, desk, prov = _sounds_net()
+    desk.auto["INVITE"] = 180
+    inv = _outside_call(net, prov)
+    net.advance(200)
+    cancel = make_request(
+        "CANCEL", inv.uri, inv.get("from"), inv.get("to"), inv.call_id(), 1, via=inv.get("via"),
+    )  # fmt: skip
+    prov.send(cancel)
+    net.advance(100)
+    assert prov.last(487) is not None
+    assert desk.last("CANCEL") is not None  # the desk stops ringing
+    net.advance(1000)
+    assert not net.sw.agent.calls and not net.hub.open
+
+
+def test_without_sounds_outside_calls_are_proxied_phone_to_provider():
+    net, desk, prov = _sounds_net(sounds=False)
+    desk.auto["INVITE"] = 180
+    _outside_call(net, prov)
+    rung = desk.last("INVITE")
+    assert rung is not None and answer_sdp(rung) == PROVIDER_MEDIA  # SDP untouched: no anchoring
+    assert prov.last(183) is None and not net.sw.agent.calls
+
+
+def test_a_transfer_rings_with_the_branchs_ringback_file():
+    net, desk, prov = _sounds_net()
+    caller = net.phone("202", 5062)
+    assert caller.register().status == 200
+    desk.auto["INVITE"] = 180
+    call(net, caller, "800")
+    net.advance(100)
+    Keypad(net, (caller.addr[0], 4000)).press("1")  # sales, group 600: 201 rings
+    net.advance(1000)
+    assert "sound.ringback" in net.prompts.opened

@@ -237,3 +237,93 @@ def test_a_managers_international_call_asks_for_the_pin(
     assert answered.successful == 1, answered.explain()
     assert prov.invites() == [(INTERNATIONAL[1:], trunk["username"])], prov.tail()
     assert hm.problems() == [], hm.problems()
+
+
+def _ringing_uas(workdir, ring_ms):
+    """uas_answer.xml that rings ring_ms before it answers."""
+    from sipharness import SIPP_DIR
+
+    text = (SIPP_DIR / "uas_answer.xml").read_text(encoding="iso-8859-1")
+    head, sep, tail = text.partition('  <send retrans="500">')
+    assert sep, "uas_answer.xml changed: no 200 to delay"
+    path = workdir / "uas_ringing.xml"
+    path.write_text(head + '  <pause milliseconds="%d"/>\n\n' % ring_ms + sep + tail, encoding="iso-8859-1")
+    return path
+
+
+class _MediaEar:
+    """A UDP socket on loopback standing in for the outside caller's phone: it keeps every RTP
+    packet that reaches it (for a bounded time) and sends nothing."""
+
+    def __init__(self):
+        import socket
+        import threading
+
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.packets = []
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        import time as _t
+
+        end = _t.monotonic() + 60
+        while not self._stop and _t.monotonic() < end:
+            try:
+                data, _ = self.sock.recvfrom(2048)
+            except OSError:
+                continue
+            self.packets.append(data)
+
+    def close(self):
+        self._stop = True
+        self._thread.join(2)
+        self.sock.close()
+
+
+def test_an_outside_caller_hears_the_branchs_ringback(example_site, switchboard, sipp_server, free_udp_port, workdir):
+    """[sounds] ringback, built by `zongji prompts build` from a WAV (sox), is what an outside
+    caller hears while the target rings: the provider (SIPp on the trunk's port) gets 183 with
+    the switch's SDP, and the first RTP to reach its media address is that very file, frame
+    for frame; then the target (a SIPp UAS registered as 204, group 601's first) answers and
+    the call is answered for the caller too."""
+    from sipharness import run, zongji_argv
+
+    site = example_site
+    _always_open(site)  # closed, the DID would go to the closed menu
+    text = site.toml.read_text(encoding="utf-8").replace("register = true", "register = false")
+    site.toml.write_text(text + '\n[sounds]\nringback = "sounds/ringback.wav"\n', encoding="utf-8")
+    (site.path / "sounds").mkdir()
+    made = run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", site.path / "sounds" / "ringback.wav",
+                "synth", "1.0", "sine", "600"], timeout=30)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    built = run(zongji_argv("prompts", "build", site.path), timeout=300)
+    assert built.returncode == 0, built.stdout + built.stderr
+    ringback = (site.path / "prompts" / "sound.ringback.ulaw").read_bytes()
+    assert len(ringback) > 8 * 160
+    site.check()
+
+    hm = switchboard(site)
+    uas_port = free_udp_port()
+    _register_uas(hm, "204", site.secret("204"), uas_port, workdir)
+    uas = sipp_server(_ringing_uas(workdir, 1500), "uas204", 1, uas_port, timeout_s=40, recv_timeout_ms=20000)
+    ear = _MediaEar()
+    try:
+        inf = write_injection(workdir / "media.csv", [(str(ear.port),)])
+        res = sipp("uac_inbound.xml", hm.addr, workdir, "inbound", calls=1, inf=inf, service="02155550101",
+                   local_port=site.trunk()["port"], duration_ms=1000, timeout_s=30, recv_timeout_ms=15000)  # fmt: skip
+        answered = uas.finish(20)
+    finally:
+        ear.close()
+    assert res.returncode == 0 and res.successful == 1, res.explain()  # 183, then 200
+    assert answered.successful == 1, answered.explain()
+    frames = [ringback[i : i + 160] for i in range(0, 8 * 160, 160)]
+    heard = [p[12:] for p in ear.packets if len(p) == 172 and p[1] & 0x7F == 0]
+    assert len(heard) >= 20, "%d PCMU packets reached the caller" % len(heard)  # 1.5 s of ringing
+    assert heard[:8] == frames, "the caller did not hear the built ringback from its start"
+    hm.wait_for(r"call 13912345678 -> .*601.*answered", 10)
+    assert hm.problems() == [], hm.problems()

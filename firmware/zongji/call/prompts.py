@@ -18,6 +18,9 @@ Ids:
     phrase.<pid>.<i>     piece i of PHRASES[pid] cut at its %s/%d holes (pieces that are only
                          punctuation or spaces are not spoken, so have no id; i counts them)
     digit.0 .. digit.9, digit.star, digit.hash
+    sound.ringback       [sounds] ringback: the branch's ringback (集团彩铃), looped while an
+                         outside caller's call, or a caller the attendant put through, rings
+    sound.hold           [sounds] hold: music on hold, looped to whoever is held
     name.<number>        a person's name recording: the site format has none yet, so
                          prompt_ids() lists none and names are read as their digits
 """
@@ -72,6 +75,10 @@ _KEY_IDS = (
     "digit.star",
     "digit.hash",
 )
+
+SOUNDS = ("ringback", "hold")  # [sounds]: recordings looped while a call rings / is on hold
+RINGBACK = "sound.ringback"
+HOLD = "sound.hold"
 
 DIR = "prompts"  # on the device's filesystem, beside the bundle; SITE/prompts on the host
 EXT = ".ulaw"
@@ -178,8 +185,8 @@ def _menu_source(menu):
 def prompt_ids(site):
     """Every prompt the device may play for `site` (a model.Site), in site.language:
     [(id, text or None, recording or None)], menus first (by name), then the phrases, the
-    keys. A menu with a recording lists it (its path as written in site.toml, relative to the
-    site folder) and its text too, which the recording replaces; a menu with neither is
+    keys, the [sounds] recordings. A menu with a recording lists it (its path as written in
+    site.toml, relative to the site folder) and its text too, which the recording replaces; a menu with neither is
     silent and has no prompt. Every phrase is listed, whether or not this site uses it."""
     out = []
     menus = site.menus or {}
@@ -197,6 +204,10 @@ def prompt_ids(site):
     words = DIGITS.get(language) or DIGITS["en"]
     for i in range(len(KEYS)):
         out.append((_KEY_IDS[i], words[i], None))
+    sounds = getattr(site, "sounds", None) or {}
+    for name in SOUNDS:
+        if sounds.get(name):
+            out.append(("sound." + name, None, sounds[name]))
     return out
 
 

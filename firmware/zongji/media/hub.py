@@ -9,7 +9,10 @@ sockets, no clock: the shell hands in datagrams and the time, and sends what com
     leg, body = hub.answer(offer_body, content_type)    ValueError (sdp.SdpError: .status)
     leg, body = hub.offer(like_leg)          a call we place, same codec as like_leg
     hub.accept(leg, answer_body, content_type)
-    hub.play(leg, ids); hub.stop(leg); hub.ringback(leg, on, at_ms); hub.relay(a, b); hub.close(leg)
+    hub.play(leg, ids); hub.stop(leg); hub.ringback(leg, on, at_ms); hub.close(leg)
+    hub.loop(leg, pid)                       pid played over and over once the queue is done
+                                             (the branch's ringback, music on hold); None: off
+    hub.relay(a, b); hub.unrelay(a, b)       put through / apart again (one side on hold)
     hub.receive(data, addr, now_ms)          an RTP datagram on the media port
     hub.due() -> ms or None; hub.frames(now_ms) -> [(bytes, addr)]   frames due, relayed packets
 
@@ -76,6 +79,7 @@ class Leg:
         self.file = None
         self.gap = 0  # frames of silence standing in for a missing prompt
         self.ring_from = None  # ringback: ms it started (None: off)
+        self.loop = None  # a prompt id played over and over after the queue (ringback file, hold)
         self.relay = None  # the other Leg, once the two are put through
         self.closed = False
         self._frame = bytearray(FRAME)
@@ -169,7 +173,7 @@ class MediaHub:
         self._start(leg)
 
     def stop(self, leg):
-        """Cut the prompts short (a key was pressed)."""
+        """Cut the prompts short (a key was pressed); a loop goes on after them."""
         del leg.queue[:]
         self._close_file(leg)
         leg.gap = 0
@@ -179,18 +183,38 @@ class MediaHub:
         if on:
             self._start(leg)
 
+    def loop(self, leg, pid):
+        """Play prompt pid over and over once the queued prompts are done (None: stop). A pid
+        that was never built is not looped: silence instead, counted once."""
+        if pid is not None and not self.has_prompt(pid):
+            self.count("prompt missing: " + pid)
+            pid = None
+        if pid is None and leg.loop is not None and leg.file is not None and not leg.queue:
+            self._close_file(leg)  # the loop's file was playing: cut it
+        leg.loop = pid
+
     def relay(self, a, b):
         """Put a and b through: what each peer sends goes to the other; neither plays more."""
         for leg in (a, b):
             self.stop(leg)
             leg.ring_from = None
+            leg.loop = None
             leg.rx.relock()  # the caller's keypad stream ends; its voice may come with another SSRC
         a.relay, b.relay = b, a
+
+    def unrelay(self, a, b):
+        """Stop relaying between a and b (one of them went on hold): each leg is the hub's
+        again, and sends what it is given (hold music), or silence."""
+        if a.relay is b:
+            a.relay = None
+        if b.relay is a:
+            b.relay = None
 
     def close(self, leg):
         if leg is None or leg.closed:
             return
         leg.closed = True
+        leg.loop = None
         self.stop(leg)
         if leg.plan is not None and self.legs.get(leg.plan.addr) is leg:
             del self.legs[leg.plan.addr]
@@ -297,10 +321,16 @@ class MediaHub:
         law = leg.law()
         if leg.gap:
             leg.gap -= 1
-            return _SILENCE[law], not leg.gap and not leg.queue and leg.file is None
+            return _SILENCE[law], not leg.gap and not leg.queue and leg.file is None and leg.loop is None
+        if leg.loop is not None and leg.file is None and not leg.queue:
+            leg.file = self.prompts.open(leg.loop) if self.prompts is not None else None
+            if leg.file is None:
+                self.count("prompt missing: " + leg.loop)
+                leg.loop = None
         if leg.file is not None or leg.queue:
             buf = leg._frame
             got = 0
+            reopened = 0
             while got < FRAME:
                 if leg.file is None:
                     if not leg.queue:
@@ -314,6 +344,13 @@ class MediaHub:
                 n = leg.file.readinto(leg._mv[got:])
                 if not n:
                     self._close_file(leg)
+                    if leg.loop is not None and not leg.queue and got:
+                        break  # the loop starts again with the next frame (this one ends padded)
+                    if leg.loop is not None and not leg.queue:
+                        reopened += 1
+                        leg.file = self.prompts.open(leg.loop) if reopened < 2 else None
+                        if leg.file is None:
+                            leg.loop = None  # gone, or empty: it cannot fill a frame
                     continue
                 got += n
             if got:
@@ -321,11 +358,11 @@ class MediaHub:
                     buf[i] = 0xFF
                 if law == g711.PCMA:
                     g711.transcode_into(g711.PCMU, buf, bytes(buf))
-                last = leg.file is None and not leg.queue and not leg.gap
+                last = leg.file is None and not leg.queue and not leg.gap and leg.loop is None
                 return leg._mv, last
             if leg.gap:
                 return self._payload(leg, now)
-            return _SILENCE[law], True
+            return _SILENCE[law], leg.loop is None
         if leg.ring_from is not None and now >= leg.ring_from and (now - leg.ring_from) % RING_CYCLE_MS < RING_ON_MS:
             if law == g711.PCMA:
                 if self._ring_a is None:

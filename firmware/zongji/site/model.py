@@ -40,6 +40,7 @@ class Site:
         self.groups = site.get("groups") or {}
         self.menus = site.get("menus") or {}
         self.attendant = site.get("attendant") or {}
+        self.sounds = site.get("sounds") or {}
         self.hours = hours.Hours(site["hours"]) if site.get("hours") else None
         self.trunk = site.get("trunk")
         self.default_class = (site.get("staff") or {}).get("default_class") or "internal"

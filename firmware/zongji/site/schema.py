@@ -48,6 +48,7 @@ HOURS = {
     "workdays": ("strs", []),
     "closed": ("str", REQUIRED),
 }
+SOUNDS = {"ringback": ("str", None), "hold": ("str", None)}  # recordings (WAV/MP3), site-relative
 DIALOUT_CLASS = {"allow": ("strs", REQUIRED), "pin": ("strs", [])}
 TRUNK = {
     "host": ("str", REQUIRED),
@@ -69,6 +70,7 @@ SECTIONS = {
     "menus": ("named", MENU),
     "groups": ("named", GROUP),
     "hours": ("optional", HOURS),
+    "sounds": ("table", SOUNDS),
     "dialout": ("dialout", None),
     "trunk": ("optional", TRUNK),
 }

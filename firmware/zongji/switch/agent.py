@@ -28,7 +28,7 @@ of call/attendant.py), one media session, and while a transfer rings or talks, o
 """
 
 from zongji.call.attendant import Attendant
-from zongji.call.prompts import parts
+from zongji.call.prompts import HOLD, RINGBACK, parts
 from zongji.sip.message import make_request, make_response
 from zongji.sip.transaction import (
     AckReceived,
@@ -48,7 +48,7 @@ ACK_WAIT = 64 * T1
 MAX_CALLS = 8  # callers in the menus at once; each costs a media session and an Attendant
 SETTLE_MS = 300  # after the "connecting" phrase: ringback starts while the target rings
 
-_ANSWERED, _TALKING, _ENDED = 1, 2, 3
+_ANSWERED, _TALKING, _ENDED, _EARLY = 1, 2, 3, 4
 
 
 class _Out:
@@ -75,6 +75,10 @@ class AgentCall:
     def __init__(self, call_id, invite, tag, what):
         self.call_id = call_id
         self.what = what
+        self.bridge = what.get("bridge")  # the target of an anchored call (no attendant)
+        self.invite = None  # an anchored call's INVITE and its server transaction, until answered
+        self.tx = None
+        self.answer = None  # our SDP answer, in the 183 and again in the 200
         self.tag = tag
         self.ours = "%s;tag=%s" % (invite.get("to"), tag)  # our side (To of the INVITE)
         self.theirs = invite.get("from")
@@ -112,6 +116,11 @@ class Agent:
         media.agent = self
 
     # ---- the switch's side ---------------------------------------------------------------------
+
+    def anchors(self):
+        """Whether outside callers' calls come through here: the site's ringback or hold music
+        is built (a sound that only exists in site.toml would play as silence)."""
+        return self.media.has_prompt(RINGBACK) or self.media.has_prompt(HOLD)
 
     def room(self):
         return len(self.calls) + len(self._expected) < self.max_calls
@@ -199,9 +208,10 @@ class Agent:
         elif isinstance(ev, ResponseReceived):
             self._response(ev.tx, ev.response, now)
         elif isinstance(ev, Timeout):
-            c = self.outs.get(ev.tx.request.call_id()) if ev.tx is not None else None
-            if c is not None and ev.tx.request.method == "INVITE":
-                self._transfer_failed(c, now)
+            call_id = ev.tx.request.call_id() if ev.tx is not None else None
+            c = self.outs.get(call_id)
+            if c is not None and ev.tx.request.method == "INVITE" and c.out is not None and not c.out.answered:
+                self._out_failed(c, c.out, 408, now)
 
     def _reply(self, tx, req, status, tag=None, headers=None, body=b""):
         resp = make_response(req, status, to_tag=tag or self.sw.tag(), headers=headers, body=body)
@@ -214,7 +224,13 @@ class Agent:
         if to is not None and to.tag:
             return self._in_dialog(tx, req, to.tag, now)
         if method == "CANCEL":
-            return self._reply(tx, req, 481)  # we answer at once: nothing of ours rings
+            c = self.calls.get(call_id)
+            if c is None or c.state != _EARLY:
+                return self._reply(tx, req, 481)  # the attendant answers at once: nothing rings
+            self._reply(tx, req, 200)
+            self.tl.respond(c.tx, make_response(c.invite, 487, to_tag=c.tag), now)
+            self._end(c, now, "the caller gave up")
+            return
         if method != "INVITE":
             return self._reply(tx, req, 405, headers=(("Allow", "INVITE, ACK, BYE, CANCEL, INFO"),))
         what = self._expected.pop(call_id, None)
@@ -229,6 +245,8 @@ class Agent:
         c = AgentCall(call_id, req, tag, what)
         c.media = session
         session.owner = c
+        if c.bridge is not None:
+            return self._anchor(c, tx, req, answer, now)
         c.att = Attendant(self.sw.site, what.get("tm"), what.get("entry"), pin=what.get("pin"))
         self.calls[call_id] = c
         ok = make_response(req, 200, to_tag=tag, headers=self._sdp_headers(), body=answer)
@@ -236,6 +254,18 @@ class Agent:
         c.ok_next = now + T1
         c.ok_until = now + ACK_WAIT
         self.tl.respond(tx, ok, now)
+
+    def _anchor(self, c, tx, req, answer, now):
+        """An anchored call (an outside caller's, while the site has [sounds]): early media at
+        once (183 with our SDP), the branch's ringback, and the target rung by a second call;
+        its answer is the caller's 200, its failure the caller's final response."""
+        c.state = _EARLY
+        c.invite = req
+        c.tx = tx
+        c.answer = answer
+        self.calls[c.call_id] = c
+        self.tl.respond(tx, make_response(req, 183, to_tag=c.tag, headers=self._sdp_headers(), body=answer), now)
+        self._place(c, c.bridge, now, settle=0)
 
     def _sdp_headers(self):
         return (("Contact", "<sip:attendant@%s>" % self.sw.me), ("Content-Type", "application/sdp"))
@@ -245,7 +275,8 @@ class Agent:
         if c is not None and c.ok_next is not None:
             c.ok_next = c.ok_until = None
             c.ok = None
-            self._act(c, c.att.start(now), now)
+            if c.att is not None:
+                self._act(c, c.att.start(now), now)
 
     def _in_dialog(self, tx, req, tag, now):
         method = req.method
@@ -265,6 +296,7 @@ class Agent:
                 except ValueError:
                     return self._reply(tx, req, 488)
                 self._reply(tx, req, 200, headers=self._sdp_headers(), body=answer)
+                self._held(c)
             else:
                 self._reply(tx, req, 200 if method in ("UPDATE", "NOTIFY", "OPTIONS") else 405)
             return
@@ -279,10 +311,34 @@ class Agent:
                 answer = self.media.reanswer(c.out.media, req.body, req.get("content-type"))
             except ValueError:
                 return self._reply(tx, req, 488)
-            return self._reply(tx, req, 200, headers=(("Content-Type", "application/sdp"),), body=answer)
+            self._reply(tx, req, 200, headers=(("Content-Type", "application/sdp"),), body=answer)
+            return self._held(c)
         if c is not None and c.out is not None:
             return self._reply(tx, req, 200 if method in ("INFO", "UPDATE", "NOTIFY") else 405)
         self._reply(tx, req, 481)
+
+    def _held(self, c):
+        """After a re-INVITE on either side of a call put through: a side that no longer sends
+        to us (its offer was sendonly or inactive: it put the call on hold) is not relayed to,
+        and the other side hears the branch's hold music ([sounds] hold) or silence; when both
+        send again, the two are relayed as before."""
+        out = c.out
+        if c.state != _TALKING or out is None or not out.answered:
+            return
+        a, b = c.media, out.media
+        if a.plan is None or b.plan is None:
+            return
+        hold_a = not a.plan.send  # a put b on hold
+        hold_b = not b.plan.send
+        if not hold_a and not hold_b:
+            if a.relay is not b:
+                self.media.relay(a, b)
+            return
+        self.media.unrelay(a, b)
+        music = HOLD if self.media.has_prompt(HOLD) else None
+        self.media.loop(b, music if hold_a else None)
+        self.media.loop(a, music if hold_b else None)
+        self.sw.count("call on hold")
 
     # ---- what the attendant decides --------------------------------------------------------------
 
@@ -312,7 +368,7 @@ class Agent:
                     self._bye(c, now)
             # "menu": only for traces
 
-    def _place(self, c, target, now):
+    def _place(self, c, target, now, settle=SETTLE_MS):
         """Put the caller through to target: a second call, from AGENT, through the proxy."""
         sw = self.sw
         call_id = "%s@attendant" % sw.tag()
@@ -347,7 +403,10 @@ class Agent:
             return self._transfer_failed(c, now)
         c.out = out
         self.outs[call_id] = c
-        self.media.ringback(c.media, True, now + SETTLE_MS)
+        if self.media.has_prompt(RINGBACK):
+            self.media.loop(c.media, RINGBACK)  # the branch's own, after "connecting you to ..."
+        else:
+            self.media.ringback(c.media, True, now + settle)
 
     def _response(self, tx, resp, now):
         call_id = resp.call_id()
@@ -365,13 +424,7 @@ class Agent:
                 self._cancel(out, now)
             return
         if status >= 300:
-            self.outs.pop(call_id, None)
-            self.placing.pop(call_id, None)
-            self.media.close(out.media)
-            c.out = None
-            if c.state != _ENDED and not out.cancelled:
-                self._transfer_failed(c, now)
-            return
+            return self._out_failed(c, out, status, now)
         # 2xx: ACK it end to end (13.2.2.4), even the one we no longer want
         out.to = resp.get("to")
         out.remote = _contact(resp) or str(out.invite.uri)
@@ -395,13 +448,36 @@ class Agent:
         self.media.ringback(c.media, False, now)
         self.media.stop(c.media)
         self.media.relay(c.media, out.media)
+        if c.state == _EARLY:  # an anchored call: the target answered, so now the caller is
+            ok = make_response(c.invite, 200, to_tag=c.tag, headers=self._sdp_headers(), body=c.answer)
+            self.tl.respond(c.tx, ok, now)
+            c.ok = ok
+            c.ok_next = now + T1
+            c.ok_until = now + ACK_WAIT
+            c.invite = c.tx = None
         c.state = _TALKING
 
-    def _transfer_failed(self, c, now):
+    def _out_failed(self, c, out, status, now):
+        """The call we placed ended without an answer (a final failure, or no response at all)."""
+        self.outs.pop(out.call_id, None)
+        self.placing.pop(out.call_id, None)
+        self.media.close(out.media)
+        c.out = None
+        if c.state != _ENDED and not out.cancelled:
+            self._transfer_failed(c, now, status)
+
+    def _transfer_failed(self, c, now, status=408):
         if c.state == _ENDED:
             return
         self.media.ringback(c.media, False, now)
-        self._act(c, c.att.transfer_failed(now), now)
+        self.media.loop(c.media, None)
+        if c.att is not None:
+            return self._act(c, c.att.transfer_failed(now), now)
+        if c.state == _EARLY:  # an anchored call: the caller gets the target's answer
+            # a redirect is not passed on: the target was the switch's choice, not the caller's
+            status = status if status >= 400 else 480
+            self.tl.respond(c.tx, make_response(c.invite, status, to_tag=c.tag), now)
+            self._end(c, now, "nobody answered")
 
     # ---- the end ------------------------------------------------------------------------------
 

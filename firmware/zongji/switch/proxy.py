@@ -109,8 +109,9 @@ class Proxy:
         if got is None:
             self.sw.count("agent invite for no transfer")
             return self.sw.reply(tx, 403, now)
-        target, caller, _call = got
-        d = decision.transfer(self.sw.site, target, caller if caller and caller.isdigit() else None)
+        target, caller, by = got
+        inside = caller and caller.isdigit() and not by.what.get("inbound")  # an extension: left out of its groups
+        d = decision.transfer(self.sw.site, target, caller if inside else None)
         call = Call(tx, req, caller, tx.addr, d, target[1] or "", now)
         call.route = "attendant -> %s" % call.route
         self._begin(call, now)
@@ -191,6 +192,14 @@ class Proxy:
                     "tm": self.sw.local_time(now) if d.entry is not None and d.entry.startswith("menu:") else None,
                 })  # fmt: skip
                 call.plan = [([("agent", None)], None)]
+        elif d.action == decision.RING and call.inbound and self._anchored(call):
+            # an outside caller while the site has [sounds]: the agent takes the call, plays the
+            # branch's ringback as early media and rings the plan itself (hold music later)
+            self.sw.agent.expect(call.call_id, {
+                "bridge": d.target, "caller": call.caller, "inbound": True, "addr": call.caller_addr,
+            })  # fmt: skip
+            call.plan = [([("agent", None)], None)]
+            call.route = "%s via the attendant" % call.route
         if d.action == decision.REFUSE:
             call.life.go(state.FAIL, now)
             self.sw.refuse(call.server_tx, d.status, now, reason=d.reason)
@@ -199,6 +208,21 @@ class Proxy:
         call.server_tx.tu = call  # a CANCEL finds its call through the INVITE's transaction
         self.calls[call.call_id] = call
         self._next_stage(call, now)
+
+    def _anchored(self, call):
+        """Whether an outside caller's call goes through the switch's user agent: the site has
+        a ringback or hold sound built, the INVITE offers SDP, and an attendant line is free
+        (when none is, the call is proxied as without [sounds]: it rings, with no music)."""
+        agent = self.sw.agent
+        if agent is None or not agent.anchors():
+            return False
+        ctype = (call.invite.get("content-type") or "").split(";", 1)[0].strip().lower()
+        if not call.invite.body or ctype != "application/sdp":
+            return False
+        if not agent.room():
+            self.sw.count("call not anchored: every attendant line is busy")
+            return False
+        return True
 
     def _next_stage(self, call, now):
         """Start ringing the next stage that has anyone to ring; answer the caller when none has."""
