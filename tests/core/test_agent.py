@@ -623,3 +623,37 @@ def test_a_transfer_rings_with_the_branchs_ringback_file():
     Keypad(net, (caller.addr[0], 4000)).press("1")  # sales, group 600: 201 rings
     net.advance(1000)
     assert "sound.ringback" in net.prompts.opened
+
+
+def test_outside_calls_leave_attendant_lines_for_the_menus():
+    """INVITEs from the provider's address (which UDP cannot prove) are anchored only while
+    more than ANCHOR_RESERVE attendant lines are free; beyond that they ring as plain proxied
+    calls, and a caller can still reach the menus."""
+    from zongji.switch.agent import ANCHOR_RESERVE, MAX_CALLS
+
+    net, desk, prov = _sounds_net()
+    desk.auto["INVITE"] = 180
+    for i in range(MAX_CALLS):
+        _outside_call(net, prov, call_id="flood-%d" % i)
+    assert len(net.sw.agent.calls) == MAX_CALLS - ANCHOR_RESERVE
+    caller = net.phone("202", 5062)
+    assert caller.register().status == 200
+    invite, ok = call(net, caller, "800")  # the main menu still answers
+    assert answer_sdp(ok) == (SWITCH[0], MEDIA_PORT)
+
+
+def test_a_bye_on_a_ringing_anchored_call_ends_it_cleanly():
+    net, desk, prov = _sounds_net()
+    desk.auto["INVITE"] = 180
+    inv = _outside_call(net, prov)
+    early = prov.last(183)
+    bye = make_request(
+        "BYE", early.contacts()[0].uri, inv.get("from"), early.get("to"), inv.call_id(), 2,
+        via="SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKbye-early",
+    )  # fmt: skip
+    for r in reversed(early.get_all("record-route")):
+        bye.add("route", r)
+    prov.send(bye)
+    net.advance(200)
+    assert desk.last("CANCEL") is not None
+    assert not net.sw.agent.calls and not net.hub.open

@@ -46,6 +46,8 @@ SWITCH = ("switch.invalid", 0)  # where the agent sends everything: the switch
 T1, T2 = 500, 4000
 ACK_WAIT = 64 * T1
 MAX_CALLS = 8  # callers in the menus at once; each costs a media session and an Attendant
+ANCHOR_RESERVE = 2  # lines anchored outside calls leave to the menus (INVITEs that claim to be
+# the provider's cannot take every attendant line)
 SETTLE_MS = 300  # after the "connecting" phrase: ringback starts while the target rings
 
 _ANSWERED, _TALKING, _ENDED, _EARLY = 1, 2, 3, 4
@@ -122,8 +124,9 @@ class Agent:
         is built (a sound that only exists in site.toml would play as silence)."""
         return self.media.has_prompt(RINGBACK) or self.media.has_prompt(HOLD)
 
-    def room(self):
-        return len(self.calls) + len(self._expected) < self.max_calls
+    def room(self, reserve=0):
+        """A line free for one more call, leaving `reserve` lines free for others."""
+        return len(self.calls) + len(self._expected) < self.max_calls - reserve
 
     def expect(self, call_id, what):
         """The proxy is about to ring us for call_id: `what` is {"entry": target text or None,
@@ -485,6 +488,9 @@ class Agent:
         """The call is over for the caller's side (their BYE came, or ours was sent)."""
         if c.state == _ENDED:
             return
+        if c.tx is not None:  # an anchored call still ringing: its INVITE gets its answer
+            self.tl.respond(c.tx, make_response(c.invite, 487, to_tag=c.tag), now)
+            c.tx = c.invite = None
         c.state = _ENDED
         self.calls.pop(c.call_id, None)
         out = c.out

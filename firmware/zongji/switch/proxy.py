@@ -20,7 +20,7 @@ Trunk legs (a colleague's mobile, an outside number) go out through the gateway 
 from zongji.call import decision, state
 from zongji.sip.message import Request, make_response
 from zongji.sip.transaction import TransactionError
-from zongji.switch.agent import AGENT
+from zongji.switch.agent import AGENT, ANCHOR_RESERVE
 from zongji.switch.legs import Leg, strip_top_via
 
 MAX_CALLS = 32  # calls being set up or in progress; the device's budget is 2 KB each
@@ -212,15 +212,16 @@ class Proxy:
     def _anchored(self, call):
         """Whether an outside caller's call goes through the switch's user agent: the site has
         a ringback or hold sound built, the INVITE offers SDP, and an attendant line is free
-        (when none is, the call is proxied as without [sounds]: it rings, with no music)."""
+        beyond the ANCHOR_RESERVE kept for menu callers (when none is, the call is proxied as
+        without [sounds]: it rings, with no music)."""
         agent = self.sw.agent
         if agent is None or not agent.anchors():
             return False
         ctype = (call.invite.get("content-type") or "").split(";", 1)[0].strip().lower()
         if not call.invite.body or ctype != "application/sdp":
             return False
-        if not agent.room():
-            self.sw.count("call not anchored: every attendant line is busy")
+        if not agent.room(ANCHOR_RESERVE):
+            self.sw.count("call not anchored: the attendant lines for anchoring are busy")
             return False
         return True
 
