@@ -66,6 +66,13 @@ class Item:
     def menu(self):
         return self.id[5:] if self.id.startswith("menu.") else None
 
+    @property
+    def owner(self):
+        """Whose recording this is, as a message names it: menu 'x', or [sounds] ringback."""
+        if self.id.startswith("sound."):
+            return "[sounds] " + self.id[6:]
+        return "menu '%s'" % self.menu
+
 
 def voice_for(language):
     return VOICES.get(language, "en")
@@ -318,7 +325,7 @@ class Builder:
             if item.recording is not None:
                 source = os.path.join(self.root, item.recording)
                 if item.recording_sha256 is None or not os.path.isfile(source):
-                    raise PromptError("recording %s of menu '%s' not found" % (item.recording, item.menu))
+                    raise PromptError("recording %s of %s not found" % (item.recording, item.owner))
                 if source.lower().endswith(".mp3") and not _sox_reads_mp3(sox):
                     raise PromptError(
                         "%s is an MP3 and this sox has no MP3 handler: install libsox-fmt-mp3 "

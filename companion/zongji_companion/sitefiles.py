@@ -370,7 +370,7 @@ def _name_the_first(loaded, site, problem):
 
 
 def audio_problems(loaded, site):
-    """A menu's `audio` must be a file, relative to the site folder."""
+    """A menu's `audio`, and each [sounds] recording, must be a file, relative to the site folder."""
     out = []
     menus = site.get("menus") or {}
     for name in menus:
@@ -385,6 +385,19 @@ def audio_problems(loaded, site):
                     "audio file '%s' of menu '%s' not found next "
                     'to %s: add the file, fix the path, or use prompt = "..." instead'
                     % (audio, name, loaded.toml_name),
+                )
+            )
+    sounds = site.get("sounds") or {}
+    for key in sorted(sounds):
+        path = sounds[key]
+        if isinstance(path, str) and path and not os.path.isfile(os.path.join(loaded.root, path)):
+            out.append(
+                (
+                    "error",
+                    ("sounds", key),
+                    "[sounds] %s: recording '%s' not found next to %s: add the file (WAV or MP3), "
+                    "fix the path, or remove the line"
+                    % (key, path, loaded.toml_name),
                 )
             )
     return out

@@ -285,3 +285,28 @@ def test_check_without_board_files_skips_only_the_flash_estimate(tmp_path, monke
     assert out["ok"] and "flash" not in out
     result = run("check", "--board", "esp32-wrover", folder)
     assert result.exit_code == 1 and "no board 'esp32-wrover'" in result.output
+
+
+def test_sounds_are_built_from_recordings_and_checked(tmp_path):
+    """[sounds] ringback and hold: a missing recording is an error at its line; once there,
+    prompts build makes sound.ringback / sound.hold from them (sox), and check is clean."""
+    folder = new_site(tmp_path)
+    text = (folder / "site.toml").read_text(encoding="utf-8")
+    (folder / "site.toml").write_text(
+        text + '\n[sounds]\nringback = "sounds/rb.wav"\nhold = "sounds/hold.wav"\n', encoding="utf-8"
+    )
+    result = run("check", folder)
+    line = line_of(folder / "site.toml", "sounds/rb.wav")
+    assert result.exit_code == 1
+    assert "site.toml:%d: error: [sounds] ringback: recording 'sounds/rb.wav' not found" % line in result.output
+    (folder / "sounds").mkdir()
+    synth(folder / "sounds" / "rb.wav", 1.0, 500)
+    synth(folder / "sounds" / "hold.wav", 2.0, 700)
+    built = build(folder)
+    assert "sound.ringback" in built["built"] and "sound.hold" in built["built"]
+    entry = manifest(folder)["prompts"]["sound.hold"]
+    assert entry["source"] == "recording" and entry["recording"] == "sounds/hold.wav"
+    seconds, _, _ = levels(folder / "prompts" / "sound.hold.ulaw")
+    assert 2.0 < seconds < 2.3
+    result = run("check", folder)
+    assert result.exit_code == 0 and "sound." not in result.output, result.output
