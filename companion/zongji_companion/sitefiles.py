@@ -396,8 +396,7 @@ def audio_problems(loaded, site):
                     "error",
                     ("sounds", key),
                     "[sounds] %s: recording '%s' not found next to %s: add the file (WAV or MP3), "
-                    "fix the path, or remove the line"
-                    % (key, path, loaded.toml_name),
+                    "fix the path, or remove the line" % (key, path, loaded.toml_name),
                 )
             )
     return out
