@@ -156,9 +156,53 @@ def test_viper_path_gives_the_same_digits():
 
 
 def test_coefficients_match_the_frequencies():
-    for k, f in enumerate(ROWS + COLS):
+    for k, f in enumerate(ROWS + COLS + tuple(2 * c for c in COLS)):
         w = 2 * math.pi * f / 8000
         assert dtmf._COEF[k] == round(2 * math.cos(w) * 16384)
         want = (math.cos(w), math.sin(w), math.cos(w * 51), math.sin(w * 51))
         for j in range(4):
             assert dtmf._TRIG[4 * k + j] == round(want[j] * 16384)
+    for k, f in enumerate(ROWS + COLS):
+        assert dtmf._TAN[k] == round(math.tan(2 * math.pi * 0.02 * f * 51 / 8000) * 1024)
+
+
+def notes(parts, n=2400, lead=400):
+    """Sines (frequency Hz, amplitude, phase) summed for n samples, `lead` of silence around."""
+    out = [0.0] * lead
+    for i in range(n):
+        out.append(sum(a * math.sin(2 * math.pi * f * i / 8000 + ph) for f, a, ph in parts))
+    out.extend([0.0] * lead)
+    return array("h", [max(-32768, min(32767, int(round(v)))) for v in out])
+
+
+A10 = PEAK_0DBM0 * 10 ** (-10 / 20)  # -10 dBm0
+
+
+def test_a_column_tone_with_a_second_harmonic_is_music_not_dtmf():
+    # Every pair 1 % off, as a detuned instrument plays it: a digit when the tones are pure,
+    # none when the column tone has a second harmonic 6 dB down (the energy ratio alone
+    # let these through: the harmonic holds only 11 % of the energy).
+    for k, ch in enumerate(ALL):
+        fr, fc = ROWS[k // 4] * 1.01, COLS[k % 4] * 1.01
+        pure = [(fr, A10, 0), (fc, A10, 1)]
+        assert _digits(notes(pure)) == ch, ch
+        assert _digits(notes(pure + [(2 * fc, A10 * 0.5, 2)])) == "", ch
+
+
+def test_a_note_and_its_octave_is_not_digit_2():
+    # 684 Hz is in 697's bin and its octave, 1368 Hz, in 1336's (the bins are 78 Hz wide), but
+    # 1368 Hz is 2.4 % off 1336: the frequency gate (2 %, from the phase advance between
+    # windows) refuses it. A real 2 with the row tone as far off (-1.9 %) is a digit.
+    for f, h in ((684, 0.5), (686, 0.5), (683, 0.7)):
+        assert _digits(notes([(f, A10, 0), (2 * f, A10 * h, 1)])) == "", f
+    assert _digits(notes([(684, A10, 0), (1336, A10 * 0.5, 1)])) == "2"
+
+
+def test_frequency_gate_between_accept_and_reject():
+    # Q.24 leaves 1.5..3.5 % to the detector; ours accepts up to 2 % of the tone's frequency.
+    for off in (0.025, -0.025):
+        pcm, _ = tones(ALL, offset=off)
+        assert _digits(pcm) == "", off
+    for off in (0.017, -0.017):
+        pcm, _ = tones("0123456789*#", on=480, offset=off)
+        assert _digits(pcm) == "0123456789*#", off
