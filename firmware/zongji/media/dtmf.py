@@ -12,26 +12,27 @@
 Theory of operation. Twelve Goertzel resonators, one per DTMF frequency and one per column
 tone's second harmonic (2418, 2672, 2954, 3266 Hz), run over half-blocks of M = 51 samples (the
 inner loop: plain below, @micropython.viper in dtmf_viper.py, the same integers). At the end of
-a half-block the resonator gives a complex value y per frequency; two consecutive halves combine
-exactly into the DFT of a 102-sample window (Y = y_prev + e^(-j w M) * y_cur), so the detector
-sees 102-sample windows (78 Hz bins, as SpanDSP's) every 51 samples. A window holds a digit
-when, for the strongest row and column: both are above -40 dBm0 per tone; each is 6 dB above
-the other tones of its group; the twist is within -12..+6 dB; the two tones carry at least
-_RATIO of the window's total energy (78/102 of a pure pair's share: this rejects speech, music
-and off-frequency tones: a tone 3.5 % off loses 2..10 dB in its bin, one 1.5 % off at most
-1.5 dB); and the column tone's second harmonic is at least 10 dB below it (an instrument's or a
-voice's tones have harmonics, a DTMF generator's must not: Q.23 wants its distortion 20 dB
-down). A digit is recognised after 4 consecutive windows agree (38 ms: two whole blocks and
-the halves around them), their tone powers stay within 2.5 dB of each other, which rejects
-tones of 23 ms or less whatever their alignment, and both tones are within 2 % of their
-frequency. That frequency gate needs no more resonators: a tone df Hz off advances its phase by
-2 pi df M / 8000 from one window to the next beyond what its bin's own frequency gives, so
-W_this * conj(W_last * e^(j w M)), summed over the run's windows (weighted by their power),
-has that angle; the gate takes |angle| <= atan(_TAN) (2 % of the tone's frequency; estimates
-are within 0.1 % at 15 dB SNR). It is what rejects one note and its octave as a 2, 6 or C: 684
-Hz sits in 697's bin and 1368 Hz in 1336's, but 1368 is 2.4 % off. (The rows' second harmonics
-would need longer windows: 2 x 697 = 1394 Hz is less than a bin from 1336.) A digit is
-reported once; it ends after 2 windows without it (a pause of ~13 ms or more).
+a half-block the resonator gives a complex value y per frequency; two consecutive halves
+combine exactly into the DFT of a 102-sample window (Y = y_prev + e^(-j w M) * y_cur), so the
+detector sees 102-sample windows (78 Hz bins, as SpanDSP's) every 51 samples. A window holds a
+digit when, for the strongest row and column: both are above -40 dBm0 per tone; each is 6 dB
+above the other tones of its group; the twist is within -12..+6 dB; the two tones carry at
+least _RATIO of the window's total energy (78/102 of a pure pair's share: this rejects speech,
+music and off-frequency tones: a tone 3.5 % off loses 2..10 dB in its bin, one 1.5 % off at
+most 1.5 dB); and the column tone's second harmonic is at least 10 dB below it (an instrument's
+or a voice's tones have harmonics, a DTMF generator's must not: Q.23 wants its distortion 20 dB
+down; worked out only for a window that passes the rest). A digit is recognised after 4
+consecutive windows agree (38 ms: two whole blocks and the halves around them), their tone
+powers stay within 2.5 dB of each other, which rejects tones of 23 ms or less whatever their
+alignment, and both tones are within 2 % of their frequency. That frequency gate needs no more
+resonators: a tone df Hz off advances its phase by 2 pi df M / 8000 from one window to the next
+beyond what its bin's own frequency gives, so W_this * conj(W_last * e^(j w M)), summed over
+the run's windows (weighted by their power), has that angle; the gate takes |angle| <=
+atan(_TAN) (2 % of the tone's frequency; estimates are within 0.1 % at 15 dB SNR). It is what
+rejects one note and its octave as a 2, 6 or C: 684 Hz sits in 697's bin and 1368 Hz in 1336's,
+but 1368 is 2.4 % off. (The rows' second harmonics would need longer windows: 2 x 697 = 1394 Hz
+is less than a bin from 1336.) A digit is reported once; it ends after 2 windows without it (a
+pause of ~13 ms or more).
 
 Sign convention: twist = level of the high (column) tone - level of the low (row) tone, in
 dB. +4 dB means the high tone is 4 dB louder ("reverse twist"), -8 dB 8 dB quieter ("normal
@@ -45,7 +46,7 @@ for the harmonics) is taken in two parts so it never needs more than 30 bits; th
 arithmetic works on s >> 7, so |W| <= 102 * 2^15 / 2^8 = 13056, a power or a phase-advance
 product is under 2^28 and their sum over the 4 windows of a run under 2^30. State per line:
 1216 bytes of heap on 64-bit unix MicroPython (gc.mem_alloc() around Detector(): six int32
-arrays of 452 bytes in all, the instance, the digit queue), less on the 32-bit ESP32; no
+arrays of 468 bytes in all, the instance, the digit queue), less on the 32-bit ESP32; no
 allocation per frame (tests/device/test_dtmf_viper.py checks it; the sample counter becomes a
 long integer after 37 hours).
 """
@@ -193,8 +194,8 @@ class Detector:
     def __init__(self, viper=True):
         self._viper = bool(viper) and VIPER
         self._st = array("i", bytes(4 * 25))  # resonators s1, s2 x 12, energy
-        self._y = array("i", bytes(4 * 24))  # the previous half-block's y (re, im) x 12
-        self._p = array("i", bytes(4 * 12))  # the window's power per resonator
+        self._y = array("i", bytes(4 * 32))  # y (re, im): the tones' last half, the harmonics' last two
+        self._p = array("i", bytes(4 * 8))  # the window's power per tone
         self._w = array("i", bytes(4 * 32))  # two windows' W (re, im) x 8 tones: this one, the last
         self._hist = array("i", bytes(4 * _RUN))  # the last windows' tone power
         self._adv = array("i", bytes(4 * 4 * _RUN))  # and their row, column phase advance (re, im)
@@ -217,6 +218,7 @@ class Detector:
         self._miss = 0
         self._h = 0  # next slot in _hist, _adv
         self._wb = 0  # where this window's W starts in _w (0 or 16; the last one's is the other)
+        self._hb = 16  # where this half's harmonic y start in _y (16 or 24; the last half's: the other)
 
     def feed(self, pcm, n=-1):
         words = isinstance(pcm, array)
@@ -254,7 +256,7 @@ class Detector:
         w = self._w
         wb = self._wb
         window = self._eprev >= 0
-        for k in range(12):
+        for k in range(8):
             a = st[2 * k] >> 7
             b = st[2 * k + 1] >> 7
             q = 4 * k
@@ -267,11 +269,21 @@ class Detector:
                 wr >>= 1
                 wi >>= 1
                 p[k] = wr * wr + wi * wi
-                if k < 8:
-                    w[wb + 2 * k] = wr
-                    w[wb + 2 * k + 1] = wi
+                w[wb + 2 * k] = wr
+                w[wb + 2 * k + 1] = wi
             y[2 * k] = yr
             y[2 * k + 1] = yi
+            st[2 * k] = 0
+            st[2 * k + 1] = 0
+        # The harmonics: only y, kept for two halves; their window power is worked out only
+        # for a window that holds a digit otherwise (_harmonic).
+        i = self._hb
+        for k in range(8, 12):
+            a = st[2 * k] >> 7
+            b = st[2 * k + 1] >> 7
+            y[i] = a - ((trig[4 * k] * b) >> 14)
+            y[i + 1] = (trig[4 * k + 1] * b) >> 14
+            i += 2
             st[2 * k] = 0
             st[2 * k + 1] = 0
         e = st[24]
@@ -279,6 +291,18 @@ class Detector:
         if window:
             self._window(self._eprev + e, self._t - _M)
         self._eprev = e
+        self._hb = 40 - self._hb
+
+    def _harmonic(self, c):
+        # The window power of column c's second harmonic (resonator c + 4), as _half's for a tone.
+        y = self._y
+        i = self._hb + 2 * (c - 4)
+        j = 40 - self._hb + 2 * (c - 4)
+        q = 4 * (c + 4)
+        cr, sr = _TRIG[q + 2], _TRIG[q + 3]
+        wr = (y[j] + ((cr * y[i]) >> 14) + ((sr * y[i + 1]) >> 14)) >> 1
+        wi = (y[j + 1] + ((cr * y[i + 1]) >> 14) - ((sr * y[i]) >> 14)) >> 1
+        return wr * wr + wi * wi
 
     def _window(self, energy, start):
         p = self._p
@@ -297,8 +321,8 @@ class Detector:
             for k in range(8):
                 if k != r and k != c and p[k] * 4 > (pr if k < 4 else pc):
                     ok = False
-            if p[c + 4] > pc // _H2:
-                ok = False  # the column's second harmonic: music, speech
+            if ok and self._harmonic(c) > pc // _H2:
+                ok = False  # the column tone's second harmonic: music, speech
             if ok:
                 digit = r * 4 + c - 4
                 self._advance(r, 4 * self._h)
