@@ -657,3 +657,88 @@ def test_a_bye_on_a_ringing_anchored_call_ends_it_cleanly():
     net.advance(200)
     assert desk.last("CANCEL") is not None
     assert not net.sw.agent.calls and not net.hub.open
+
+
+# ---- media phone to phone (RFC 3725) ----------------------------------------------------------------
+
+
+def _answer_reinvite(phone, port):
+    """The phone answers the re-INVITE it got last with its own SDP at port -> (re-INVITE, its SDP)."""
+    from zongji.sip.message import make_response
+
+    req = phone.last("INVITE")
+    resp = make_response(req, 200)
+    resp.add("contact", phone.contact)
+    for rr in req.get_all("record-route"):
+        resp.add("record-route", rr)
+    resp.body = sdp(phone.addr[0], port, (0, 101))
+    resp.add("content-type", "application/sdp")
+    phone.send(resp)
+    return req
+
+
+def _put_through(net, caller, target):
+    """caller dials 800 and presses 1 (group 600); target answers at media port 5000."""
+    target.auto["INVITE"] = 180
+    call(net, caller, "800")
+    net.advance(200)
+    Keypad(net, (caller.addr[0], 4000)).press("1")
+    net.advance(400)
+    rung = target.last("INVITE")
+    _answer(target, rung)
+    net.advance(40)
+    return rung
+
+
+def test_two_of_our_phones_put_through_get_their_media_phone_to_phone():
+    net, phones = setup("202", "201")
+    caller, target = phones
+    rung = _put_through(net, caller, target)
+    moved = caller.last("INVITE")  # the re-INVITE in the caller's dialog with the attendant
+    assert moved is not None and moved.cseq()[0] > 1
+    assert answer_sdp(moved) == (target.addr[0], 5000)  # the target's media address, not ours
+    assert "PCMU" in moved.body.decode() and "o=zongji" in moved.body.decode()  # our session, version on
+    _answer_reinvite(caller, 4000)
+    net.advance(40)
+    assert caller.last("ACK") is not None
+    moved_b = target.last("INVITE")
+    assert moved_b is not rung and answer_sdp(moved_b) == (caller.addr[0], 4000)
+    _answer_reinvite(target, 5000)
+    net.advance(40)
+    assert net.sw.counters.get("media direct phone to phone") == 1
+    # the hub is out of the media path: what still arrives is dropped, nothing is sent
+    before = len(net.rtp.get((target.addr[0], 5000), []))
+    net.send_rtp(rtp.build(0, 50, 8000, 0xCAFE, b"\x33" * 160), (caller.addr[0], 4000))
+    net.advance(200)
+    assert len(net.rtp.get((target.addr[0], 5000), [])) == before
+    assert net.hub.counters.get("rtp after media went direct") == 1
+
+
+def test_a_refused_reinvite_leaves_the_media_relayed():
+    from zongji.sip.message import make_response
+
+    net, phones = setup("202", "201")
+    caller, target = phones
+    _put_through(net, caller, target)
+    moved = caller.last("INVITE")
+    caller.send(make_response(moved, 488))  # this phone will not move its media
+    net.advance(40)
+    assert net.sw.counters.get("media stays relayed: the caller refused the re-INVITE") == 1
+    before = len(net.rtp.get((target.addr[0], 5000), []))
+    net.send_rtp(rtp.build(0, 50, 8000, 0xCAFE, b"\x33" * 160), (caller.addr[0], 4000))
+    assert len(net.rtp.get((target.addr[0], 5000), [])) == before + 1  # still relayed
+
+
+def test_hold_after_going_direct_brings_the_media_back_to_the_switch():
+    net, phones = setup("202", "201")
+    caller, target = phones
+    rung = _put_through(net, caller, target)
+    _answer_reinvite(caller, 4000)
+    net.advance(40)
+    _answer_reinvite(target, 5000)
+    net.advance(40)
+    ok = _ok_of(target, rung)
+    held = _reinvite_from_callee(target, rung, ok, "sendonly")
+    assert held.status == 200 and answer_sdp(held) == (SWITCH[0], MEDIA_PORT)  # back to our port
+    back = caller.last("INVITE")
+    assert answer_sdp(back) == (SWITCH[0], MEDIA_PORT)  # the caller is re-INVITEd back to us too

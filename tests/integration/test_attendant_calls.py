@@ -88,8 +88,9 @@ def test_a_wrong_key_reaches_nobody(example_site, switchboard, sipp_server, free
 def test_a_baresip_caller_presses_a_key_and_talks_to_the_target(example_site, switchboard, baresip):
     """baresip 202 calls the main menu, types 1 (RFC 4733 from its keypad), and is put through
     to group 600, where baresip 201 answers by itself; RTP then flows both ways through the
-    switch's media relay: each phone receives packets, 201 hears 202's 440 Hz microphone and
-    202, once put through, 201's 1000 Hz."""
+    switch: each phone receives packets, 201 hears 202's 440 Hz microphone and 202, once put
+    through, 201's 1000 Hz. Both are the branch's phones, so the attendant re-INVITEs them to
+    send their media to each other (RFC 3725): 201's RTP comes from 202's port, not the switch's."""
     from sipharness import Baresip
 
     _always_open(example_site)
@@ -107,8 +108,12 @@ def test_a_baresip_caller_presses_a_key_and_talks_to_the_target(example_site, sw
     time.sleep(1)
     caller.send("1")  # a key, as a user types it during the call: baresip sends telephone-events
     target.wait_for(Baresip.ESTABLISHED, 15)  # group 600 rang 201, which answered
-    target.wait_for(Baresip.RTP_IN, 10)  # the caller's audio reaches it, relayed
+    target.wait_for(Baresip.RTP_IN, 10)  # the caller's audio reaches it
+    target.wait_for(r"got re-INVITE", 10)  # RFC 3725: the attendant moves the media phone to phone
+    media = int(hm.wait_for(r"the attendant's audio on udp [\d.]+:(\d+)", 1).group(1))
     time.sleep(3)
+    sources = [int(m.group(1)) for m in target.matches(r"receiving from [\d.]+:(\d+)")]
+    assert sources and media not in sources, "201 heard RTP from %r, the switch's port is %d" % (sources, media)
     caller.hangup()
     caller.wait_for(Baresip.PACKETS, 10)
     target.wait_for(Baresip.CLOSED_BY_PEER, 15)  # the caller's BYE ended the target's call too

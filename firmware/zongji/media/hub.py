@@ -13,6 +13,8 @@ sockets, no clock: the shell hands in datagrams and the time, and sends what com
     hub.loop(leg, pid)                       pid played over and over once the queue is done
                                              (the branch's ringback, music on hold); None: off
     hub.relay(a, b); hub.unrelay(a, b)       put through / apart again (one side on hold)
+    hub.direct(a, b, on)                     the two peers send to each other now (RFC 3725):
+                                             the legs stay, silent, and drop what still comes
     hub.receive(data, addr, now_ms)          an RTP datagram on the media port
     hub.due() -> ms or None; hub.frames(now_ms) -> [(bytes, addr)]   frames due, relayed packets
 
@@ -81,6 +83,7 @@ class Leg:
         self.ring_from = None  # ringback: ms it started (None: off)
         self.loop = None  # a prompt id played over and over after the queue (ringback file, hold)
         self.relay = None  # the other Leg, once the two are put through
+        self.direct = False  # its peer's media goes to the other peer, not to us (RFC 3725)
         self.closed = False
         self._frame = bytearray(FRAME)
         self._mv = memoryview(self._frame)
@@ -202,6 +205,15 @@ class MediaHub:
             leg.rx.relock()  # the caller's keypad stream ends; its voice may come with another SSRC
         a.relay, b.relay = b, a
 
+    def direct(self, a, b, on):
+        """a's and b's peers were re-INVITEd to send to each other (on), or back to us (off:
+        relayed again)."""
+        a.direct = b.direct = on
+        if on:
+            self.unrelay(a, b)
+        else:
+            self.relay(a, b)
+
     def unrelay(self, a, b):
         """Stop relaying between a and b (one of them went on hold): each leg is the hub's
         again, and sends what it is given (hold music), or silence."""
@@ -249,6 +261,9 @@ class MediaHub:
         if leg is None:
             self.count("rtp from no call's peer")
             return
+        if leg.direct:
+            self.count("rtp after media went direct")  # the last packets in flight: dropped
+            return
         pkt = leg.rx.receive(data, addr, now)
         if pkt is None:
             self.count("rtp dropped: " + (leg.rx.last_drop or "?"))
@@ -281,7 +296,10 @@ class MediaHub:
 
     def _active(self, leg):
         # a leg sends while it is the attendant's: never once relayed, nor to a peer on hold
-        return leg.tx is not None and leg.relay is None and leg.plan is not None and leg.plan.send and not leg.closed
+        return (
+            leg.tx is not None and leg.relay is None and not leg.direct and leg.plan is not None and leg.plan.send
+            and not leg.closed
+        )  # fmt: skip
 
     def due(self):
         if self._out:

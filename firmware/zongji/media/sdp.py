@@ -338,10 +338,10 @@ class Session:
         self.last = None
         self._offer = None  # (Media we offered, direction)
 
-    def _sdp(self, media):
+    def _sdp(self, media, conn=None):
         self.version += 1
         sdp = Sdp(("zongji", self.sess_id, self.version, "IN", "IP6" if ":" in self.address else "IP4",
-                   self.address), "zongji", self.address)  # fmt: skip
+                   self.address), "zongji", conn or self.address)  # fmt: skip
         sdp.media = media
         self.last = sdp.to_bytes()
         return self.last
@@ -366,6 +366,18 @@ class Session:
         m = self._audio(self.codecs, self.te_pt, "0-15", direction)
         self._offer = (m, direction)
         return self._sdp([m])
+
+    def offer_at(self, addr, plan):
+        """An offer of this session (same origin, version one higher) whose media is at
+        addr = (ip, port), another endpoint's: third-party call control (RFC 3725) moving the
+        peer's media to that endpoint, with the codec and telephone-event of `plan` (what
+        this session agreed with the peer)."""
+        m = self._audio((), plan.te_pt, "0-15", "sendrecv")
+        m.fmts.insert(0, str(plan.pt))
+        m.rtpmap[plan.pt] = (plan.codec, 8000, 1)
+        m.port = addr[1]
+        self._offer = (m, "sendrecv")
+        return self._sdp([m], addr[0])
 
     def answer(self, offer, direction="sendrecv"):
         """A peer's offer (bytes, str or Sdp) -> (our answer bytes, Plan). direction is ours

@@ -97,11 +97,14 @@ class AgentCall:
         self.att = None
         self.out = None
         self.playing = False
+        self.direct = False  # the two phones send their media to each other (RFC 3725)
+        self.moving = None  # a re-INVITE of ours in flight: (kind, request, plan)
         self.after_play = None  # what to do when the queued prompts are done: ("hangup",) ...
 
 
 class Agent:
     max_calls = MAX_CALLS
+    direct_media = True  # move media phone to phone once two of our phones are put through
 
     def __init__(self, switch, media, random_bytes=None):
         self.sw = switch
@@ -212,6 +215,15 @@ class Agent:
             self._response(ev.tx, ev.response, now)
         elif isinstance(ev, Timeout):
             call_id = ev.tx.request.call_id() if ev.tx is not None else None
+            c = self.calls.get(call_id) or self.outs.get(call_id)
+            if c is not None and c.moving is not None and ev.tx.request is c.moving[1]:
+                # our re-INVITE got no answer: as refused (the other side may have moved: back)
+                kind = c.moving[0]
+                c.moving = None
+                self.sw.count("media stays relayed: a re-INVITE timed out")
+                if kind == "to_a":
+                    self._revert_a(c, now)
+                return
             c = self.outs.get(call_id)
             if c is not None and ev.tx.request.method == "INVITE" and c.out is not None and not c.out.answered:
                 self._out_failed(c, c.out, 408, now)
@@ -299,6 +311,8 @@ class Agent:
                 except ValueError:
                     return self._reply(tx, req, 488)
                 self._reply(tx, req, 200, headers=self._sdp_headers(), body=answer)
+                if c.direct:  # the caller's media comes back to us: so must the target's
+                    self._reanchor(c, "b", now)
                 self._held(c)
             else:
                 self._reply(tx, req, 200 if method in ("UPDATE", "NOTIFY", "OPTIONS") else 405)
@@ -315,6 +329,8 @@ class Agent:
             except ValueError:
                 return self._reply(tx, req, 488)
             self._reply(tx, req, 200, headers=(("Content-Type", "application/sdp"),), body=answer)
+            if c.direct:
+                self._reanchor(c, "a", now)
             return self._held(c)
         if c is not None and c.out is not None:
             return self._reply(tx, req, 200 if method in ("INFO", "UPDATE", "NOTIFY") else 405)
@@ -342,6 +358,133 @@ class Agent:
         self.media.loop(b, music if hold_a else None)
         self.media.loop(a, music if hold_b else None)
         self.sw.count("call on hold")
+
+    # ---- media phone to phone (RFC 3725 third-party call control) ----------------------------------
+
+    def _go_direct(self, c, now):
+        """Two of the branch's own phones are put through: re-INVITE the caller with the
+        target's media address (same codec), then the target with the caller's, and stop
+        relaying. Calls over the trunk, from outside, or while the site has hold music (which
+        needs the media here) stay relayed; so does any call where a step is refused."""
+        out = c.out
+        if not self.direct_media or c.direct or c.moving is not None or c.state != _TALKING or c.ok is not None:
+            return
+        if out is None or not out.answered or c.what.get("inbound") or self.media.has_prompt(HOLD):
+            return
+        placed = self.sw.proxy.calls.get(out.call_id)
+        if placed is None or placed.bridge is not None:
+            return  # answered over the trunk: the provider's media stays with us
+        a, b = c.media.plan, out.media.plan
+        if a is None or b is None or not (a.send and a.recv and b.send and b.recv):
+            return
+        req = self._in_dialog_request(c, None, "INVITE", c.media.sdp.offer_at(b.addr, a), now)
+        if req is not None:
+            c.moving = ("to_b", req, None)
+
+    def _moved_a(self, c, resp, now):
+        """A response in the caller's dialog: to our re-INVITE (or our BYE: nothing to do)."""
+        m = c.moving
+        cseq = resp.cseq()
+        if m is None or cseq is None or cseq[1] != "INVITE" or cseq[0] != m[1].cseq()[0] or resp.status < 200:
+            return
+        if resp.status >= 300:  # refused: the session is as it was (RFC 3261 14.1)
+            c.moving = None
+            self.sw.count("media stays relayed: the caller refused the re-INVITE")
+            return
+        self._ack_in(c.remote, c.ours, c.theirs, c.call_id, cseq[0], c.route)
+        c.moving = None
+        if m[0] != "to_b":
+            self._accept_quietly(c.media, resp)  # our own address again (a revert)
+            return
+        out = c.out
+        try:
+            plan = c.media.sdp.accept(resp.body)
+        except ValueError:
+            plan = None
+        if out is None or c.state != _TALKING or plan is None or not plan.send:
+            return self._revert_a(c, now)
+        req = self._in_dialog_request(c, out, "INVITE", out.media.sdp.offer_at(plan.addr, out.media.plan), now)
+        if req is None:
+            return self._revert_a(c, now)
+        c.moving = ("to_a", req, plan)
+
+    def _moved_b(self, c, resp, number, now):
+        """A response to our re-INVITE in the target's dialog."""
+        m = c.moving
+        out = c.out
+        if resp.status < 200:
+            return
+        if resp.status >= 300:
+            c.moving = None
+            if m[0] == "to_a":  # the target refused: bring the caller back to us
+                self.sw.count("media stays relayed: the target refused the re-INVITE")
+                self._revert_a(c, now)
+            return
+        self._ack_in(out.remote, out.invite.get("from"), out.to, out.call_id, number, out.route)
+        c.moving = None
+        if m[0] != "to_a":
+            self._accept_quietly(out.media, resp)
+            return
+        try:
+            out.media.sdp.accept(resp.body)
+        except ValueError:
+            self._revert_a(c, now)
+            self._reanchor_out(c, now)
+            return
+        c.direct = True
+        self.media.direct(c.media, out.media, True)
+        self.sw.count("media direct phone to phone")
+
+    def _reanchor(self, c, other, now):
+        """A re-INVITE came from one side while direct: its media is ours again (our answer);
+        the other side is re-INVITEd back to us, and the two are relayed."""
+        c.direct = False
+        self.media.direct(c.media, c.out.media, False)
+        if other == "b":
+            self._reanchor_out(c, now)
+        else:
+            self._revert_a(c, now)
+
+    def _reanchor_out(self, c, now):
+        req = self._in_dialog_request(c, c.out, "INVITE", c.out.media.sdp.offer(), now)
+        if req is not None:
+            c.moving = ("back", req, None)
+
+    def _revert_a(self, c, now):
+        req = self._in_dialog_request(c, None, "INVITE", c.media.sdp.offer(), now)
+        if req is not None:
+            c.moving = ("back", req, None)
+
+    def _accept_quietly(self, leg, resp):
+        try:
+            leg.sdp.accept(resp.body)
+        except ValueError:
+            self.sw.count("re-INVITE answer unusable")
+
+    def _in_dialog_request(self, c, out, method, body, now):
+        """A request of ours in the caller's dialog (out None) or the target's."""
+        if out is None:
+            c.cseq += 1
+            target, frm, to, call_id, cseq, route = c.remote, c.ours, c.theirs, c.call_id, c.cseq, c.route
+        else:
+            out.cseq += 1
+            target, frm, to, call_id, cseq = out.remote, out.invite.get("from"), out.to, out.call_id, out.cseq
+            route = out.route
+        req = make_request(
+            method, target, frm, to, call_id, cseq, headers=[("Route", r) for r in route],
+            contact="<sip:attendant@%s>" % self.sw.me, body=body, content_type="application/sdp",
+        )  # fmt: skip
+        try:
+            self.tl.send_request(req, SWITCH, now)
+        except TransactionError:
+            self.sw.count("re-INVITE not sent: transaction table full")
+            return None
+        return req
+
+    def _ack_in(self, target, frm, to, call_id, cseq, route):
+        ack = make_request("ACK", target, frm, to, call_id, cseq, headers=[("Route", r) for r in route])
+        ack.add("via", "SIP/2.0/UDP %s:%d;branch=%s" % (AGENT[0], AGENT[1], self.tl.branch()), first=True)
+        self._out.append(ack.to_bytes())
 
     # ---- what the attendant decides --------------------------------------------------------------
 
@@ -413,6 +556,9 @@ class Agent:
 
     def _response(self, tx, resp, now):
         call_id = resp.call_id()
+        mine = self.calls.get(call_id)
+        if mine is not None:  # in the caller's dialog: our re-INVITE's answer, or our BYE's
+            return self._moved_a(mine, resp, now)
         c = self.outs.get(call_id)
         if c is None or c.out is None or c.out.call_id != call_id:
             return
@@ -420,6 +566,8 @@ class Agent:
         cseq = resp.cseq()
         if cseq is None or cseq[1] != "INVITE":
             return  # our CANCEL's or BYE's answer
+        if c.moving is not None and cseq[0] == c.moving[1].cseq()[0]:
+            return self._moved_b(c, resp, cseq[0], now)
         status = resp.status
         if status < 200:
             out.heard = True
@@ -451,6 +599,7 @@ class Agent:
         self.media.ringback(c.media, False, now)
         self.media.stop(c.media)
         self.media.relay(c.media, out.media)
+        was_early = c.state == _EARLY
         if c.state == _EARLY:  # an anchored call: the target answered, so now the caller is
             ok = make_response(c.invite, 200, to_tag=c.tag, headers=self._sdp_headers(), body=c.answer)
             self.tl.respond(c.tx, ok, now)
@@ -459,6 +608,8 @@ class Agent:
             c.ok_until = now + ACK_WAIT
             c.invite = c.tx = None
         c.state = _TALKING
+        if not was_early:
+            self._go_direct(c, now)
 
     def _out_failed(self, c, out, status, now):
         """The call we placed ended without an answer (a final failure, or no response at all)."""
@@ -543,12 +694,7 @@ class Agent:
         out.tx = None
 
     def _send_ack(self, out):
-        ack = make_request(
-            "ACK", out.remote, out.invite.get("from"), out.to, out.call_id, out.cseq,
-            headers=[("Route", r) for r in out.route],
-        )  # fmt: skip
-        ack.add("via", "SIP/2.0/UDP %s:%d;branch=%s" % (AGENT[0], AGENT[1], self.tl.branch()), first=True)
-        self._out.append(ack.to_bytes())
+        self._ack_in(out.remote, out.invite.get("from"), out.to, out.call_id, 1, out.route)
 
     def _send(self, msg):
         self._out.append(msg.to_bytes())
