@@ -71,6 +71,8 @@ class Item:
         """Whose recording this is, as a message names it: menu 'x', or [sounds] ringback."""
         if self.id.startswith("sound."):
             return "[sounds] " + self.id[6:]
+        if self.id.startswith("name."):
+            return "the name of %s" % self.id[5:]
         return "menu '%s'" % self.menu
 
 
@@ -114,14 +116,35 @@ def save_manifest(root, manifest):
     os.replace(tmp, path)
 
 
-def survey(root, site, manifest=None):
+NAMES = "names"  # SITE/names/<extension number>.wav (or .mp3): a person's name, said by them
+NAME_EXTS = (".wav", ".mp3")
+
+
+def name_recordings(root, site, numbers=None):
+    """[(name.<number>, None, "names/<file>")] for each recording in SITE/names named after an
+    extension of the site (`numbers`, or the site's directory): dial-by-name then says the name
+    instead of reading the number."""
+    try:
+        files = sorted(os.listdir(os.path.join(root, NAMES)))
+    except OSError:
+        return []
+    out = []
+    for f in files:
+        number, ext = os.path.splitext(f)
+        known = number in numbers if numbers is not None else site.extension(number) is not None
+        if ext.lower() in NAME_EXTS and known:
+            out.append(("name." + number, None, NAMES + "/" + f))
+    return out
+
+
+def survey(root, site, manifest=None, numbers=None):
     """(items, unused): every prompt of `site` with its state, and the files and manifest
     entries under SITE/prompts that no prompt of the site has any more."""
     if manifest is None:
         manifest = load_manifest(root)
     built = manifest.get("prompts") or {}
     items = []
-    for pid, text, recording in core.prompt_ids(site):
+    for pid, text, recording in core.prompt_ids(site) + name_recordings(root, site, numbers):
         item = Item(pid, text, recording)
         if recording is not None:
             try:
@@ -366,11 +389,12 @@ FIX = "run `zongji prompts build %s`"
 SILENCE = "the device plays silence for it (a warning, not an error: calls are still routed)"
 
 
-def check_problems(root, site, site_arg, file_path):
+def check_problems(root, site, site_arg, file_path, numbers=None):
     """Warnings (level, path, message) for prompts missing, stale or no longer used.
 
-    `file_path(name, line)` makes the sitefiles path of a line of another file."""
-    items, unused = survey(root, site)
+    `file_path(name, line)` makes the sitefiles path of a line of another file; `numbers`: the
+    extensions' numbers when `site` has no directory (names/<number>.wav is theirs)."""
+    items, unused = survey(root, site, numbers=numbers)
     fix = FIX % site_arg
     out = []
     if not any(i.state != "missing" for i in items) and not os.path.exists(os.path.join(root, MANIFEST)):

@@ -310,3 +310,20 @@ def test_sounds_are_built_from_recordings_and_checked(tmp_path):
     assert 2.0 < seconds < 2.3
     result = run("check", folder)
     assert result.exit_code == 0 and "sound." not in result.output, result.output
+
+
+def test_name_recordings_are_built_for_extensions(tmp_path):
+    """SITE/names/<number>.wav is a person saying their name: built as name.<number> (what
+    dial-by-name says instead of the number); a file for no extension is left alone."""
+    folder = new_site(tmp_path)
+    (folder / "names").mkdir()
+    synth(folder / "names" / "201.wav", 0.8, 500)
+    synth(folder / "names" / "999.wav", 0.8, 500)  # nobody has 999
+    built = build(folder)
+    assert "name.201" in built["built"] and not [p for p in built["built"] if p == "name.999"]
+    entry = manifest(folder)["prompts"]["name.201"]
+    assert entry["source"] == "recording" and entry["recording"] == "names/201.wav"
+    assert (folder / "prompts" / "name.201.ulaw").stat().st_size > 4000
+    synth(folder / "names" / "201.wav", 0.5, 600)
+    result = run("check", folder)
+    assert "the recording names/201.wav changed after the file was built" in result.output

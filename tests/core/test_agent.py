@@ -742,3 +742,27 @@ def test_hold_after_going_direct_brings_the_media_back_to_the_switch():
     assert held.status == 200 and answer_sdp(held) == (SWITCH[0], MEDIA_PORT)  # back to our port
     back = caller.last("INVITE")
     assert answer_sdp(back) == (SWITCH[0], MEDIA_PORT)  # the caller is re-INVITEd back to us too
+
+
+def test_dial_by_name_says_a_recorded_name_and_reads_the_others_number():
+    """Several names match: each choice is read back, with the person's recorded name where
+    the site has one (name.201) and the number digit by digit where it has not."""
+    files = {"menu.main": GREETING, "name.201": b"\x77" * 160}
+    files.update({"digit.%d" % d: bytes([0x80 + d]) * 160 for d in range(10)})
+    net = MediaNet(_sites.build(), Prompts(files))
+    caller = net.phone("204", 5061)
+    assert caller.register().status == 200
+    call(net, caller, "800")
+    net.advance(100)
+    pad = Keypad(net, (caller.addr[0], 4000))
+    for k in "9926":  # the directory, then w-a-n
+        pad.press(k)
+    net.advance(6500)  # a pause: the matches are read out (each prompt opens as it plays)
+    opened = net.prompts.opened
+    assert "name.201" in opened  # 王小明 has a recording: it is said
+    i = opened.index("name.201")
+    # "For <王小明's recording>, press 1. For 2 0 2 (Lily has none: her number), press 2."
+    assert opened[i - 1 : i + 3] == ["phrase.dbn_choice.0", "name.201", "phrase.dbn_choice.1", "digit.1"]
+    assert opened[i + 3 : i + 8] == ["phrase.dbn_choice.0", "digit.2", "digit.0", "digit.2", "phrase.dbn_choice.1"]
+    heard = _frames_to(net, (caller.addr[0], 4000))
+    assert b"\x77" * 160 in heard  # and it was played into the call

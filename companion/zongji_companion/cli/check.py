@@ -100,8 +100,9 @@ def _prompt_problems(loaded, site_arg, fit):
 
     from zongji_companion import flashbudget, promptfiles
 
+    numbers = set(str(e.get("number")) for e in loaded.extensions)
     out = promptfiles.check_problems(
-        loaded.root, Site(loaded.site), site_arg, lambda name, line: (sitefiles.FILE, name, line)
+        loaded.root, Site(loaded.site), site_arg, lambda name, line: (sitefiles.FILE, name, line), numbers
     )
     if fit is not None and fit["over"]:
         where = promptfiles.MANIFEST if fit["prompt_files"] else loaded.toml_name

@@ -21,8 +21,9 @@ Ids:
     sound.ringback       [sounds] ringback: the branch's ringback (集团彩铃), looped while an
                          outside caller's call, or a caller the attendant put through, rings
     sound.hold           [sounds] hold: music on hold, looped to whoever is held
-    name.<number>        a person's name recording: the site format has none yet, so
-                         prompt_ids() lists none and names are read as their digits
+    name.<number>        a person's name, recorded: SITE/names/<number>.wav or .mp3 on the
+                         host (the companion's promptfiles.name_recordings lists them, as
+                         prompt_ids() cannot see files); without one the number is read out
 """
 
 PHRASES = {
