@@ -156,6 +156,7 @@ class Device:
         pump.save_interval_ms = self.config["save_interval_s"] * 1000
         if self.media is not None:
             pump.send_media = self._send_media
+            pump.send_frames = self._send_frames
         regs, calls = pump.restore(now, self._downtime_ms())
         self.sw, self.pump, self._host = sw, pump, host
         self.lowheap = LowHeap(sw)
@@ -189,6 +190,15 @@ class Device:
             self.media.send(data, addr)
         except OSError:
             pass  # RTP is not retried: a lost frame is a 20 ms gap
+
+    def _send_frames(self, frames):
+        """A tick's RTP frames in one call from the pump (every stream is on one 20 ms grid)."""
+        send = self.media.send
+        for data, addr in frames:
+            try:
+                send(data, addr)
+            except OSError:
+                pass
 
     def _bug(self, what, e):
         if isinstance(e, MemoryError):
@@ -280,19 +290,26 @@ class Device:
             await asyncio.sleep_ms(0)
 
     async def timers(self):
+        clock = self.clock
         while not self._stopping:
-            now = self.clock.now_ms()
+            now = clock.now_ms()
             pump = self.pump
             due = None if pump is None else _earliest(pump.deadline, pump.save_at)
             self._timer_at = due
-            self._wake.clear()
             if due is not None and now < due <= now + SHORT_WAIT_MS:
                 # the next RTP frame (or a timer as close): a plain sleep. wait_for_ms makes a
                 # task and a timeout each time, 50 times a second per caller; a datagram that
-                # brings a deadline forward waits at most this long
+                # brings a deadline forward waits at most this long. Then the tick at once,
+                # without a turn of the loop in between (one wake, one pass: 50 a second).
                 await asyncio.sleep_ms(due - now)
-                continue
-            if due is None or due > now:
+                if pump is not self.pump:
+                    continue  # a new switch (a new address) meanwhile
+                now = clock.now_ms()
+                due = _earliest(pump.deadline, pump.save_at)
+                if due is None or due > now:
+                    continue
+            elif due is None or due > now:
+                self._wake.clear()
                 wait = 1000 if due is None else min(due - now, 60000)
                 try:
                     await asyncio.wait_for_ms(self._wake.wait(), wait)

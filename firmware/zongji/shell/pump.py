@@ -2,6 +2,7 @@
 
     pump = Pump(sw, send, emit, store)      send(data, addr); emit(event); store: shell.store
     pump.send_media = send_rtp              send_rtp(data, addr): the media socket (attendant)
+    pump.send_frames = send_all             optional: send_all([(data, addr), ...]) a tick's frames
     pump.restore(now_ms, elapsed_ms)        registrations and call records from the store
     pump.datagram(data, addr, now_ms)       a datagram in
     pump.rtp(data, addr, now_ms)            an RTP datagram in, on the media socket
@@ -36,6 +37,7 @@ class Pump:
         self.warn = warn or _ignore
         self.deadline = None
         self.send_media = None
+        self.send_frames = None
         self._sip_at = None
         self.save_at = None
         self._saved_ms = None
@@ -81,17 +83,29 @@ class Pump:
         self._media_after(now_ms)
 
     def timer(self, now_ms):
-        if self._sip_at is None or self._sip_at <= now_ms:
+        at = self._sip_at
+        if at is None or at <= now_ms:
             try:
                 self.sw.handle_timer(now_ms)
             except Exception as e:
                 self.bug("a timer", e)
             self._after(now_ms)
-        else:  # a media tick (50 a second per caller): frames only, unless they led to SIP
-            self._media_after(now_ms)
+            return
+        # a media tick (50 a second, one for every stream): frames only, unless they led to
+        # SIP. The SIP timers' deadline stands (nothing but SIP moves it): not recomputed.
+        sw = self.sw
+        if self._send_frames(now_ms) is None:
+            self.deadline = at
+            return
+        if sw.sip_pending():
+            self._after(now_ms)
+            return
+        media = sw.media_due()
+        self.deadline = media if media is not None and media < at else at
 
     def _send_frames(self, now_ms):
-        """The RTP frames due by now and relayed packets, out on the media socket."""
+        """The RTP frames due by now and relayed packets, out on the media socket: all of them
+        in one call to send_frames(frames) when the shell has it, else send_media each."""
         send_media = self.send_media
         if send_media is not None:
             try:
@@ -99,8 +113,13 @@ class Pump:
             except Exception as e:
                 frames = ()
                 self.bug("the media", e)
-            for data, addr in frames:
-                send_media(data, addr)
+            if frames:
+                send_frames = self.send_frames
+                if send_frames is not None:
+                    send_frames(frames)
+                else:
+                    for data, addr in frames:
+                        send_media(data, addr)
         return send_media
 
     def _media_after(self, now_ms):
