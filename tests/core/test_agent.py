@@ -766,3 +766,66 @@ def test_dial_by_name_says_a_recorded_name_and_reads_the_others_number():
     assert opened[i + 3 : i + 8] == ["phrase.dbn_choice.0", "digit.2", "digit.0", "digit.2", "phrase.dbn_choice.1"]
     heard = _frames_to(net, (caller.addr[0], 4000))
     assert b"\x77" * 160 in heard  # and it was played into the call
+
+
+def test_a_staff_call_out_put_on_hold_plays_the_music_to_the_outside_party():
+    """While the site has hold music, a staff call out over the trunk is anchored too: the
+    provider meets the switch's media, and when the phone holds (re-INVITE sendonly) the
+    outside party hears the music: no re-INVITE crosses the trunk, no 488."""
+    net, desk, prov = _sounds_net()
+    prov.auto["INVITE"] = 180
+    desk.calls += 1
+    req = desk._request("INVITE", "013800138000", "out-hold", body=sdp(desk.addr[0], 4000))
+    req.add("content-type", "application/sdp")
+    desk.send(req)
+    desk.send(ack_for_failure(req, desk.got[-1]))
+    auth = desk.answer(req, desk.got[-1], "Proxy-Authenticate", "Proxy-Authorization")
+    desk.send(auth)
+    net.advance(100)
+    out = prov.last("INVITE")
+    assert out is not None and out.uri.user == "13800138000"
+    assert answer_sdp(out) == (SWITCH[0], MEDIA_PORT)  # the provider meets our media
+    assert desk.last(183) is not None
+    _answer(prov, out, port=PROVIDER_MEDIA[1], tag="far")
+    net.advance(100)
+    ok = desk.last(200)
+    assert ok is not None and ok.cseq()[1] == "INVITE"
+    desk.ack_2xx(auth, ok)
+    # the desk holds: a re-INVITE in its dialog with the switch
+    desk.cseq += 1
+    hold = make_request(
+        "INVITE", ok.contacts()[0].uri, auth.get("from"), ok.get("to"), auth.call_id(), desk.cseq,
+        via="SIP/2.0/UDP %s:%d;branch=z9hG4bKhold1" % desk.addr, contact=desk.contact,
+        body=sdp(desk.addr[0], 4000) + b"a=sendonly\r\n", content_type="application/sdp",
+    )  # fmt: skip
+    for r in reversed(ok.get_all("record-route")):
+        hold.add("route", r)
+    invites_before = len([m for m in prov.got if getattr(m, "method", "") == "INVITE"])
+    desk.send(hold)
+    assert desk.got[-1].status == 200 and b"a=recvonly" in desk.got[-1].body
+    before = len(net.rtp.get(PROVIDER_MEDIA, []))
+    net.advance(200)
+    assert set(_frames_to(net, PROVIDER_MEDIA, before)) == {HOLD[:160]}
+    assert len([m for m in prov.got if getattr(m, "method", "") == "INVITE"]) == invites_before
+
+
+def test_the_providers_early_media_is_relayed_to_the_staff_caller():
+    net, desk, prov = _sounds_net()
+    desk.calls += 1
+    req = desk._request("INVITE", "013800138000", "out-early", body=sdp(desk.addr[0], 4000))
+    req.add("content-type", "application/sdp")
+    desk.send(req)
+    desk.send(ack_for_failure(req, desk.got[-1]))
+    desk.send(desk.answer(req, desk.got[-1], "Proxy-Authenticate", "Proxy-Authorization"))
+    net.advance(100)
+    out = prov.last("INVITE")
+    from zongji.sip.message import make_response
+
+    early = make_response(out, 183, to_tag="far")
+    early.add("contact", prov.contact)
+    early.body = sdp(PROVIDER_MEDIA[0], PROVIDER_MEDIA[1])
+    early.add("content-type", "application/sdp")
+    prov.send(early)
+    net.advance(40)
+    net.send_rtp(rtp.build(0, 1, 160, 0xA11, b"\x5a" * 160), PROVIDER_MEDIA)  # "the number is busy"
+    assert _frames_to(net, (desk.addr[0], 4000))[-1] == b"\x5a" * 160

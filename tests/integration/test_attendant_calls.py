@@ -332,3 +332,128 @@ def test_an_outside_caller_hears_the_branchs_ringback(example_site, switchboard,
     assert heard[:8] == frames, "the caller did not hear the built ringback from its start"
     hm.wait_for(r"call 13912345678 -> .*601.*answered", 10)
     assert hm.problems() == [], hm.problems()
+
+
+def _reinvite(direction, cseq):
+    return """
+  <send retrans="500">
+    <![CDATA[
+
+      INVITE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+      [routes]
+      Max-Forwards: 70
+      From: <sip:[field0]@[remote_ip]:[remote_port]>;tag=[pid]U[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: %(cseq)d INVITE
+      Contact: <sip:[field0]@[local_ip]:[local_port];transport=[transport]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=- [pid][call_number] %(cseq)d IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0 101
+      a=rtpmap:0 PCMU/8000
+      a=rtpmap:101 telephone-event/8000
+      a=fmtp:101 0-15
+      a=%(direction)s
+
+    ]]>
+  </send>
+
+  <recv response="100" optional="true"/>
+
+  <recv response="200"/>
+
+  <send>
+    <![CDATA[
+
+      ACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+      [routes]
+      Max-Forwards: 70
+      From: <sip:[field0]@[remote_ip]:[remote_port]>;tag=[pid]U[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: %(cseq)d ACK
+      Content-Length: 0
+
+    ]]>
+  </send>
+""" % {"direction": direction, "cseq": cseq}
+
+
+def _scenario_hold(workdir):
+    """uac_call.xml, but the call is held (re-INVITE a=sendonly) for 2 s, then resumed."""
+    from sipharness import SIPP_DIR
+
+    text = (SIPP_DIR / "uac_call.xml").read_text(encoding="iso-8859-1")
+    pause = "  <!-- the call is up: -d milliseconds -->\n  <pause/>\n"
+    assert pause in text, "uac_call.xml changed: no pause to hold in"
+    held = ('  <pause milliseconds="800"/>\n' + _reinvite("sendonly", 3) + '  <pause milliseconds="2000"/>\n'
+            + _reinvite("sendrecv", 4) + "  <pause/>\n")  # fmt: skip
+    text = text.replace(pause, held).replace("CSeq: 3 BYE", "CSeq: 5 BYE")
+    path = workdir / "uac_hold.xml"
+    path.write_text(text, encoding="iso-8859-1")
+    return path
+
+
+def _far_end_at(workdir, port):
+    """uas_answer.xml whose SDP names `port` (a test's _MediaEar) as its media."""
+    from sipharness import SIPP_DIR
+
+    text = (SIPP_DIR / "uas_answer.xml").read_text(encoding="iso-8859-1")
+    assert "m=audio [media_port]" in text
+    path = workdir / "uas_far_end.xml"
+    path.write_text(text.replace("m=audio [media_port]", "m=audio %d" % port), encoding="iso-8859-1")
+    return path
+
+
+def test_a_staff_call_out_on_hold_plays_the_music_across_the_trunk(
+    example_site, switchboard, provider, sipp_server, free_udp_port, workdir
+):
+    """[sounds] hold built: 202 calls a mobile out through the provider (Kamailio) to a far end
+    (SIPp UAS) whose media is a socket this test listens on. 202 holds (re-INVITE sendonly):
+    the switch answers it, no 488, and the far end hears the built hold music frame for frame;
+    202 resumes, the call goes on and ends normally."""
+    from sipharness import run, zongji_argv
+
+    site = example_site
+    site.toml.write_text(site.toml.read_text(encoding="utf-8") + '\n[sounds]\nhold = "sounds/hold.wav"\n')
+    (site.path / "sounds").mkdir()
+    made = run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", site.path / "sounds" / "hold.wav",
+                "synth", "1.0", "sine", "700"], timeout=30)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    built = run(zongji_argv("prompts", "build", site.path), timeout=300)
+    assert built.returncode == 0, built.stdout + built.stderr
+    music = (site.path / "prompts" / "sound.hold.ulaw").read_bytes()
+    site.check()
+    trunk = site.trunk()
+    far_end = free_udp_port()
+    prov = provider(trunk["port"], trunk["username"], trunk["password"], far_end)
+    hm = switchboard(site)
+    hm.wait_for(r"\btrunk registered\b", 15)
+    ear = _MediaEar()
+    try:
+        uas = sipp_server(_far_end_at(workdir, ear.port), "far", 1, far_end, timeout_s=40, recv_timeout_ms=20000)
+        caller = write_injection(workdir / "202.csv", [("202", site.secret("202"))])
+        res = sipp(_scenario_hold(workdir), hm.addr, workdir, "hold202", calls=1, inf=caller, service="013800138000",
+                   duration_ms=500, timeout_s=30, recv_timeout_ms=15000)  # fmt: skip
+        answered = uas.finish(15)
+    finally:
+        ear.close()
+    assert res.returncode == 0 and res.successful == 1, res.explain()  # the hold and resume were answered
+    assert answered.successful == 1, answered.explain()
+    frames = [music[i : i + 160] for i in range(0, len(music) - 159, 160)]
+    heard = [p[12:] for p in ear.packets if len(p) == 172 and p[1] & 0x7F == 0]
+    start = heard.index(frames[0]) if frames[0] in heard else -1
+    assert start >= 0, "the far end never heard the hold music (%d packets)" % len(heard)
+    assert heard[start : start + 20] == frames[:20]  # the built file, in order
+    assert prov.invites() == [("13800138000", trunk["username"])], prov.tail()
+    assert prov.matches(r"PROVIDER in-dialog INVITE") == [], prov.tail()  # the hold stayed on our side
+    hm.wait_for(r"call 202 -> \S*13800138000.*answered", 10)
+    assert hm.problems() == [], hm.problems()

@@ -127,6 +127,10 @@ class Agent:
         is built (a sound that only exists in site.toml would play as silence)."""
         return self.media.has_prompt(RINGBACK) or self.media.has_prompt(HOLD)
 
+    def holds(self):
+        """Whether the site's hold music is built (staff calls out are anchored for it)."""
+        return self.media.has_prompt(HOLD)
+
     def room(self, reserve=0):
         """A line free for one more call, leaving `reserve` lines free for others."""
         return len(self.calls) + len(self._expected) < self.max_calls - reserve
@@ -549,7 +553,7 @@ class Agent:
             return self._transfer_failed(c, now)
         c.out = out
         self.outs[call_id] = c
-        if self.media.has_prompt(RINGBACK):
+        if self.media.has_prompt(RINGBACK) and (c.att is not None or c.what.get("inbound")):
             self.media.loop(c.media, RINGBACK)  # the branch's own, after "connecting you to ..."
         else:
             self.media.ringback(c.media, True, now + settle)
@@ -573,6 +577,8 @@ class Agent:
             out.heard = True
             if out.cancelled:
                 self._cancel(out, now)
+            elif status > 100 and resp.body and c.state in (_EARLY, _ANSWERED) and c.media.relay is None:
+                self._early_media(c, out, resp, now)
             return
         if status >= 300:
             return self._out_failed(c, out, status, now)
@@ -610,6 +616,18 @@ class Agent:
         c.state = _TALKING
         if not was_early:
             self._go_direct(c, now)
+
+    def _early_media(self, c, out, resp, now):
+        """A 18x with SDP from the far end (the provider's announcements, its ringing): the
+        caller hears that instead of our ringback, relayed."""
+        try:
+            self.media.accept(out.media, resp.body, resp.get("content-type"))
+        except ValueError:
+            return  # unusable: our ringback goes on
+        self.media.ringback(c.media, False, now)
+        self.media.loop(c.media, None)
+        self.media.stop(c.media)
+        self.media.relay(c.media, out.media)
 
     def _out_failed(self, c, out, status, now):
         """The call we placed ended without an answer (a final failure, or no response at all)."""

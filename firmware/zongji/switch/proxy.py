@@ -192,9 +192,10 @@ class Proxy:
                     "tm": self.sw.local_time(now) if d.entry is not None and d.entry.startswith("menu:") else None,
                 })  # fmt: skip
                 call.plan = [([("agent", None)], None)]
-        elif d.action == decision.RING and call.inbound and self._anchored(call):
-            # an outside caller while the site has [sounds]: the agent takes the call, plays the
-            # branch's ringback as early media and rings the plan itself (hold music later)
+        elif d.action == decision.RING and self._anchored(call):
+            # an outside caller while the site has [sounds], or staff calling out while it has
+            # hold music: the agent takes the call, plays ringback as early media and rings
+            # the plan itself, so a call on hold hears the music, across the trunk too
             self.sw.agent.expect(call.call_id, {
                 "bridge": d.target, "caller": call.caller, "inbound": True, "addr": call.caller_addr,
             })  # fmt: skip
@@ -210,12 +211,18 @@ class Proxy:
         self._next_stage(call, now)
 
     def _anchored(self, call):
-        """Whether an outside caller's call goes through the switch's user agent: the site has
-        a ringback or hold sound built, the INVITE offers SDP, and an attendant line is free
-        beyond the ANCHOR_RESERVE kept for menu callers (when none is, the call is proxied as
-        without [sounds]: it rings, with no music)."""
+        """Whether a call goes through the switch's user agent: an outside caller's while the
+        site has a ringback or hold sound built; a staff call out over the trunk while it has
+        hold music (never an emergency call); the INVITE offers SDP, and an attendant line is
+        free beyond the ANCHOR_RESERVE kept for menu callers (when none is, the call is
+        proxied as without [sounds]: it rings, with no music)."""
         agent = self.sw.agent
-        if agent is None or not agent.anchors():
+        if agent is None or call.caller_addr == AGENT:
+            return False  # the agent's own calls (its transfers and bridges) are never anchored
+        if call.inbound:
+            if not agent.anchors():
+                return False
+        elif call.target[0] != "external" or not agent.holds():
             return False
         ctype = (call.invite.get("content-type") or "").split(";", 1)[0].strip().lower()
         if not call.invite.body or ctype != "application/sdp":
