@@ -457,13 +457,12 @@ def _sounds_net(sounds=True):
     return net, desk, prov
 
 
-def _outside_call(net, prov, did="02155550199", call_id="in-anchor"):
+def _outside_call(net, prov, did="02155550199", call_id="in-anchor", media=PROVIDER_MEDIA):
     """The provider brings an outside caller's INVITE for did (02155550199 -> 201), with SDP."""
     inv = make_request(
         "INVITE", "sip:%s@%s:%d" % (did, SWITCH[0], SWITCH[1]), "<sip:13912345678@127.0.0.1>;tag=pp",
         "<sip:%s@%s>" % (did, SWITCH[0]), call_id, 1, via="SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK" + call_id,
-        contact="<sip:13912345678@127.0.0.1:5070>", body=sdp(PROVIDER_MEDIA[0], PROVIDER_MEDIA[1]),
-        content_type="application/sdp",
+        contact="<sip:13912345678@127.0.0.1:5070>", body=sdp(media[0], media[1]), content_type="application/sdp",
     )  # fmt: skip
     prov.send(inv)
     return inv
@@ -634,7 +633,9 @@ def test_outside_calls_leave_attendant_lines_for_the_menus():
     net, desk, prov = _sounds_net()
     desk.auto["INVITE"] = 180
     for i in range(MAX_CALLS):
-        _outside_call(net, prov, call_id="flood-%d" % i)
+        # each with its own media port, as a provider's calls have (the hub refuses an SDP
+        # naming a media address another call already has)
+        _outside_call(net, prov, call_id="flood-%d" % i, media=(PROVIDER_MEDIA[0], 7002 + 2 * i))
     assert len(net.sw.agent.calls) == MAX_CALLS - ANCHOR_RESERVE
     caller = net.phone("202", 5062)
     assert caller.register().status == 200

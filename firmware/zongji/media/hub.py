@@ -92,9 +92,15 @@ class Leg:
         return g711.PCMA if self.plan is not None and self.plan.pt == 8 else g711.PCMU
 
     def _set(self, plan, now=None):
+        hub = self.hub
+        other = hub.legs.get(plan.addr) if plan.addr is not None else None
+        if other is not None and other is not self:
+            # another call's peer is there: an SDP naming it (a spoofed INVITE, say) must not
+            # take that call's media over, nor play into it
+            hub.count("sdp refused: its media address is another call's")
+            raise sdp.SdpError("media address in use by another call", 488)
         old = self.plan.addr if self.plan is not None else None
         self.plan = plan
-        hub = self.hub
         if old is not None and hub.legs.get(old) is self:
             del hub.legs[old]
         if plan.addr is not None:

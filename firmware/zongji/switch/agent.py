@@ -116,6 +116,8 @@ class Agent:
         self.outs = {}  # Call-ID of a transfer leg -> AgentCall
         self._expected = {}  # Call-ID -> what the proxy rings us for
         self.placing = {}  # Call-ID of our INVITE -> (target, caller number, caller's AgentCall)
+        self.ending = {}  # Call-ID of a transfer leg given up before its final answer -> _Out
+        # (its CANCEL waits for a provisional, 9.1; a 2xx that crossed it gets ACK and BYE)
         self._out = []
         self._now = 0
         media.agent = self
@@ -219,6 +221,10 @@ class Agent:
             self._response(ev.tx, ev.response, now)
         elif isinstance(ev, Timeout):
             call_id = ev.tx.request.call_id() if ev.tx is not None else None
+            gone = self.ending.get(call_id)
+            if gone is not None and ev.tx.request is gone.invite:
+                del self.ending[call_id]
+                return
             c = self.calls.get(call_id) or self.outs.get(call_id)
             if c is not None and c.moving is not None and ev.tx.request is c.moving[1]:
                 # our re-INVITE got no answer: as refused (the other side may have moved: back)
@@ -310,6 +316,10 @@ class Agent:
                 if key is not None:
                     self.key(c, key, now)
             elif method == "INVITE":  # hold, resume, a new address: answer from our session
+                if c.state == _EARLY:  # before our final answer to the INVITE (14.2)
+                    return self._reply(tx, req, 500, headers=(("Retry-After", 1),))
+                if c.moving is not None:  # a re-INVITE of ours is in flight (glare, 14.2)
+                    return self._reply(tx, req, 491)
                 try:
                     answer = self.media.reanswer(c.media, req.body, req.get("content-type"))
                 except ValueError:
@@ -328,6 +338,8 @@ class Agent:
             self._end(c, now, "the callee hung up")
             return
         if c is not None and c.out is not None and method == "INVITE":
+            if c.moving is not None:  # a re-INVITE of ours is in flight (glare, 14.2)
+                return self._reply(tx, req, 491)
             try:
                 answer = self.media.reanswer(c.out.media, req.body, req.get("content-type"))
             except ValueError:
@@ -460,8 +472,9 @@ class Agent:
             c.moving = ("back", req, None)
 
     def _accept_quietly(self, leg, resp):
+        """The answer to a re-INVITE bringing a peer's media back to us: where it now listens."""
         try:
-            leg.sdp.accept(resp.body)
+            self.media.accept(leg, resp.body, resp.get("content-type"))
         except ValueError:
             self.sw.count("re-INVITE answer unusable")
 
@@ -563,6 +576,9 @@ class Agent:
         mine = self.calls.get(call_id)
         if mine is not None:  # in the caller's dialog: our re-INVITE's answer, or our BYE's
             return self._moved_a(mine, resp, now)
+        gone = self.ending.get(call_id)
+        if gone is not None:
+            return self._given_up(gone, resp, now)
         c = self.outs.get(call_id)
         if c is None or c.out is None or c.out.call_id != call_id:
             return
@@ -585,10 +601,10 @@ class Agent:
         # 2xx: ACK it end to end (13.2.2.4), even the one we no longer want
         out.to = resp.get("to")
         out.remote = _contact(resp) or str(out.invite.uri)
+        if out.answered:  # a retransmission of a 2xx (the INVITE's, or a re-INVITE's): ACK again
+            return self._ack_in(out.remote, out.invite.get("from"), out.to, out.call_id, cseq[0], out.route)
         out.route = list(reversed(resp.get_all("record-route")))  # a UAC's route set (12.1.2)
         self._send_ack(out)
-        if out.answered:
-            return  # a retransmission of the 2xx
         out.answered = True
         if c.state == _ENDED or out.cancelled:
             self._bye_out(out, now)
@@ -600,6 +616,8 @@ class Agent:
             self.sw.count("transfer hung up: the callee's SDP is unusable")
             self._bye_out(out, now)
             self.outs.pop(call_id, None)
+            self.placing.pop(call_id, None)
+            self.media.close(out.media)
             c.out = None
             return self._transfer_failed(c, now)
         self.media.ringback(c.media, False, now)
@@ -628,6 +646,23 @@ class Agent:
         self.media.loop(c.media, None)
         self.media.stop(c.media)
         self.media.relay(c.media, out.media)
+
+    def _given_up(self, out, resp, now):
+        """A response for a transfer leg whose caller is gone: the CANCEL that waited for a
+        provisional goes now; a 2xx that crossed it is ACKed and hung up (15: BYE, not silence)."""
+        cseq = resp.cseq()
+        if cseq is None or cseq[1] != "INVITE":
+            return
+        if resp.status < 200:
+            out.heard = True
+            return self._cancel(out, now)
+        del self.ending[out.call_id]
+        if resp.status < 300:
+            out.to = resp.get("to")
+            out.remote = _contact(resp) or str(out.invite.uri)
+            out.route = list(reversed(resp.get_all("record-route")))
+            self._send_ack(out)
+            self._bye_out(out, now)
 
     def _out_failed(self, c, out, status, now):
         """The call we placed ended without an answer (a final failure, or no response at all)."""
@@ -669,6 +704,7 @@ class Agent:
             elif out.tx is not None:
                 out.cancelled = True
                 self._cancel(out, now)
+                self.ending[out.call_id] = out  # until its final answer (or Timer B)
             self.outs.pop(out.call_id, None)
             self.placing.pop(out.call_id, None)
             self.media.close(out.media)

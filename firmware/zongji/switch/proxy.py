@@ -113,6 +113,10 @@ class Proxy:
         inside = caller and caller.isdigit() and not by.what.get("inbound")  # an extension: left out of its groups
         d = decision.transfer(self.sw.site, target, caller if inside else None)
         call = Call(tx, req, caller, tx.addr, d, target[1] or "", now)
+        first = self.calls.get(by.call_id)
+        # an outside caller's second call counts in the provider's share of the lines (spoofed
+        # INVITEs, anchored, cannot take staff's quarter with the calls the agent places)
+        call.inbound = first is not None and first.inbound
         call.route = "attendant -> %s" % call.route
         self._begin(call, now)
 
