@@ -332,3 +332,65 @@ def test_the_callers_new_port_after_a_revert_is_where_its_media_goes():
     before = len(net.rtp.get((target.addr[0], 5000), []))
     net.send_rtp(rtp.build(0, 70, 11200, 0xCAFE, b"\x33" * 160), (caller.addr[0], 4002))
     assert len(net.rtp.get((target.addr[0], 5000), [])) == before + 1
+
+
+# ---- staff calls out, anchored for the hold music --------------------------------------------------
+
+
+def _staff_out(net, desk, number, call_id):
+    desk.calls += 1
+    req = desk._request("INVITE", number, call_id, body=sdp(desk.addr[0], 4000))
+    req.add("content-type", "application/sdp")
+    desk.send(req)
+    desk.send(ack_for_failure(req, desk.got[-1]))
+    auth = desk.answer(req, desk.got[-1], "Proxy-Authenticate", "Proxy-Authorization")
+    desk.send(auth)
+    net.advance(100)
+    return auth
+
+
+def test_an_emergency_call_is_never_anchored():
+    """110 goes to the provider with the phone's own SDP: nothing of the agent's in its path."""
+    net, desk, prov = _sounds_net()
+    prov.auto["INVITE"] = 180
+    _staff_out(net, desk, "110", "sos")
+    out = prov.last("INVITE")
+    assert out is not None and out.uri.user == "110"
+    assert answer_sdp(out) == (desk.addr[0], 4000)
+    assert not net.sw.agent.calls and desk.last(183) is None
+
+
+def test_a_staff_caller_giving_up_an_anchored_call_out_cancels_the_provider_and_leaks_nothing():
+    net, desk, prov = _sounds_net()
+    prov.auto["INVITE"] = 180
+    auth = _staff_out(net, desk, "013800138000", "out-cancel")
+    out = prov.last("INVITE")
+    assert out is not None and answer_sdp(out) == (SWITCH[0], MEDIA_PORT)
+    desk.send(make_request("CANCEL", auth.uri, auth.get("from"), auth.get("to"), auth.call_id(), auth.cseq()[0],
+                           via=auth.get("via")))  # fmt: skip
+    net.advance(100)
+    assert desk.last(487) is not None
+    cancel = prov.last("CANCEL")
+    assert cancel is not None and cancel.call_id() == out.call_id()
+    prov.send(make_response(cancel, 200))
+    prov.send(make_response(out, 487, to_tag="far"))
+    net.advance(40000)
+    assert not _idle(net), _idle(net)
+
+
+def test_an_update_on_a_ringing_anchored_call_sends_no_media_to_a_stranger():
+    net, desk, prov = _sounds_net()
+    desk.auto["INVITE"] = 180
+    inv = _outside_call(net, prov)
+    early = prov.last(183)
+    upd = make_request(
+        "UPDATE", early.contacts()[0].uri, inv.get("from"), early.get("to"), inv.call_id(), 2,
+        via="SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKupd", contact="<sip:x@127.0.0.1:5070>",
+        body=sdp("10.9.9.9", 9999), content_type="application/sdp",
+    )  # fmt: skip
+    for r in reversed(early.get_all("record-route")):
+        upd.add("route", r)
+    prov.send(upd)
+    net.advance(300)
+    assert not net.rtp.get(("10.9.9.9", 9999))
+    assert len(_frames_to(net, PROVIDER_MEDIA)) >= 10  # the ringback still goes to the caller
