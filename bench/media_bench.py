@@ -146,16 +146,19 @@ class Provider:
 
 
 def _cpu_s(pid):
-    """(user s, system s, voluntary context switches) of pid and its children so far: user is
-    the interpreter (bytecode, and the C it calls), system the kernel (sendto, recvfrom, poll,
-    the sleeps); a voluntary switch is one sleep of the process, so one wake of its loop."""
-    user = system = wakes = 0
+    """(user s, system s, voluntary context switches, CPU s) of pid and its children so far: user
+    is the interpreter (bytecode, and the C it calls), system the kernel (sendto, recvfrom, poll,
+    the sleeps), both sampled at clock ticks (10 ms: a split, not exact); a voluntary switch is
+    one sleep of the process, so one wake of its loop; CPU from /proc/PID/schedstat, exact (ns)."""
+    user = system = wakes = ns = 0
     for p in [pid] + _children(pid):
         try:
             with open("/proc/%d/stat" % p) as f:
                 fields = f.read().rsplit(")", 1)[1].split()
             user += int(fields[11])
             system += int(fields[12])
+            with open("/proc/%d/schedstat" % p) as f:
+                ns += int(f.read().split()[0])
             with open("/proc/%d/status" % p) as f:
                 for line in f:
                     if line.startswith("voluntary_ctxt_switches:"):
@@ -163,13 +166,13 @@ def _cpu_s(pid):
         except OSError:
             pass
     tck = float(os.sysconf("SC_CLK_TCK"))
-    return user / tck, system / tck, wakes
+    return user / tck, system / tck, wakes, ns / 1e9
 
 
 def _rates(pid, before, t0):
-    """Shares of a core (user, system) and wakes per second since before = _cpu_s() at t0."""
+    """Shares of a core (user, system, all) and wakes per second since before = _cpu_s() at t0."""
     now, dt = _cpu_s(pid), time.monotonic() - t0
-    return (now[0] - before[0]) / dt, (now[1] - before[1]) / dt, (now[2] - before[2]) / dt
+    return tuple((now[i] - before[i]) / dt for i in range(4))
 
 
 def _children(pid):
@@ -278,10 +281,11 @@ def run(n, seconds, board, work):
             "packets_per_call": [len(arrivals[s]) for s in socks],
             "interval_ms": {"p50": pct(0.5), "p99": pct(0.99), "max": round(gaps[-1], 2) if gaps else None},
             "heap_per_caller_B": per_caller_heap,
-            "cpu_core_share": round(busy[0] + busy[1] - idle[0] - idle[1], 4),
+            "cpu_core_share": round(busy[3] - idle[3], 4),
             "user_core_share": round(busy[0] - idle[0], 4),
             "system_core_share": round(busy[1] - idle[1], 4),
-            "idle_cpu_core_share": round(idle[0] + idle[1], 4),
+            "idle_cpu_core_share": round(idle[3], 4),
+            "user_fraction": round(busy[0] / (busy[0] + busy[1]), 3) if busy[0] + busy[1] else None,
             "wakes_per_s": round(busy[2], 1),
             "idle_wakes_per_s": round(idle[2], 1),
             "packets_per_s": round(sum(len(arrivals[s]) for s in socks) / float(seconds), 1),
@@ -289,6 +293,10 @@ def run(n, seconds, board, work):
     finally:
         dev.stop()
         prov.sock.close()
+
+
+def _r(x):
+    return None if x is None else round(x, 1)
 
 
 def main(argv):
@@ -323,7 +331,8 @@ def main(argv):
             r = run(n, seconds, board, Path(tmp))
             # the ESP32: the interpreter's share by the pystone ratio; the kernel's share does
             # not scale so (lwIP in C there), it is counted as lwip_us per packet sent instead
-            per_user = r["user_core_share"] / n
+            # the kernel's part of the exact CPU by the sampled user/system split of the window
+            per_user = r["cpu_core_share"] * (r["user_fraction"] or 1.0) / n
             per_net = r["packets_per_s"] / n * lwip_us / 1e6
             per = per_user * scale + per_net
             r["esp32_user_share_per_caller"] = round(per_user * scale, 4)
@@ -344,19 +353,42 @@ def main(argv):
                           100 * per, 100 * per_user * scale, 100 * per_net, r["esp32_callers_at_70pct"],
                           100 * r["esp32_share_per_caller_all_by_pystone"]), flush=True)  # fmt: skip
         if ticks:
+            hot = {}
             for n in (0,) + callers:
                 t = tick(n, min(seconds, 10), board, Path(tmp))
                 results.append({"tick": t})
+                if n:
+                    hot[n] = (t["hot_tick_us"], t["udp_send_us"])
                 if not as_json:
                     per_s = t["cpu_us_per_s"]
-                    print("media_tick %d caller(s), in situ: %.0f µs of CPU a second (%.0f µs per 20 ms tick), "
-                          "of which pump.timer %.0f µs a second (%.0f calls); alone (medians, µs): pump media tick "
-                          "%s (sends dropped %s), media_to_send %s, media_due %s, next_timer %s, one sendto %s, "
-                          "asyncio turn %s, heap per tick %s B" % (
-                              n, per_s, per_s / 50, t["pump_timer_us_per_s"], t["pump_timer_calls_per_s"],
-                              t["pump_media_tick_us"], t["pump_media_tick_nosend_us"], t["switch_media_to_send_us"],
-                              t["switch_media_due_us"], t["switch_next_timer_us"], t["udp_send_us"],
-                              t["asyncio_turn_us"], t["pump_media_tick_alloc_B"]), flush=True)  # fmt: skip
+                    print("media_tick %d caller(s), in situ: %.0f µs of CPU a second (%.0f µs per 20 ms tick; "
+                          "user/system ticks %d/%d), of which pump.timer %.0f µs a second (%.0f calls); hot loop "
+                          "(the real timers task, virtual clock): %s µs per tick; alone (medians, µs): pump media "
+                          "tick %s (sends dropped %s), media_to_send %s, media_due %s, next_timer %s, one sendto "
+                          "%s, asyncio turn %s, heap per tick %s B" % (
+                              n, per_s, per_s / 50, t["user_ticks"], t["system_ticks"], t["pump_timer_us_per_s"],
+                              t["pump_timer_calls_per_s"], _r(t.get("hot_tick_us")), t["pump_media_tick_us"],
+                              t["pump_media_tick_nosend_us"], t["switch_media_to_send_us"], t["switch_media_due_us"],
+                              t["switch_next_timer_us"], t["udp_send_us"], t["asyncio_turn_us"],
+                              t["pump_media_tick_alloc_B"]), flush=True)  # fmt: skip
+            if len(hot) > 1:
+                lo, hi = min(hot), max(hot)
+                # the interpreter's µs per tick: the hot tick less its sendto calls (kernel and
+                # wrapper, counted as lwIP instead); a fixed part per wake plus one per caller
+                interp = {n: hot[n][0] - n * hot[n][1] for n in hot}
+                slope = max(0.0, (interp[hi] - interp[lo]) / (hi - lo))
+                fixed = interp[lo] - lo * slope
+                share = lambda us: us * scale * 50 / 1e6  # noqa: E731
+                per_caller = share(slope) + 50 * lwip_us / 1e6
+                fit = int((0.7 - share(fixed)) / per_caller) if per_caller > 0 else None
+                hot_model = {"fixed_us": round(fixed, 1), "per_caller_us": round(slope, 1),
+                             "esp32_fixed_share": round(share(fixed), 4),
+                             "esp32_share_per_caller": round(per_caller, 4), "esp32_callers_at_70pct": fit}  # fmt: skip
+                results.append({"hot_model": hot_model})
+                if not as_json:
+                    print("hot model: %.1f µs per tick + %.1f µs per caller (the interpreter, sendto taken out) -> "
+                          "ESP32 %.1f %% fixed + %.1f %% per caller (with lwIP %g µs a packet) -> %s callers at "
+                          "70 %%" % (fixed, slope, 100 * share(fixed), 100 * per_caller, lwip_us, fit))  # fmt: skip
     out = {"seconds": seconds, "board": board, "unix_pystones_per_s": ps, "scale": round(scale, 1),
            "lwip_us_per_packet": lwip_us, "runs": results}  # fmt: skip
     if as_json:

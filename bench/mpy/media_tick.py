@@ -292,14 +292,20 @@ def hot_loop(dev, seconds):
     async def main():
         task = asyncio.create_task(dev.timers())
         await real_sleep(100)
-        u0, s0, ns0 = _cpu()
-        ms0, t0 = v.ms, ticks_us()
-        await real_sleep(seconds * 1000)
-        u1, s1, ns1 = _cpu()
-        ticks = (v.ms - ms0) / 20.0
-        out["hot_tick_us"] = ticks_diff(ticks_us(), t0) / ticks if ticks else None
-        out["hot_tick_cpu_us"] = (ns1 - ns0) / 1000.0 / ticks if ticks else None
-        out["hot_ticks"] = ticks
+        walls, cpus, total = [], [], 0
+        for _ in range(seconds * 5):  # windows of 200 ms, the median: other processes share the cores
+            u0, s0, ns0 = _cpu()
+            ms0, t0 = v.ms, ticks_us()
+            await real_sleep(200)
+            u1, s1, ns1 = _cpu()
+            ticks = (v.ms - ms0) / 20.0
+            if ticks:
+                walls.append(ticks_diff(ticks_us(), t0) / ticks)
+                cpus.append((ns1 - ns0) / 1000.0 / ticks)
+            total += ticks
+        out["hot_tick_us"] = _median(walls)
+        out["hot_tick_cpu_us"] = _median(cpus)
+        out["hot_ticks"] = total
         task.cancel()
         await real_sleep(0)
 
