@@ -830,3 +830,25 @@ def test_the_providers_early_media_is_relayed_to_the_staff_caller():
     net.advance(40)
     net.send_rtp(rtp.build(0, 1, 160, 0xA11, b"\x5a" * 160), PROVIDER_MEDIA)  # "the number is busy"
     assert _frames_to(net, (desk.addr[0], 4000))[-1] == b"\x5a" * 160
+
+
+def test_the_caller_retransmitting_its_2xx_gets_our_ack_again():
+    net, phones = setup("202", "201")
+    caller, target = phones
+    _put_through(net, caller, target)
+    moved = _answer_reinvite(caller, 4000)
+    net.advance(40)
+    acks = [m for m in caller.got if getattr(m, "method", "") == "ACK" and m.cseq()[0] == moved.cseq()[0]]
+    assert len(acks) == 1
+    from zongji.sip.message import make_response
+
+    # the same 200 once more: our ACK was lost on the way
+
+    again = make_response(moved, 200)
+    again.add("contact", caller.contact)
+    again.body = sdp(caller.addr[0], 4000, (0, 101))
+    again.add("content-type", "application/sdp")
+    caller.send(again)
+    net.advance(40)
+    acks = [m for m in caller.got if getattr(m, "method", "") == "ACK" and m.cseq()[0] == moved.cseq()[0]]
+    assert len(acks) == 2

@@ -469,3 +469,32 @@ def test_desk_phone_and_softphone_of_one_extension_ring_together():
     soft.send(ok)
     assert a.last(200) is not None
     assert desk.last("CANCEL") is not None  # the desk phone stops ringing
+
+
+def test_a_reinvites_2xx_retransmissions_are_passed_on():
+    """RFC 3261 16.7 step 10 (RFC 6026): the callee retransmits the 2xx of a re-INVITE until
+    its ACK comes; the proxy forwards each one, or a lost ACK hangs the call up after 32 s."""
+    net, (a, b) = setup("201", "202")
+    b.auto["INVITE"] = 200
+    invite = a.invite("202")
+    ok = a.last(200)
+    a.ack_2xx(invite, ok)
+    del b.auto["INVITE"]
+    a.cseq += 1
+    re = make_request(
+        "INVITE", ok.contacts()[0].uri, invite.get("from"), ok.get("to"), invite.call_id(), a.cseq,
+        via="SIP/2.0/UDP %s:%d;branch=z9hG4bKre-hold" % a.addr, contact=a.contact, body=b"v=0\r\n",
+        content_type="application/sdp",
+    )  # fmt: skip
+    for r in reversed(ok.get_all("record-route")):
+        re.add("route", r)
+    a.send(re)
+    got = b.last("INVITE")
+    assert got is not None and got.cseq()[0] == a.cseq
+    answer = make_response(got, 200, to_tag=ok.to_addr().tag)
+    answer.add("contact", b.contact)
+    for _ in range(3):  # the 2xx, then two retransmissions (the ACK was lost)
+        b.send(answer)
+        net.advance(500)
+    oks = [m for m in a.got if not hasattr(m, "method") and m.status == 200 and m.cseq() == (a.cseq, "INVITE")]
+    assert len(oks) == 3

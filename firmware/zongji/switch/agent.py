@@ -99,6 +99,7 @@ class AgentCall:
         self.playing = False
         self.direct = False  # the two phones send their media to each other (RFC 3725)
         self.moving = None  # a re-INVITE of ours in flight: (kind, request, plan)
+        self.acked = None  # CSeq of our last re-INVITE to the caller whose 2xx we ACKed
         self.after_play = None  # what to do when the queued prompts are done: ("hangup",) ...
 
 
@@ -401,13 +402,18 @@ class Agent:
         """A response in the caller's dialog: to our re-INVITE (or our BYE: nothing to do)."""
         m = c.moving
         cseq = resp.cseq()
-        if m is None or cseq is None or cseq[1] != "INVITE" or cseq[0] != m[1].cseq()[0] or resp.status < 200:
+        if cseq is None or cseq[1] != "INVITE" or resp.status < 200:
+            return
+        if m is None or cseq[0] != m[1].cseq()[0]:
+            if resp.status < 300 and cseq[0] == c.acked:  # its retransmission: our ACK was lost
+                self._ack_in(c.remote, c.ours, c.theirs, c.call_id, cseq[0], c.route)
             return
         if resp.status >= 300:  # refused: the session is as it was (RFC 3261 14.1)
             c.moving = None
             self.sw.count("media stays relayed: the caller refused the re-INVITE")
             return
         self._ack_in(c.remote, c.ours, c.theirs, c.call_id, cseq[0], c.route)
+        c.acked = cseq[0]
         c.moving = None
         if m[0] != "to_b":
             self._accept_quietly(c.media, resp)  # our own address again (a revert)

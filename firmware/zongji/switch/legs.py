@@ -109,6 +109,7 @@ class Relay:
         self.server_tx = server_tx
         self.tx = None
         self.final = False  # the sender has its final answer
+        self.passed_2xx = False  # and it was a 2xx: retransmissions of it are passed on too
         self.timer_c = now + TIMER_C_MS if method == "INVITE" else None
         self.call = call  # its call counts the requests in flight (call.relaying)
         if call is not None:
@@ -122,9 +123,14 @@ class Relay:
 
     def on_response(self, tx, resp, now):
         if self.final:
+            if self.passed_2xx and 200 <= resp.status < 300:
+                # a 2xx retransmission (the callee has not had its ACK): forwarded statelessly
+                # (16.7 step 10, RFC 6026), or the sender never ACKs and the callee hangs up
+                self.sw.tl.send_stateless(strip_top_via(resp), self.server_tx.addr)
             return  # after our own 408 (Timer C), the callee's late answer has nowhere to go
         if resp.status >= 200:
             self.timer_c = None
+            self.passed_2xx = resp.status < 300
             self._over()
         elif resp.status == 100:
             return  # hop by hop: neither passed on (16.7 step 3) nor a reason to wait longer
