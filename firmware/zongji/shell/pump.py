@@ -100,8 +100,17 @@ class Pump:
         if sw.sip_pending():
             self._after(now_ms)
             return
+        at = self._with_agent(at)
         media = sw.media_due()
         self.deadline = media if media is not None and media < at else at
+
+    def _with_agent(self, at):
+        """The SIP deadline, or the attendant's sooner one: a frame step may have started a
+        menu's reply timeout (its prompt ended), which no SIP event announces."""
+        agent = self.sw.agent_due()
+        if agent is not None and (at is None or agent < at):
+            self._sip_at = at = agent
+        return at
 
     def _send_frames(self, now_ms):
         """The RTP frames due by now and relayed packets, out on the media socket: all of them
@@ -127,7 +136,7 @@ class Pump:
         send_media = self._send_frames(now_ms)
         if sw.sip_pending():
             return self._after(now_ms)
-        at = self._sip_at
+        at = self._with_agent(self._sip_at)
         media = sw.media_due() if send_media is not None else None
         self.deadline = media if media is not None and (at is None or media < at) else at
 

@@ -170,6 +170,11 @@ class Switch:
         caller through)? The shell then does a full turn; else only the media deadline moved."""
         return bool(self.tl._out or self._events)
 
+    def agent_due(self):
+        """ms of the attendant's next timer (a menu's reply timeout starts when its prompt ends,
+        which only a media step sees), or None: the shell's media ticks keep it in the deadline."""
+        return self.agent.next_timer() if self.agent is not None else None
+
     def media_due(self):
         """ms when the next RTP frame is due, or None: the shell paces frames against it."""
         return self.agent.media.due() if self.agent is not None else None
