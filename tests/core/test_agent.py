@@ -820,6 +820,9 @@ def test_the_providers_early_media_is_relayed_to_the_staff_caller():
     desk.send(desk.answer(req, desk.got[-1], "Proxy-Authenticate", "Proxy-Authorization"))
     net.advance(100)
     out = prov.last("INVITE")
+    net.advance(300)
+    # staff calling out hear a ringing tone, not the branch's ringback (that is for its callers)
+    assert RINGBACK[:160] not in _frames_to(net, (desk.addr[0], 4000))
     from zongji.sip.message import make_response
 
     early = make_response(out, 183, to_tag="far")

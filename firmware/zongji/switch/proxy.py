@@ -201,7 +201,7 @@ class Proxy:
             # hold music: the agent takes the call, plays ringback as early media and rings
             # the plan itself, so a call on hold hears the music, across the trunk too
             self.sw.agent.expect(call.call_id, {
-                "bridge": d.target, "caller": call.caller, "inbound": True, "addr": call.caller_addr,
+                "bridge": d.target, "caller": call.caller, "inbound": call.inbound, "addr": call.caller_addr,
             })  # fmt: skip
             call.plan = [([("agent", None)], None)]
             call.route = "%s via the attendant" % call.route
