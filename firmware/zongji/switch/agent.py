@@ -22,6 +22,13 @@ could have written.
     agent.datagrams()                     [(bytes)] for the switch, from AGENT
     agent.next_timer() / handle_timer(now)
 
+The same agent anchors calls (what["bridge"]: an outside caller's while the site has [sounds]
+built, a staff call out while it has hold music): 183 with its SDP and the ringback as early
+media, the target rung by a second call, whose answer or failure becomes the caller's; a side
+that holds hears nothing from the other, which hears the hold music. And when it has put two
+of the branch's own phones through, it moves their media phone to phone (RFC 3725: a re-INVITE
+to each with the other's address, `_go_direct`), back to the hub when either re-INVITEs.
+
 What the agent owes a caller as a UAS (RFC 3261 13.3.1.4): its 2xx again at T1, doubling to T2,
 until the ACK; no ACK in 64*T1 and the call is hung up. Each call holds one Attendant (the menus
 of call/attendant.py), one media session, and while a transfer rings or talks, one outgoing leg.
