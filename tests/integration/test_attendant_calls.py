@@ -48,19 +48,27 @@ def _register_uas(hm, number, secret, uas_port, workdir):
     hm.wait_for(r"(?:^|\s)registered %s\b" % number, 5)
 
 
-def test_a_2833_key_on_the_main_menu_reaches_its_target(example_site, switchboard, sipp_server, free_udp_port, workdir):
-    pcap = _capture("1")  # option 1 of the example's main menu: ring group 600 (201, 202, 203)
-    _always_open(example_site)
-    example_site.check()
-    secrets = example_site.secrets()
-    hm = switchboard(example_site)
+def _main_menu_call(site, switchboard, sipp_server, free_udp_port, workdir, pcap, name, scenario="uac_menu.xml",
+                    duration_ms=4000, uas_timeout_s=40, uas_recv_ms=20000, uas_wait_s=20):  # fmt: skip
+    """202 calls the main menu (800) and SIPp plays `pcap` into the call once it is answered,
+    while 201 (group 600's, option 1) is registered as a SIPp UAS -> (switch, caller's result,
+    the UAS's result)."""
+    _always_open(site)
+    site.check()
+    secrets = site.secrets()
+    hm = switchboard(site)
     uas_port = free_udp_port()
     _register_uas(hm, "201", secrets["201"], uas_port, workdir)
-    uas = sipp_server("uas_answer.xml", "uas", 1, uas_port, timeout_s=40, recv_timeout_ms=20000)
+    uas = sipp_server("uas_answer.xml", "uas", 1, uas_port, timeout_s=uas_timeout_s, recv_timeout_ms=uas_recv_ms)
     inf = write_injection(workdir / "caller.csv", [("202", secrets["202"])])
-    res = sipp("uac_menu.xml", hm.addr, workdir, "menu", calls=1, inf=inf, service="800", duration_ms=4000,
+    res = sipp(scenario, hm.addr, workdir, name, calls=1, inf=inf, service="800", duration_ms=duration_ms,
                timeout_s=30, recv_timeout_ms=15000, extra=("-key", "pcap", str(pcap)))  # fmt: skip
-    answered = uas.finish(20)
+    return hm, res, uas.finish(uas_wait_s)
+
+
+def test_a_2833_key_on_the_main_menu_reaches_its_target(example_site, switchboard, sipp_server, free_udp_port, workdir):
+    pcap = _capture("1")  # option 1 of the example's main menu: ring group 600 (201, 202, 203)
+    hm, res, answered = _main_menu_call(example_site, switchboard, sipp_server, free_udp_port, workdir, pcap, "menu")
     assert res.returncode == 0 and res.successful == 1, res.explain()
     assert answered.successful == 1, answered.explain()  # 201 got the INVITE the key asked for
     hm.wait_for(r"call 202 -> 600\b.*answered", 10)
@@ -69,17 +77,9 @@ def test_a_2833_key_on_the_main_menu_reaches_its_target(example_site, switchboar
 
 def test_a_wrong_key_reaches_nobody(example_site, switchboard, sipp_server, free_udp_port, workdir):
     pcap = _capture("7")  # not an option of the main menu: the retry prompt, then the menu again
-    _always_open(example_site)
-    example_site.check()
-    secrets = example_site.secrets()
-    hm = switchboard(example_site)
-    uas_port = free_udp_port()
-    _register_uas(hm, "201", secrets["201"], uas_port, workdir)
-    uas = sipp_server("uas_answer.xml", "uas", 1, uas_port, timeout_s=15, recv_timeout_ms=8000)
-    inf = write_injection(workdir / "caller.csv", [("202", secrets["202"])])
-    res = sipp("uac_menu.xml", hm.addr, workdir, "menu_wrong", calls=1, inf=inf, service="800", duration_ms=3000,
-               timeout_s=30, recv_timeout_ms=15000, extra=("-key", "pcap", str(pcap)))  # fmt: skip
-    answered = uas.finish(5)
+    hm, res, answered = _main_menu_call(example_site, switchboard, sipp_server, free_udp_port, workdir, pcap,
+                                        "menu_wrong", duration_ms=3000, uas_timeout_s=15, uas_recv_ms=8000,
+                                        uas_wait_s=5)  # fmt: skip
     assert res.returncode == 0 and res.successful == 1, res.explain()  # the attendant kept the call
     assert answered.successful == 0, answered.explain()  # and put it through to nobody
     assert hm.problems() == [], hm.problems()
@@ -165,15 +165,14 @@ def _tone(x, rate, candidates):
 def _scenario_without_telephone_event(workdir):
     """uac_menu.xml offering PCMU only: with no telephone-event agreed, keys can only come as
     tones in the audio, and the switch must listen for them there."""
-    from sipharness import SIPP_DIR
 
-    text = (SIPP_DIR / "uac_menu.xml").read_text(encoding="iso-8859-1")
-    text = text.replace("RTP/AVP 0 101", "RTP/AVP 0")
-    text = "\n".join(ln for ln in text.split("\n") if ":101 " not in ln)
-    assert "telephone-event/" not in text
-    path = workdir / "uac_menu_inband.xml"
-    path.write_text(text, encoding="iso-8859-1")
-    return path
+    def pcmu_only(text):
+        text = text.replace("RTP/AVP 0 101", "RTP/AVP 0")
+        text = "\n".join(ln for ln in text.split("\n") if ":101 " not in ln)
+        assert "telephone-event/" not in text
+        return text
+
+    return _sipp_variant(workdir, "uac_menu.xml", "uac_menu_inband.xml", pcmu_only)
 
 
 def test_spandsp_tones_in_the_audio_reach_the_target(example_site, switchboard, sipp_server, free_udp_port, workdir):
@@ -184,20 +183,10 @@ def test_spandsp_tones_in_the_audio_reach_the_target(example_site, switchboard, 
     import spandsp
 
     spandsp.require()
-    _always_open(example_site)
-    example_site.check()
-    secrets = example_site.secrets()
-    hm = switchboard(example_site)
-    uas_port = free_udp_port()
-    _register_uas(hm, "201", secrets["201"], uas_port, workdir)
-    uas = sipp_server("uas_answer.xml", "uas", 1, uas_port, timeout_s=40, recv_timeout_ms=20000)
     pcm = [0] * 4000 + spandsp.dtmf_generate("1", level=-10, on_ms=80, off_ms=80) + [0] * 4000
     pcap = rtppcap.write(workdir / "inband_1.pcap", rtppcap.audio_packets(pcm))
-    inf = write_injection(workdir / "caller.csv", [("202", secrets["202"])])
-    res = sipp(_scenario_without_telephone_event(workdir), hm.addr, workdir, "menu_inband", calls=1, inf=inf,
-               service="800", duration_ms=4000, timeout_s=30, recv_timeout_ms=15000,
-               extra=("-key", "pcap", str(pcap)))  # fmt: skip
-    answered = uas.finish(20)
+    hm, res, answered = _main_menu_call(example_site, switchboard, sipp_server, free_udp_port, workdir, pcap,
+                                        "menu_inband", scenario=_scenario_without_telephone_event(workdir))  # fmt: skip
     assert res.returncode == 0 and res.successful == 1, res.explain()
     assert answered.successful == 1, answered.explain()
     hm.wait_for(r"call 202 -> 600\b.*answered", 10)
@@ -244,16 +233,41 @@ def test_a_managers_international_call_asks_for_the_pin(
     assert hm.problems() == [], hm.problems()
 
 
-def _ringing_uas(workdir, ring_ms):
-    """uas_answer.xml that rings ring_ms before it answers."""
+def _built_sound(site, key, freq):
+    """[sounds] KEY = a 1 s sine of freq Hz (sox), built by the real `zongji prompts build`
+    -> the bytes of the prompt file the switch plays."""
+    from sipharness import run, zongji_argv
+
+    text = site.toml.read_text(encoding="utf-8")
+    site.toml.write_text(text + '\n[sounds]\n%s = "sounds/%s.wav"\n' % (key, key), encoding="utf-8")
+    (site.path / "sounds").mkdir()
+    made = run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", site.path / "sounds" / ("%s.wav" % key),
+                "synth", "1.0", "sine", str(freq)], timeout=30)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    built = run(zongji_argv("prompts", "build", site.path), timeout=300)
+    assert built.returncode == 0, built.stdout + built.stderr
+    return (site.path / "prompts" / ("sound.%s.ulaw" % key)).read_bytes()
+
+
+def _sipp_variant(workdir, scenario, name, change):
+    """SIPp's scenario file `scenario` with change(text) applied, written to workdir/name."""
     from sipharness import SIPP_DIR
 
-    text = (SIPP_DIR / "uas_answer.xml").read_text(encoding="iso-8859-1")
-    head, sep, tail = text.partition('  <send retrans="500">')
-    assert sep, "uas_answer.xml changed: no 200 to delay"
-    path = workdir / "uas_ringing.xml"
-    path.write_text(head + '  <pause milliseconds="%d"/>\n\n' % ring_ms + sep + tail, encoding="iso-8859-1")
+    text = change((SIPP_DIR / scenario).read_text(encoding="iso-8859-1"))
+    path = workdir / name
+    path.write_text(text, encoding="iso-8859-1")
     return path
+
+
+def _ringing_uas(workdir, ring_ms):
+    """uas_answer.xml that rings ring_ms before it answers."""
+
+    def ring_first(text):
+        head, sep, tail = text.partition('  <send retrans="500">')
+        assert sep, "uas_answer.xml changed: no 200 to delay"
+        return head + '  <pause milliseconds="%d"/>\n\n' % ring_ms + sep + tail
+
+    return _sipp_variant(workdir, "uas_answer.xml", "uas_ringing.xml", ring_first)
 
 
 class _MediaEar:
@@ -296,19 +310,11 @@ def test_an_outside_caller_hears_the_branchs_ringback(example_site, switchboard,
     the switch's SDP, and the first RTP to reach its media address is that very file, frame
     for frame; then the target (a SIPp UAS registered as 204, group 601's first) answers and
     the call is answered for the caller too."""
-    from sipharness import run, zongji_argv
-
     site = example_site
     _always_open(site)  # closed, the DID would go to the closed menu
     text = site.toml.read_text(encoding="utf-8").replace("register = true", "register = false")
-    site.toml.write_text(text + '\n[sounds]\nringback = "sounds/ringback.wav"\n', encoding="utf-8")
-    (site.path / "sounds").mkdir()
-    made = run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", site.path / "sounds" / "ringback.wav",
-                "synth", "1.0", "sine", "600"], timeout=30)  # fmt: skip
-    assert made.returncode == 0, made.stderr
-    built = run(zongji_argv("prompts", "build", site.path), timeout=300)
-    assert built.returncode == 0, built.stdout + built.stderr
-    ringback = (site.path / "prompts" / "sound.ringback.ulaw").read_bytes()
+    site.toml.write_text(text, encoding="utf-8")
+    ringback = _built_sound(site, "ringback", 600)
     assert len(ringback) > 8 * 160
     site.check()
 
@@ -389,28 +395,25 @@ def _reinvite(direction, cseq):
 
 def _scenario_hold(workdir):
     """uac_call.xml, but the call is held (re-INVITE a=sendonly) for 2 s, then resumed."""
-    from sipharness import SIPP_DIR
 
-    text = (SIPP_DIR / "uac_call.xml").read_text(encoding="iso-8859-1")
-    pause = "  <!-- the call is up: -d milliseconds -->\n  <pause/>\n"
-    assert pause in text, "uac_call.xml changed: no pause to hold in"
-    held = ('  <pause milliseconds="800"/>\n' + _reinvite("sendonly", 3) + '  <pause milliseconds="2000"/>\n'
-            + _reinvite("sendrecv", 4) + "  <pause/>\n")  # fmt: skip
-    text = text.replace(pause, held).replace("CSeq: 3 BYE", "CSeq: 5 BYE")
-    path = workdir / "uac_hold.xml"
-    path.write_text(text, encoding="iso-8859-1")
-    return path
+    def hold(text):
+        pause = "  <!-- the call is up: -d milliseconds -->\n  <pause/>\n"
+        assert pause in text, "uac_call.xml changed: no pause to hold in"
+        held = ('  <pause milliseconds="800"/>\n' + _reinvite("sendonly", 3) + '  <pause milliseconds="2000"/>\n'
+                + _reinvite("sendrecv", 4) + "  <pause/>\n")  # fmt: skip
+        return text.replace(pause, held).replace("CSeq: 3 BYE", "CSeq: 5 BYE")
+
+    return _sipp_variant(workdir, "uac_call.xml", "uac_hold.xml", hold)
 
 
 def _far_end_at(workdir, port):
     """uas_answer.xml whose SDP names `port` (a test's _MediaEar) as its media."""
-    from sipharness import SIPP_DIR
 
-    text = (SIPP_DIR / "uas_answer.xml").read_text(encoding="iso-8859-1")
-    assert "m=audio [media_port]" in text
-    path = workdir / "uas_far_end.xml"
-    path.write_text(text.replace("m=audio [media_port]", "m=audio %d" % port), encoding="iso-8859-1")
-    return path
+    def at_port(text):
+        assert "m=audio [media_port]" in text
+        return text.replace("m=audio [media_port]", "m=audio %d" % port)
+
+    return _sipp_variant(workdir, "uas_answer.xml", "uas_far_end.xml", at_port)
 
 
 def test_a_staff_call_out_on_hold_plays_the_music_across_the_trunk(
@@ -420,17 +423,8 @@ def test_a_staff_call_out_on_hold_plays_the_music_across_the_trunk(
     (SIPp UAS) whose media is a socket this test listens on. 202 holds (re-INVITE sendonly):
     the switch answers it, no 488, and the far end hears the built hold music frame for frame;
     202 resumes, the call goes on and ends normally."""
-    from sipharness import run, zongji_argv
-
     site = example_site
-    site.toml.write_text(site.toml.read_text(encoding="utf-8") + '\n[sounds]\nhold = "sounds/hold.wav"\n')
-    (site.path / "sounds").mkdir()
-    made = run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", site.path / "sounds" / "hold.wav",
-                "synth", "1.0", "sine", "700"], timeout=30)  # fmt: skip
-    assert made.returncode == 0, made.stderr
-    built = run(zongji_argv("prompts", "build", site.path), timeout=300)
-    assert built.returncode == 0, built.stdout + built.stderr
-    music = (site.path / "prompts" / "sound.hold.ulaw").read_bytes()
+    music = _built_sound(site, "hold", 700)
     site.check()
     trunk = site.trunk()
     far_end = free_udp_port()
