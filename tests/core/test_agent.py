@@ -176,16 +176,7 @@ def test_a_key_puts_the_caller_through_and_media_is_relayed_both_ways():
     rung = sales1.last("INVITE")
     assert rung is not None and sales2.last("INVITE") is not None
     assert "202" in rung.get("from")  # the target sees who is calling
-    # 201 answers with its own media address
-    from zongji.sip.message import make_response
-
-    resp = make_response(rung, 200, to_tag="t201")
-    resp.add("contact", sales1.contact)
-    for rr in rung.get_all("record-route"):
-        resp.add("record-route", rr)
-    resp.body = sdp(sales1.addr[0], 5000, (0, 101))
-    resp.add("content-type", "application/sdp")
-    sales1.send(resp)
+    _answer(sales1, rung)  # 201 answers with its own media address
     net.advance(100)
     assert sales2.last("CANCEL") is not None  # the other one stops ringing
     before = len(net.rtp.get((sales1.addr[0], 5000), []))
@@ -469,6 +460,8 @@ def _outside_call(net, prov, did="02155550199", call_id="in-anchor", media=PROVI
 
 
 def _answer(phone, rung, port=5000, tag="t201"):
+    """phone answers request `rung` 200 with its SDP at port (tag None: an in-dialog request,
+    whose To has its tag already)."""
     from zongji.sip.message import make_response
 
     resp = make_response(rung, 200, to_tag=tag)
@@ -664,17 +657,9 @@ def test_a_bye_on_a_ringing_anchored_call_ends_it_cleanly():
 
 
 def _answer_reinvite(phone, port):
-    """The phone answers the re-INVITE it got last with its own SDP at port -> (re-INVITE, its SDP)."""
-    from zongji.sip.message import make_response
-
+    """The phone answers the re-INVITE it got last with its own SDP at port -> the re-INVITE."""
     req = phone.last("INVITE")
-    resp = make_response(req, 200)
-    resp.add("contact", phone.contact)
-    for rr in req.get_all("record-route"):
-        resp.add("record-route", rr)
-    resp.body = sdp(phone.addr[0], port, (0, 101))
-    resp.add("content-type", "application/sdp")
-    phone.send(resp)
+    _answer(phone, req, port, tag=None)
     return req
 
 
@@ -843,15 +828,7 @@ def test_the_caller_retransmitting_its_2xx_gets_our_ack_again():
     net.advance(40)
     acks = [m for m in caller.got if getattr(m, "method", "") == "ACK" and m.cseq()[0] == moved.cseq()[0]]
     assert len(acks) == 1
-    from zongji.sip.message import make_response
-
-    # the same 200 once more: our ACK was lost on the way
-
-    again = make_response(moved, 200)
-    again.add("contact", caller.contact)
-    again.body = sdp(caller.addr[0], 4000, (0, 101))
-    again.add("content-type", "application/sdp")
-    caller.send(again)
+    _answer(caller, moved, 4000, tag=None)  # the same 200 once more: our ACK was lost on the way
     net.advance(40)
     acks = [m for m in caller.got if getattr(m, "method", "") == "ACK" and m.cseq()[0] == moved.cseq()[0]]
     assert len(acks) == 2
