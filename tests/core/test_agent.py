@@ -459,6 +459,20 @@ def _outside_call(net, prov, did="02155550199", call_id="in-anchor", media=PROVI
     return inv
 
 
+def _in_early_dialog(prov, inv, method, branch, body=b""):
+    """The provider sends `method` in the early dialog of its INVITE `inv` (the switch's 183)."""
+    early = prov.last(183)
+    req = make_request(
+        method, early.contacts()[0].uri, inv.get("from"), early.get("to"), inv.call_id(), 2,
+        via="SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK" + branch, contact="<sip:x@127.0.0.1:5070>",
+        body=body, content_type="application/sdp" if body else None,
+    )  # fmt: skip
+    for r in reversed(early.get_all("record-route")):
+        req.add("route", r)
+    prov.send(req)
+    return req
+
+
 def _answer(phone, rung, port=5000, tag="t201"):
     """phone answers request `rung` 200 with its SDP at port (tag None: an in-dialog request,
     whose To has its tag already)."""
@@ -640,14 +654,7 @@ def test_a_bye_on_a_ringing_anchored_call_ends_it_cleanly():
     net, desk, prov = _sounds_net()
     desk.auto["INVITE"] = 180
     inv = _outside_call(net, prov)
-    early = prov.last(183)
-    bye = make_request(
-        "BYE", early.contacts()[0].uri, inv.get("from"), early.get("to"), inv.call_id(), 2,
-        via="SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKbye-early",
-    )  # fmt: skip
-    for r in reversed(early.get_all("record-route")):
-        bye.add("route", r)
-    prov.send(bye)
+    _in_early_dialog(prov, inv, "BYE", "bye-early")
     net.advance(200)
     assert desk.last("CANCEL") is not None
     assert not net.sw.agent.calls and not net.hub.open

@@ -12,6 +12,7 @@ from test_agent import (
     _answer,
     _answer_reinvite,
     _frames_to,
+    _in_early_dialog,
     _ok_of,
     _outside_call,
     _put_through,
@@ -205,15 +206,7 @@ def test_a_reinvite_on_a_ringing_anchored_call_changes_nothing():
     net, desk, prov = _sounds_net()
     desk.auto["INVITE"] = 180
     inv = _outside_call(net, prov)
-    early = prov.last(183)
-    re = make_request(
-        "INVITE", early.contacts()[0].uri, inv.get("from"), early.get("to"), inv.call_id(), 2,
-        via="SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKreearly", contact="<sip:x@127.0.0.1:5070>",
-        body=sdp("10.9.9.9", 9999), content_type="application/sdp",
-    )  # fmt: skip
-    for r in reversed(early.get_all("record-route")):
-        re.add("route", r)
-    prov.send(re)
+    _in_early_dialog(prov, inv, "INVITE", "reearly", sdp("10.9.9.9", 9999))
     got = [m for m in prov.got if not isinstance(m, Request) and m.cseq() == (2, "INVITE")]
     assert got and got[-1].status >= 400
     net.advance(200)
@@ -382,15 +375,7 @@ def test_an_update_on_a_ringing_anchored_call_sends_no_media_to_a_stranger():
     net, desk, prov = _sounds_net()
     desk.auto["INVITE"] = 180
     inv = _outside_call(net, prov)
-    early = prov.last(183)
-    upd = make_request(
-        "UPDATE", early.contacts()[0].uri, inv.get("from"), early.get("to"), inv.call_id(), 2,
-        via="SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKupd", contact="<sip:x@127.0.0.1:5070>",
-        body=sdp("10.9.9.9", 9999), content_type="application/sdp",
-    )  # fmt: skip
-    for r in reversed(early.get_all("record-route")):
-        upd.add("route", r)
-    prov.send(upd)
+    _in_early_dialog(prov, inv, "UPDATE", "upd", sdp("10.9.9.9", 9999))
     net.advance(300)
     assert not net.rtp.get(("10.9.9.9", 9999))
     assert len(_frames_to(net, PROVIDER_MEDIA)) >= 10  # the ringback still goes to the caller
