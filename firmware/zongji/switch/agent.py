@@ -633,9 +633,7 @@ class Agent:
             self.media.close(out.media)
             c.out = None
             return self._transfer_failed(c, now)
-        self.media.ringback(c.media, False, now)
-        self.media.stop(c.media)
-        self.media.relay(c.media, out.media)
+        self.media.relay(c.media, out.media)  # ends our prompts, ringback and loop on both legs
         was_early = c.state == _EARLY
         if c.state == _EARLY:  # an anchored call: the target answered, so now the caller is
             ok = make_response(c.invite, 200, to_tag=c.tag, headers=self._sdp_headers(), body=c.answer)
@@ -655,10 +653,7 @@ class Agent:
             self.media.accept(out.media, resp.body, resp.get("content-type"))
         except ValueError:
             return  # unusable: our ringback goes on
-        self.media.ringback(c.media, False, now)
-        self.media.loop(c.media, None)
-        self.media.stop(c.media)
-        self.media.relay(c.media, out.media)
+        self.media.relay(c.media, out.media)  # ends our prompts, ringback and loop on both legs
 
     def _given_up(self, out, resp, now):
         """A response for a transfer leg whose caller is gone: the CANCEL that waited for a
