@@ -20,7 +20,9 @@ MAY_IMPORT = {
     "switch": ("switch", "sip", "call", "site") + LEAVES,
     # site: the device loads its bundle (shell/sitefile.py); media, call: a shell builds the
     # attendant's media (media/hub.py) and opens its prompt files (call/prompts.py names them)
-    "shell": ("shell", "switch", "site", "media", "call") + LEAVES,
+    "shell": ("shell", "switch", "site", "media", "call", "admin") + LEAVES,
+    # the admin protocol: its failure budget is the switch's token-bucket table (guard, seconds)
+    "admin": ("admin", "switch") + LEAVES,
     "media": ("media", "site", "call", "sip") + LEAVES,
     "line": ("line", "site", "call", "sip") + LEAVES,
     "text": (),

@@ -1,5 +1,5 @@
 from _sites import STAFF, build, ext_dicts, raw_site
-from _support import SkipTest, counter_random, raises
+from _support import REPO, SkipTest, counter_random, raises
 from zongji.sip.auth import parse_auth, parse_challenge, respond
 from zongji.sip.digest import OK, Authenticator
 from zongji.site import bundle, schema
@@ -22,6 +22,7 @@ try:
 except TypeError:  # MicroPython's json.dumps has no sort_keys: bundles are built on the host
     _HOST = False
 
+REPO_DATA = REPO + "/tests/core/data"
 # A bundle built once on the host, kept beside the tests so MicroPython loads real bytes.
 FIXTURE = "bundle_fixture.zjb"
 
@@ -50,6 +51,12 @@ def test_fixture_is_current():
     if not _HOST:
         return
     assert make() == fixture_bytes(), "regenerate: python tests/core/data/make_fixture.py"
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_fixture", REPO_DATA + "/make_fixture.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.make(mod.EDITED) == fixture_bytes("bundle_fixture_b.zjb"), "regenerate: make_fixture.py"
 
 
 def test_build_is_canonical_and_versioned_by_content():

@@ -55,12 +55,19 @@ class Store:
         except OSError:
             os.mkdir(self.folder)
 
+    def prepare_folder(self, sub):
+        """Make the folder sub inside this one; OSError when that cannot be done."""
+        try:
+            os.stat(self.path(sub))
+        except OSError:
+            os.mkdir(self.path(sub))
+
     def read(self, name):
         try:
             with open(self.path(name), "rb") as f:
                 return f.read()
-        except OSError as e:
-            if e.args and e.args[0] == 2:  # ENOENT: nothing stored yet
+        except OSError:
+            if not self.exists(name):  # nothing stored yet (ENOENT: its number differs by port)
                 return None
             raise
 

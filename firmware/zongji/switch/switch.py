@@ -84,9 +84,10 @@ class Switch:
         self.guard = Guard()
         self._tag_key = b"tag" + (secret_key or (random_bytes(16) if random_bytes else b"zongji"))
         self.budget = AnswerBudget()  # answers to requests without credentials
-        self.auth = Authenticator(site.realm, secret_key, random_bytes=random_bytes, algorithms=site.digest)
-        if max_nonces:
-            self.auth.track(max_nonces)
+        self._secret_key = secret_key
+        self._random = random_bytes
+        self._max_nonces = max_nonces
+        self.auth = self._authenticator(site)
         self.registrar = Registrar(site, self.auth, self.guard, random_bytes)
         self.proxy = Proxy(self)
         if max_calls is not None:
@@ -96,14 +97,8 @@ class Switch:
         self.counters = {}  # what was dropped or refused, by why: for status and tests
         self.gateway = None  # trunk calls (B2BUA), when the site has a trunk
         self.trunk_reg = None
-        trunk = site.trunk
-        if trunk:
-            # the core resolves no names: a shell passes trunk_addr for a host name
-            self.trunk_addr = trunk_addr or (trunk["host"], trunk.get("port") or 5060)
-            self.gateway = Gateway(self, trunk, self.trunk_addr, random_bytes)
-            if trunk.get("register", True):
-                self.trunk_reg = TrunkRegistration(trunk, self.tl, host, port, random_bytes)
-                self.trunk_reg.addr = self.trunk_addr
+        self._new_trunk = None  # (trunk, trunk_addr) a sync brought, until the trunk's calls end
+        self._trunk(site.trunk, trunk_addr)
         # the attendant: the switch's own user agent, when the shell carries media (RTP)
         self.agent = Agent(self, media, random_bytes) if media is not None else None
         self._started = False
@@ -112,10 +107,48 @@ class Switch:
         self._record_route = "<sip:%s;lr>" % self.me
         self._screened = None  # (request, verdict) the screen already authenticated
 
-    def set_site(self, site):
-        """A new site (a sync): registrations of extensions that remain stay, calls carry on."""
+    def _authenticator(self, site):
+        auth = Authenticator(site.realm, self._secret_key, random_bytes=self._random, algorithms=site.digest)
+        if self._max_nonces:
+            auth.track(self._max_nonces)
+        return auth
+
+    def _trunk(self, trunk, trunk_addr):
+        self.gateway = self.trunk_reg = None
+        if trunk:
+            # the core resolves no names: a shell passes trunk_addr for a host name
+            self.trunk_addr = trunk_addr or (trunk["host"], trunk.get("port") or 5060)
+            self.gateway = Gateway(self, trunk, self.trunk_addr, self._random)
+            if trunk.get("register", True):
+                self.trunk_reg = TrunkRegistration(trunk, self.tl, self.host, self.port, self._random)
+                self.trunk_reg.addr = self.trunk_addr
+
+    def set_site(self, site, now_ms=None, trunk_addr=None):
+        """A new site (a sync) from now on: calls in progress carry on as they were, new ones
+        follow the new site. Registrations of extensions that keep a phone stay; a new realm or
+        digest makes new nonces (phones answer the next challenge with it). A changed [trunk]
+        takes over once no call runs through the old one (the provider hears us unregister,
+        then register anew); trunk_addr is the shell's resolved address for its host."""
+        old = self.site
         self.site = site
-        self.registrar.set_site(site)
+        auth = None
+        if site.realm != old.realm or site.digest != old.digest:
+            auth = self.auth = self._authenticator(site)
+        self.registrar.set_site(site, auth)
+        if site.trunk != old.trunk:
+            self._new_trunk = (site.trunk, trunk_addr)
+            self._swap_trunk(now_ms)
+
+    def _swap_trunk(self, now_ms):
+        if self.gateway is not None and self.gateway.calls:
+            return  # later: handle_timer tries again
+        trunk, addr = self._new_trunk
+        self._new_trunk = None
+        if self.trunk_reg is not None and self._started and now_ms is not None:
+            self.trunk_reg.unregister(now_ms)
+        self._trunk(trunk, addr)
+        if self.trunk_reg is not None and self._started and now_ms is not None:
+            self.trunk_reg.start(now_ms)
 
     # ---- shell interface ------------------------------------------------------------------
 
@@ -193,6 +226,8 @@ class Switch:
     def next_timer(self):
         if not self._started:
             return 0  # due at once: handle_timer() starts the trunk registration
+        if self._new_trunk is not None and not (self.gateway is not None and self.gateway.calls):
+            return 0  # a synced trunk waits for nothing more: take it over now
         best = None
         trunk = self.trunk_reg.next_timer() if self.trunk_reg is not None else None
         agent = self.agent.next_timer() if self.agent is not None else None
@@ -212,6 +247,8 @@ class Switch:
             self.trunk_reg.handle_timer(now_ms)
         if self.agent is not None:
             self.agent.handle_timer(now_ms)
+        if self._new_trunk is not None:
+            self._swap_trunk(now_ms)
         self._inner(now_ms)
         self._collect()
 
