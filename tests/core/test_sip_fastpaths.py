@@ -253,3 +253,76 @@ def test_changing_one_header_keeps_the_other_parsed_views():
     assert req.contacts() == []
     req.set("Max-Forwards", "69")
     assert req.max_forwards() == 69 and req.get("MAX-FORWARDS") == "69" and req.get("v") == req.get("via")
+
+
+def _register(branch, contact="<sip:3000@10.0.0.1:5062>", frm="<sip:3000@127.0.0.1>;tag=1"):
+    return (
+        "REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5062;branch=z9hG4bK%s;rport\r\n"
+        "From: %s\r\nTo: <sip:3000@127.0.0.1>\r\nCall-ID: 1@h\r\nCSeq: 1 REGISTER\r\n"
+        "Contact: %s\r\nContent-Length: 0\r\n\r\n" % (branch, frm, contact)
+    ).encode()
+
+
+def test_a_recurring_header_value_is_parsed_once():
+    message.view_memo()
+    a = parse(_register("a"))
+    b = parse(_register("b"))
+    assert b.from_addr() is a.from_addr() and b.to_addr() is a.to_addr() and b.contacts()[0] is a.contacts()[0]
+    assert b.uri is a.uri
+    assert b.via() is not a.via() and b.via().branch == "z9hG4bKb"  # another value, its own view
+    c = parse(_register("c", contact="<sip:3000@10.0.0.9:5070>"))
+    assert str(c.contacts()[0].uri) == "sip:3000@10.0.0.9:5070"  # a changed Contact is read anew
+    for msg in (a, b, c):  # what the memo hands out is what parsing the text gives
+        assert msg.from_addr() == parse_address(msg.get("from"))
+        assert str(msg.via()) == str(parse_via(msg.get("via")))
+
+
+def test_the_view_memo_is_bounded_and_the_same_when_off():
+    message.view_memo()
+    for i in range(300):
+        parse(_register("x%d" % i, frm="<sip:3000@127.0.0.1>;tag=%d" % i))
+    size = message._memo_size[0]
+    for memo in (message._ADDRESSES, message._CONTACTS, message._VIAS, message._URIS):
+        assert 0 < len(memo) <= size
+    pick = _rng(5)
+    samples = []
+    for i in range(200):
+        lines = [HEAD[0]] + [HEAD[1 + pick(len(HEAD) - 1)] for _ in range(pick(10))] + ["", ""]
+        samples.append("\r\n".join(lines).encode())
+
+    def read(data):
+        try:
+            m = parse(data)
+        except ParseError as e:
+            return "error: %s" % e
+        return [str(v) for v in m.vias() + m.contacts() + m.routes()] + [str(m.from_addr()), str(m.to_addr())]
+
+    on = [read(d) for d in samples]
+    old = message.view_memo(0)
+    try:
+        assert not message._ADDRESSES and [read(d) for d in samples] == on
+        assert not message._ADDRESSES and not message._VIAS  # off: nothing kept
+    finally:
+        message.view_memo(old)
+
+
+def test_a_value_that_does_not_parse_is_never_kept():
+    message.view_memo()
+    bad = _register("a", contact="<sip:3000@10.0.0.1:99999>")
+    for _ in range(2):
+        raises(ParseError, parse, bad)
+    assert "<sip:3000@10.0.0.1:99999>" not in message._CONTACTS
+
+
+def test_a_via_stamped_on_receipt_leaves_the_shared_view_as_sent():
+    from zongji.sip.transaction import TransactionLayer
+
+    message.view_memo()
+    tl = TransactionLayer("127.0.0.1:5060")
+    data = _register("st")
+    first = parse(data)
+    sent = first.via()
+    tl.receive(data, ("192.0.2.7", 40000), 1000)  # rport: received= and rport= added
+    assert sent.received is None and sent.rport is None and str(sent) == first.get("via")
+    again = parse(data)
+    assert again.via().received is None and again.via().wants_rport

@@ -9,7 +9,7 @@ TransactionLayer and a real digest.Authenticator checking the credentials, on a 
 from _support import IS_MICROPYTHON, SkipTest
 from zongji.sip.auth import ha1, parse_auth
 from zongji.sip.digest import OK, STALE, Authenticator
-from zongji.sip.message import make_request, make_response
+from zongji.sip.message import make_request, make_response, view_memo
 from zongji.sip.parser import parse
 from zongji.sip.transaction import NewRequest, Timeout, TransactionLayer
 from zongji.switch.trunk import ClientAuth, TrunkRegistration, is_from_trunk
@@ -484,11 +484,16 @@ def test_memory_stays_flat_while_registered_for_hours():
         gc.collect()  # parsed messages and transactions hold cycles
         return tracemalloc.get_traced_memory()[0]
 
+    # the parser's view memo (sip/message.py) is off here: a bounded cache emptied when full
+    # leaves CPython's free lists fuller as it refills (more traced bytes, no live object);
+    # test_sip_message holds the memo to its size
+    size = view_memo(0)
     tracemalloc.start()
     try:
         first = settle(net.now + 60 * MINUTE)
         later = settle(net.now + 240 * MINUTE)
     finally:
         tracemalloc.stop()
+        view_memo(size)
     assert net.trunk.state == "registered"
     assert later - first < 2048, (first, later)

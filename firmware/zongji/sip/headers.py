@@ -216,6 +216,10 @@ class Via:
     def sent_by(self):
         return self.host if self.port is None else "%s:%d" % (self.host, self.port)
 
+    def copy(self):
+        """A Via to change (a parsed one is shared: sip/message.py's view memo)."""
+        return Via(self.transport, self.host, self.port, self.params.copy(), self.protocol)
+
     def __str__(self):
         return "%s/%s %s%s" % (self.protocol, self.transport, self.sent_by, self.params.to_str())
 

@@ -187,6 +187,41 @@ def header_values(key, value):
     return parts
 
 
+# The view memo: header text -> its parsed view, for the headers that recur across a dialog's
+# messages and a phone's REGISTERs (From, To, Contact, Route, Record-Route, Via: a call's
+# nine messages carry the same From; the answer to a 401 repeats its REGISTER's From, To and
+# Contact). A value seen before is not parsed again: the message gets the very view parsed
+# the first time. Views are read-only (the Message docstring): code that changes one copies it
+# first (transaction.py's _stamp). Each dict holds at most _memo_size[0] values and is emptied
+# when full, so the memo is a bounded cache that anyone's traffic may fill and no one's can
+# grow; a value that fails to parse is never kept. view_memo(n) sets the size (0: off).
+_ADDRESSES = {}  # From, To, Route, Record-Route values -> Address
+_CONTACTS = {}  # Contact values -> Address (a '*' too)
+_VIAS = {}  # Via values -> Via
+_URIS = {}  # Request-URIs -> URI (sip/parser.py)
+_MEMOS = {"from": _ADDRESSES, "to": _ADDRESSES, "route": _ADDRESSES, "record-route": _ADDRESSES,
+          "contact": _CONTACTS, "via": _VIAS, "uri": _URIS}  # fmt: skip
+_memo_size = [32]
+
+
+_MEMO_KEYS = tuple(_MEMOS.items())
+
+
+def view_memo(size=None):
+    """Empty the memo; keep up to `size` parsed values per kind from now on (addresses,
+    contacts, Vias, Request-URIs; 0 turns it off; None keeps the size). -> the size before."""
+    old = _memo_size[0]
+    if size is not None:
+        _memo_size[0] = size
+    size = _memo_size[0]
+    for memo in (_ADDRESSES, _CONTACTS, _VIAS, _URIS):
+        memo.clear()
+    _MEMOS.clear()
+    if size > 0:
+        _MEMOS.update(_MEMO_KEYS)
+    return old
+
+
 class Message:
     """What requests and responses share: headers (a list of (key, value), keys as
     header_key() makes them) and body (bytes).
@@ -269,11 +304,19 @@ class Message:
         got = self._cache.get(key)
         if got is None:
             got = []
+            memo = _MEMOS.get(key)
             for value in self.get_all(key):
-                try:
-                    got.append(parse(value))
-                except ParseError as e:
-                    raise ParseError("bad %s header: %s" % (key, e))
+                view = None if memo is None else memo.get(value)
+                if view is None:
+                    try:
+                        view = parse(value)
+                    except ParseError as e:
+                        raise ParseError("bad %s header: %s" % (key, e))
+                    if memo is not None:
+                        if len(memo) >= _memo_size[0]:
+                            memo.clear()
+                        memo[value] = view
+                got.append(view)
             self._cache[key] = got
         return got
 

@@ -24,7 +24,7 @@ the caller can answer make_response(err.request, err.status); for a response it 
 """
 
 from zongji.sip.headers import check_date
-from zongji.sip.message import _COMPACT, _LIST, Request, Response, header_key, header_values
+from zongji.sip.message import _COMPACT, _LIST, _MEMOS, Request, Response, _memo_size, header_key, header_values
 from zongji.sip.uri import ParseError, parse_uri, to_uint
 from zongji.text import is_token
 
@@ -130,10 +130,17 @@ def _request_line(line):
     req.uri = parts[1]
     if parts[1][0] == "<":
         return req, "bad request-uri: it must not be enclosed in <>", 400
-    try:
-        uri = parse_uri(parts[1])
-    except ParseError as e:
-        return req, "bad request-uri: %s" % e, 400
+    memo = _MEMOS.get("uri")
+    uri = None if memo is None else memo.get(parts[1])
+    if uri is None:
+        try:
+            uri = parse_uri(parts[1])
+        except ParseError as e:
+            return req, "bad request-uri: %s" % e, 400
+        if memo is not None:
+            if len(memo) >= _memo_size[0]:
+                memo.clear()
+            memo[parts[1]] = uri
     if len(uri.headers):
         return req, "bad request-uri: headers are not allowed in a request-uri", 400
     req.uri = uri

@@ -412,6 +412,7 @@ class TransactionLayer:
         host = addr[0]
         rport = "rport" in via.params
         if rport or bare_host(via.host) != bare_host(host):
+            via = via.copy()  # the parsed one is shared (the view memo): change a copy
             via.params["received"] = host
             if rport:
                 via.params["rport"] = str(addr[1])
@@ -439,6 +440,7 @@ class TransactionLayer:
                 raise TransactionError("request has no via and the layer has no sent_by")
             req.add("via", "SIP/2.0/UDP %s;branch=%s;rport" % (self.sent_by, self.branch()), first=True)
         elif via.branch is None:
+            via = via.copy()
             via.params["branch"] = self.branch()
             vias = req.get_all("via")
             vias[0] = str(via)
