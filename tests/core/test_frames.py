@@ -196,6 +196,18 @@ def test_no_answer_to_hello_fails():
     assert w.events(w.host, "failed") == ["no answer to HELLO"]
 
 
+def test_hello_is_harmless_typed_at_a_repl():
+    r = Rand(9)
+    for _ in range(20):
+        session = frames.repl_safe_session(r.bytes)
+        wire = frame(frames.HELLO, 0, session)
+        assert session[:1] == b"#" and len(session) == 32
+        assert all(b in (0, 0xC0) or 0x20 <= b < 0x7F for b in wire), wire
+    w = Wire()
+    w.host.open(session, 0)
+    assert w.run(lambda: w.host.up and w.dev.up)
+
+
 def test_own_frames_heard_back_are_counted_not_taken():
     host = Endpoint(device=False)
     host.open(SESSION, 0)

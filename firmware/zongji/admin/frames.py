@@ -1,7 +1,7 @@
 """The admin protocol on the REPL UART while the app runs: frames, retries, messages (sans-IO).
 
     ep = Endpoint(device=False)            the CLI's end (device=True: the board's)
-    ep.open(session, now_ms)               CLI: HELLO (4 random bytes), answered by HELLO-ACK
+    ep.open(session, now_ms)               CLI: HELLO (repl_safe_session(os.urandom)), HELLO-ACK back
     ep.request(method, path, headers, body, mid, now_ms)   the device: ep.respond(status, headers,
                                            body, mid, now_ms) (mid: the request's id)
     ep.receive(data, now_ms)               bytes read from the wire (anything: log text, noise)
@@ -144,6 +144,26 @@ def encode_head(first, headers):
         parts.append("%s: %s\n" % (name.lower(), value))
     parts.append("\n")
     return "".join(parts).encode()
+
+
+_SAFE = b"abcdefghijkmnpqrstuvwxyz23456789"
+
+
+def repl_safe_session(random_bytes):
+    """A session id (32 bytes) whose HELLO frame is harmless if a REPL reads it as typing (the
+    app is stopped): '#' and printable ASCII, a printable CRC, no control byte but the length's
+    zeros, so it never holds Ctrl-A/B/D/E (raw REPL, soft reset, paste) or Enter. At most a
+    comment-like line of junk is left at the prompt. random_bytes: os.urandom."""
+    while True:
+        s = b"#" + bytes(_SAFE[b % 32] for b in random_bytes(31))
+        wire = frame(HELLO, 0, s)
+        ok = True
+        for b in wire:
+            if not (b == 0 or b == END or 0x20 <= b < 0x7F):
+                ok = False
+                break
+        if ok:
+            return s
 
 
 class Head:
@@ -314,7 +334,8 @@ class Endpoint:
     # ---- the caller's side ------------------------------------------------------------------
 
     def open(self, session, now_ms):
-        """The CLI: start a session (session: 4 bytes, random); "up" once the device answers."""
+        """The CLI: start a session (session: 4 to 32 random bytes, repl_safe_session()); "up"
+        once the device answers."""
         self.session = bytes(session)
         self.up = False
         self._drop_rx("a new session")
@@ -348,6 +369,11 @@ class Endpoint:
     def busy(self):
         """Is anything of ours not yet acknowledged (or not yet sent)?"""
         return bool(self._unacked or self._out is not None or self._queue)
+
+    def progress(self):
+        """(bytes handed to frames, size) of the message being sent, or None."""
+        out = self._out
+        return None if out is None else (out.pos, out.size)
 
     def receiving(self):
         return self._rx is not None
@@ -514,8 +540,10 @@ class Endpoint:
             self._data(kind, seq, payload, now_ms)
 
     def _hello(self, seq, payload, now_ms):
-        session = bytes(payload[:4])
-        if len(session) == 4 and session != self.session:
+        session = bytes(payload)
+        if not 4 <= len(session) <= 32:
+            return
+        if session != self.session:
             self._drop_rx("a new session")
             self._reset_seq()
             self.session = session
@@ -525,19 +553,19 @@ class Endpoint:
         self._ctl.append(frame(self._kind(HELLO_ACK), seq, session + info))
 
     def _hello_ack(self, payload):
-        if self.up or self._hello_at is None or bytes(payload[:4]) != self.session or len(payload) < 8:
+        n = len(self.session or b"")
+        if self.up or self._hello_at is None or bytes(payload[:n]) != self.session or len(payload) < n + 4:
             return
         self._hello_at = None
-        self.window = max(1, min(self.window, payload[5]))
-        self.max_wire = max(32, min(self.max_wire, payload[6] << 8 | payload[7]))
+        self.window = max(1, min(self.window, payload[n + 1]))
+        self.max_wire = max(32, min(self.max_wire, payload[n + 2] << 8 | payload[n + 3]))
         self.up = True
         self.events.append(("up", self.session))
 
     def _send_hello(self, now_ms):
         self._hello_tries += 1
         self._hello_at = now_ms + min(RTO_MS << (self._hello_tries - 1), RTO_MAX_MS)
-        info = bytes((VERSION, self.rx_window, self.max_wire >> 8, self.max_wire & 255))
-        self._ctl.append(frame(self._kind(HELLO), 0, self.session + info))
+        self._ctl.append(frame(self._kind(HELLO), 0, self.session))
 
     def _acked(self, seq, now_ms):
         """The other end wants seq next: every frame before it arrived."""
