@@ -1,0 +1,145 @@
+"""Sync over USB serial: a full sync of a 1000-staff site on the virtual device, on a link
+throttled to 115,200 baud, against `mpremote cp` of the same bundle on the same link.
+
+    python bench/sync_bench.py [--staff 1000] [--baud 115200] [--json]
+
+Starts `zongji device run SITE --serial TTY --baud N` (the real firmware on the unix port, its
+UART on a pty behind a bridge that passes N/10 bytes a second each way), then:
+  * sync: devicelink.Device over seriallink (status for the base version, then PUT /bundle,
+    deflate-compressed, as `zongji sync` sends it), timed end to end; the device's new version
+    is checked. Its rate is the body's bytes over the time, as a share of the line rate.
+  * mpremote cp: stops the app with Ctrl-C (as mpremote does), then `mpremote connect TTY
+    resume cp site.zjb :bench.zjb` of the bundle (uncompressed, as the device stores it),
+    timed; its rate is the file's bytes over the time.
+Both also give the bundle's own bytes per second (what the admin waits for).
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path[:0] = [HERE, os.path.join(REPO, "firmware"), os.path.join(REPO, "companion")]
+
+from core_bench import make_site  # noqa: E402
+
+TOKEN = "bench-token-0123456789abcdef"
+
+
+def free_port():
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_device(tmp, baud):
+    from click.testing import CliRunner
+    from zongji_companion.cli import main as cli
+
+    site = os.path.join(tmp, "small")
+    res = CliRunner().invoke(cli, ["init", site])
+    assert res.exit_code == 0, res.output
+    tty = os.path.join(tmp, "tty")
+    argv = [sys.executable, "-m", "zongji_companion", "device", "run", site, "--sip", "127.0.0.1:%d" % free_port()]
+    argv += ["--flash", os.path.join(tmp, "flash"), "--serial", tty, "--baud", str(baud), "--token", TOKEN]
+    log = open(os.path.join(tmp, "device.log"), "w")
+    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    end = time.monotonic() + 60
+    while time.monotonic() < end:
+        with open(os.path.join(tmp, "device.log"), encoding="utf-8", errors="replace") as f:
+            if "listening on udp" in f.read():
+                return proc, tty
+        time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("the virtual device did not start:\n" + open(os.path.join(tmp, "device.log")).read())
+
+
+def full_sync(tty, data):
+    from zongji_companion import devicelink
+
+    t0 = time.monotonic()
+    dev = devicelink.connect(tty, TOKEN)
+    base = dev.status()["version"]
+    answer = dev.put_bundle(data, base)
+    t = time.monotonic() - t0
+    version = dev.status()["version"]
+    link = dev.link
+    dev.close()
+    return {
+        "seconds": t,
+        "body": len(zlib.compress(data, 9)),
+        "sent": link.sent,
+        "received": link.received,
+        "retransmits": link.ep.retransmits,
+        "applied": version == answer.get("version", version),
+        "version": version,
+    }
+
+
+def mpremote_cp(tty, path):
+    mp = os.path.join(os.path.dirname(sys.executable), "mpremote")
+    # the app stops at the first Ctrl-C mpremote sends; time the copy alone, on a REPL
+    subprocess.run([mp, "connect", tty, "resume", "exec", "pass"], capture_output=True, timeout=60)
+    t0 = time.monotonic()
+    proc = subprocess.run([mp, "connect", tty, "resume", "cp", path, ":bench.zjb"], capture_output=True, text=True,
+                          timeout=600)  # fmt: skip
+    t = time.monotonic() - t0
+    if proc.returncode != 0:
+        raise SystemExit("mpremote cp failed: %s %s" % (proc.stdout, proc.stderr))
+    return {"seconds": t, "bytes": os.path.getsize(path)}
+
+
+def main():
+    argv = sys.argv[1:]
+    staff = int(argv[argv.index("--staff") + 1]) if "--staff" in argv else 1000
+    baud = int(argv[argv.index("--baud") + 1]) if "--baud" in argv else 115200
+    line = baud / 10.0
+    with tempfile.TemporaryDirectory(prefix="zongji-sync-bench-") as tmp:
+        data, n = make_site(os.path.join(tmp, "big"), staff - 12)
+        path = os.path.join(tmp, "site.zjb")
+        with open(path, "wb") as f:
+            f.write(data)
+        proc, tty = start_device(tmp, baud)
+        try:
+            sync = full_sync(tty, data)
+            cp = mpremote_cp(tty, path)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    report = {
+        "staff": n,
+        "baud": baud,
+        "bundle": len(data),
+        "sync": dict(sync, line_share=sync["body"] / sync["seconds"] / line, bundle_rate=len(data) / sync["seconds"]),
+        "mpremote_cp": dict(cp, line_share=cp["bytes"] / cp["seconds"] / line, bundle_rate=len(data) / cp["seconds"]),
+    }
+    if "--json" in argv:
+        print(json.dumps(report, indent=1))
+        return
+    s, c = report["sync"], report["mpremote_cp"]
+    print(
+        "a %d-staff site, bundle %d B (%d B deflated), link %d baud (%.0f B/s)" % (n, len(data), s["body"], baud, line)
+    )
+    print("  sync over serial: %.2f s end to end (status, PUT /bundle, applied: %s), %d B sent, %d B received, "
+          "%d frames resent" % (s["seconds"], s["applied"], s["sent"], s["received"], s["retransmits"]))  # fmt: skip
+    print(
+        "    body at %.0f %% of line rate; the bundle's own bytes at %.0f B/s"
+        % (100 * s["line_share"], s["bundle_rate"])
+    )
+    print("  mpremote cp of site.zjb: %.2f s, %.0f %% of line rate (%.0f B/s)" % (
+        c["seconds"], 100 * c["line_share"], c["bundle_rate"]))  # fmt: skip
+    print("  sync / mpremote cp, bundle delivered per second: %.1fx" % (s["bundle_rate"] / c["bundle_rate"]))
+
+
+if __name__ == "__main__":
+    main()
