@@ -83,6 +83,51 @@ def full_sync(tty, data):
     }
 
 
+def one_entry(tty, site, tmp):
+    """`zongji sync SITE --device TTY --yes` (the CLI caches what the device runs), then one
+    staff entry's name changed and synced again: that second sync timed, its bytes counted."""
+    from click.testing import CliRunner
+    from zongji_companion import seriallink
+    from zongji_companion.cli import main as cli
+
+    links = []
+    opener = seriallink.open_serial
+
+    def counted(url):
+        links.append(opener(url))
+        return links[-1]
+
+    seriallink.open_serial = counted
+    env = {"ZONGJI_CACHE": os.path.join(tmp, "cache")}
+    argv = ["sync", site, "--device", tty, "--token", TOKEN, "--yes"]
+    try:
+        first = CliRunner().invoke(cli, argv, env=env)
+        if first.exit_code != 0:
+            raise SystemExit("zongji sync failed: %s" % first.output)
+        runs = []
+        for k in range(2):  # the first may fetch the device's bundle (once per version)
+            _rename(os.path.join(site, "staff.csv"), k)
+            t0 = time.monotonic()
+            res = CliRunner().invoke(cli, argv, env=env)
+            runs.append((time.monotonic() - t0, links[-1].sent, links[-1].received, res))
+            if res.exit_code != 0:
+                raise SystemExit("zongji sync (one entry) failed: %s" % res.output)
+    finally:
+        seriallink.open_serial = opener
+    return [{"seconds": t, "sent": a, "received": b, "output": r.output.strip()} for t, a, b, r in runs]
+
+
+def _rename(csv_path, k):
+    """One staff entry's name changed (the last row's, another character each time)."""
+    with open(csv_path, encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    row = lines[-2].split(",")
+    row[1] = row[1] + "新旧"[k]
+    lines[-2] = ",".join(row)
+    with open(csv_path, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines))
+
+
 def mpremote_cp(tty, path):
     mp = os.path.join(os.path.dirname(sys.executable), "mpremote")
     # the app stops at the first Ctrl-C mpremote sends; time the copy alone, on a REPL
@@ -109,6 +154,7 @@ def main():
         proc, tty = start_device(tmp, baud)
         try:
             sync = full_sync(tty, data)
+            one = one_entry(tty, os.path.join(tmp, "big"), tmp) if "--no-one" not in argv else None
             cp = mpremote_cp(tty, path)
         finally:
             proc.terminate()
@@ -121,6 +167,7 @@ def main():
         "baud": baud,
         "bundle": len(data),
         "sync": dict(sync, line_share=sync["body"] / sync["seconds"] / line, bundle_rate=len(data) / sync["seconds"]),
+        "one_entry": one,
         "mpremote_cp": dict(cp, line_share=cp["bytes"] / cp["seconds"] / line, bundle_rate=len(data) / cp["seconds"]),
     }
     if "--json" in argv:
@@ -139,6 +186,10 @@ def main():
     print("  mpremote cp of site.zjb: %.2f s, %.0f %% of line rate (%.0f B/s)" % (
         c["seconds"], 100 * c["line_share"], c["bundle_rate"]))  # fmt: skip
     print("  sync / mpremote cp, bundle delivered per second: %.1fx" % (s["bundle_rate"] / c["bundle_rate"]))
+    for i, one in enumerate(report["one_entry"] or ()):
+        print("  one entry changed (%s), `zongji sync --yes` over serial: %.2f s end to end, %d B sent, %d B received"
+              % ("first" if i == 0 else "again", one["seconds"], one["sent"], one["received"]))  # fmt: skip
+        print("    " + one["output"].replace("\n", "\n    "))
 
 
 if __name__ == "__main__":
