@@ -326,3 +326,21 @@ def test_a_via_stamped_on_receipt_leaves_the_shared_view_as_sent():
     assert sent.received is None and sent.rport is None and str(sent) == first.get("via")
     again = parse(data)
     assert again.via().received is None and again.via().wants_rport
+
+
+def test_spelled_header_names_read_as_the_general_reader_does():
+    for name in ("Via", "VIA", "via", "v", "V", "Call-ID", "Call-Id", "call-id", "CALL-ID", "i", "CSeq", "Cseq",
+                 "Via ", "Via\t", "Contact", "m", "X-Via", "Vi a", "WWW-Authenticate", "Www-Authenticate"):  # fmt: skip
+        lines = [HEAD[0], "%s: x" % name, "%s:" % name]
+        assert parser._plain_headers(lines) == parser._read_headers(lines), name
+
+
+def test_a_via_stamped_on_receipt_is_kept_parsed():
+    from zongji.sip.transaction import NewRequest, TransactionLayer
+
+    message.view_memo()
+    tl = TransactionLayer("127.0.0.1:5060")
+    ev = [e for e in tl.receive(_register("kept"), ("192.0.2.8", 40001), 1000) if isinstance(e, NewRequest)][0]
+    via = ev.request.via()
+    assert via.received == "192.0.2.8" and via.rport == 40001
+    assert str(via) == ev.request.get("via") and parse_via(ev.request.get("via")).rport == 40001

@@ -291,6 +291,20 @@ class Message:
         self.headers = kept
         self._cache.pop(key, None)
 
+    def set_views(self, name, values, views):
+        """set_all(name, values) where `views` are those values already parsed (views[i] is
+        what values[i] parses to; a new view must not be changed after): they are kept, for
+        this message and the memo, instead of being parsed again."""
+        self.set_all(name, values)
+        key = header_key(name)
+        self._cache[key] = views
+        memo = _MEMOS.get(key)
+        if memo is not None:
+            for i in range(len(values)):
+                if len(memo) >= _memo_size[0]:
+                    memo.clear()
+                memo[values[i]] = views[i]
+
     def set(self, name, value):
         """Replace a header with one value (None removes it)."""
         self.set_all(name, () if value is None else (value,))

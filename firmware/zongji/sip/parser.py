@@ -24,7 +24,16 @@ the caller can answer make_response(err.request, err.status); for a response it 
 """
 
 from zongji.sip.headers import check_date
-from zongji.sip.message import _COMPACT, _LIST, _MEMOS, Request, Response, _memo_size, header_key, header_values
+from zongji.sip.message import (
+    _COMPACT,
+    _LIST,
+    _MEMOS,
+    Request,
+    Response,
+    _memo_size,
+    header_key,
+    header_values,
+)
 from zongji.sip.uri import ParseError, parse_uri, to_uint
 from zongji.text import is_token
 
@@ -167,23 +176,48 @@ def _read_headers(lines):
     return headers, err
 
 
+# header names as phones spell them -> their keys (literals: no heap on a frozen build). A name
+# found here is a token already: the line skips the token test, lower() and the compact forms.
+_SPELLED = {"Via": "via", "via": "via", "From": "from", "from": "from", "To": "to", "to": "to",
+    "Call-ID": "call-id", "call-id": "call-id", "CSeq": "cseq", "cseq": "cseq", "Contact": "contact",
+    "contact": "contact", "Max-Forwards": "max-forwards", "max-forwards": "max-forwards",
+    "Content-Length": "content-length", "content-length": "content-length", "Content-Type": "content-type",
+    "content-type": "content-type", "Expires": "expires", "expires": "expires", "Authorization": "authorization",
+    "authorization": "authorization", "Proxy-Authorization": "proxy-authorization",
+    "proxy-authorization": "proxy-authorization", "Route": "route", "route": "route",
+    "Record-Route": "record-route", "record-route": "record-route", "User-Agent": "user-agent",
+    "user-agent": "user-agent", "Allow": "allow", "allow": "allow", "Supported": "supported",
+    "supported": "supported", "WWW-Authenticate": "www-authenticate", "www-authenticate": "www-authenticate",
+    "Proxy-Authenticate": "proxy-authenticate", "proxy-authenticate": "proxy-authenticate", "Server": "server",
+    "server": "server", "Allow-Events": "allow-events", "allow-events": "allow-events", "Date": "date",
+    "date": "date", "Accept": "accept", "accept": "accept", "Require": "require", "require": "require",
+    "Proxy-Require": "proxy-require", "proxy-require": "proxy-require", "Min-Expires": "min-expires",
+    "min-expires": "min-expires", "Retry-After": "retry-after", "retry-after": "retry-after",
+    "Session-Expires": "session-expires", "session-expires": "session-expires", "Call-Id": "call-id",
+    "Cseq": "cseq", "v": "via", "f": "from", "t": "to", "i": "call-id", "m": "contact", "l": "content-length",
+    "c": "content-type", "k": "supported"}  # fmt: skip
+
+
 def _plain_headers(lines):
     # _read_headers for the usual head, with no folded line and no CR or LF but the line ends:
     # the same entries and the same first error, with less work a line
     headers = []
     err = None
+    spelled = _SPELLED
     for i in range(1, len(lines)):
         line = lines[i]
         colon = line.find(":")
-        name = line[:colon]
-        if name[-1:] == " " or name[-1:] == "\t":
-            name = name.rstrip(" \t")
-        if colon < 0 or not is_token(name):
-            err = err or "bad header line"
-            continue
-        key = name.lower()
-        if len(key) == 1:
-            key = _COMPACT.get(key, key)
+        key = spelled.get(line[:colon]) if colon > 0 else None
+        if key is None:
+            name = line[:colon]
+            if name[-1:] == " " or name[-1:] == "\t":
+                name = name.rstrip(" \t")
+            if colon < 0 or not is_token(name):
+                err = err or "bad header line"
+                continue
+            key = name.lower()
+            if len(key) == 1:
+                key = _COMPACT.get(key, key)
         value = line[colon + 1 :].strip(" \t")
         if key in _LIST and "," in value:
             try:
@@ -212,14 +246,17 @@ def _header_line(headers, line):
 
 
 def _check(msg, request):
-    seen = []
-    for key, _ in msg.headers:
-        if key in _SINGLE:
-            if key in seen:
-                raise ParseError("duplicate %s header" % key)
-            seen.append(key)
+    keys = [entry[0] for entry in msg.headers]
+    for key in _SINGLE:
+        if keys.count(key) > 1:  # the first repeated one in header order is the one named
+            seen = []
+            for key in keys:
+                if key in _SINGLE:
+                    if key in seen:
+                        raise ParseError("duplicate %s header" % key)
+                    seen.append(key)
     for key in _REQUIRED:
-        if msg.get(key) is None:
+        if key not in keys:
             raise ParseError("missing %s header" % key)
     msg.vias()
     msg.from_addr()
@@ -232,7 +269,7 @@ def _check(msg, request):
     msg.contacts()
     msg.routes()
     msg.record_routes()
-    date = msg.get("date")
+    date = msg.get("date") if "date" in keys else None
     if date is not None:
         try:
             check_date(date)

@@ -417,8 +417,10 @@ class TransactionLayer:
             if rport:
                 via.params["rport"] = str(addr[1])
             vias = req.get_all("via")
+            views = list(req.vias())
             vias[0] = str(via)
-            req.set_all("via", vias)
+            views[0] = via
+            req.set_views("via", vias, views)  # a response's second Via: not parsed again
         if rport or self.symmetric:
             return addr
         return (host, via.port or 5060)
