@@ -195,7 +195,8 @@ class SerialLink:
         if got:
             return
         self._keep_text()
-        seen = " ".join(self.log[-3:] + [self._partial.decode("utf-8", "replace")]).strip()
+        pending = self._partial + bytes(self.ep._span)  # text not yet followed by a frame
+        seen = " ".join(self.log[-3:] + [pending.decode("utf-8", "replace")]).strip()
         if self.ep.echoed or ">>>" in seen or "raw REPL" in seen:
             why = "the board is at the REPL (it echoes what it is sent)"
         elif seen:

@@ -161,12 +161,16 @@ async def serve(device):
     if not stdin.readinto(first):
         await _park(device)  # end of file: no console on this port
         return
-    try:
-        link = SerialAdmin(device, stdin)
-    except MemoryError:
-        import gc
+    import gc
 
-        gc.collect()
+    link = None
+    for _ in range(2):  # once more after a collection: the heap may only be fragmented
+        try:
+            link = SerialAdmin(device, stdin)
+            break
+        except MemoryError:
+            gc.collect()
+    if link is None:
         device.log("no room in the heap for the admin over serial (%d B free): it is off" % gc.mem_free())
         await _park(device)
         return
