@@ -266,3 +266,8 @@ def test_auto_picks_the_one_esp32_port_and_lists_several(monkeypatch):
     with pytest.raises(devicelink.DeviceError) as e:
         seriallink.find_auto()
     assert "no ESP32 USB-serial port" in str(e.value)
+
+
+def test_stopping_the_virtual_device_ends_the_repl_it_leaves(serial_device):
+    # micropython -i: Ctrl-C stops the app and a REPL follows; `zongji device run` still exits
+    assert serial_device.stop() == 0
