@@ -113,6 +113,51 @@ def open_socket(host, port, avoid=()):
     return sock
 
 
+def open_tcp_socket(host, port):
+    """A bound, listening TCP socket (the admin's HTTP); HostModeError when it cannot be."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(8)
+    except OSError as e:
+        sock.close()
+        if e.errno == errno.EADDRINUSE:
+            why = "is in use: pick another with --admin %s" % hostport(host, port + 1)
+        elif e.errno == errno.EACCES:
+            why = "needs root (ports below 1024): use e.g. --admin %s" % hostport(host, 8080)
+        else:
+            why = "can't be used: %s" % (e.strerror or e)
+        raise HostModeError("tcp %s %s" % (hostport(host, port), why)) from None
+    return sock
+
+
+def admin_token(state_dir, token=None):
+    """(token, where it came from): --token / ZONGJI_TOKEN, else state/admin-token, made once."""
+    import secrets
+
+    if token:
+        if len(token) < 16:
+            raise HostModeError("an admin token needs at least 16 characters")
+        return token, "--token"
+    path = os.path.join(state_dir, "admin-token")
+    try:
+        with open(path, encoding="utf-8") as f:
+            old = f.read().strip()
+        if len(old) >= 16:
+            return old, path
+    except OSError:
+        pass
+    token = secrets.token_hex(16)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(token + "\n")
+    except OSError as e:
+        raise HostModeError("can't write the admin token to %s: %s" % (path, e.strerror or e)) from None
+    return token, path
+
+
 def _free(host, port):
     if port > 65535:
         return False
@@ -277,7 +322,7 @@ class MediaSocket(asyncio.DatagramProtocol):
             self.transport.sendto(data, addr)
 
 
-async def _serve(shell, sock, ready, media_sock=None):
+async def _serve(shell, sock, ready, media_sock=None, admin_app=None, admin=None):
     loop = asyncio.get_running_loop()
     stop = shell.stopping = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -288,12 +333,21 @@ async def _serve(shell, sock, ready, media_sock=None):
     await loop.create_datagram_endpoint(lambda: shell, sock=sock)
     if media_sock is not None:
         await loop.create_datagram_endpoint(lambda: shell.media, sock=media_sock)
+    server = None
+    if admin_app is not None:
+        server = asyncio.create_task(admin_app.start_server(host=admin[0], port=admin[1]))
+        await asyncio.sleep(0.05)
+        if server.done() and server.exception() is not None:
+            raise HostModeError("the admin port %s can't be used: %s" % (hostport(*admin), server.exception()))
     ready()  # only now: a signal from here on stops it cleanly
     shell.start()
     try:
         await stop.wait()
     finally:
         shell.close()
+        if server is not None:
+            admin_app.shutdown()
+            server.cancel()
 
 
 def _resolve(host, port, warn):
@@ -315,16 +369,49 @@ def open_media_socket(bind, port, sip_port):
         return open_socket(bind, 0)
 
 
+def _seed(state_dir, bundle, prompts_dir, say):
+    """With --admin, host mode keeps its site as a device does (shell/sitefile.py): the SITE's
+    bundle becomes state/site.zjb (the one before kept as previous) and SITE/prompts are copied
+    to state/prompts where they differ; syncs then replace them live."""
+    from zongji.shell.sitefile import SiteStore
+
+    files = SiteStore(state_dir, say)
+    store = files.store
+    if store.read("site.zjb") != bundle:
+        if not store.write("site.zjb", bundle, keep=True):
+            raise HostModeError("can't write %s/site.zjb: %s" % (state_dir, store.error))
+    src = os.path.join(prompts_dir, "prompts") if prompts_dir else None
+    if src and os.path.isdir(src):
+        for name in sorted(os.listdir(src)):
+            if name.endswith(".ulaw"):
+                with open(os.path.join(src, name), "rb") as f:
+                    data = f.read()
+                if store.read("prompts/" + name) != data:
+                    store.prepare_folder("prompts")
+                    store.write("prompts/" + name, data)
+    return files
+
+
 def serve(
     site, bind, port, state_dir, advertise=None, json_events=False, out=print, warn=None, hint=None, limits=None,
-    rtp_port=None, prompts_dir=None,
+    rtp_port=None, prompts_dir=None, admin=None, token=None, bundle=None,
 ):  # fmt: skip
     """Run the switch for `site` on udp bind:port until SIGINT/SIGTERM. HostModeError if it
     cannot start. hint(server) -> lines printed under the banner (how to register a phone).
     rtp_port: the attendant's media port (None: port + 2 when free); prompts_dir: the folder
-    holding prompts/ (zongji prompts build), usually the site folder."""
+    holding prompts/ (zongji prompts build), usually the site folder. admin: (host, port) of
+    the admin protocol's HTTP (zongji sync), with `token` (None: state/admin-token) and the
+    site's `bundle` bytes (what a sync would send), which it then keeps in state_dir."""
     warn = warn or (lambda text: print("zongji: warning: " + text, file=sys.stderr, flush=True))
     store = prepare_state(state_dir)
+    files = None
+    if admin is not None:
+        token, token_from = admin_token(state_dir, token)
+        files = _seed(state_dir, bundle, prompts_dir, lambda text: None)
+        files.site, files.status = site, "loaded"
+        prompts_dir = state_dir
+        sock = open_tcp_socket(*admin)
+        sock.close()
     trunk = site.trunk or {}
     trunk_addr = _resolve(trunk["host"], trunk.get("port") or 5060, warn) if trunk.get("host") else None
     sock = open_socket(bind, port, avoid=(trunk.get("port"),))
@@ -367,6 +454,52 @@ def serve(
     shell.media = MediaSocket(shell)
     pump.send_media = shell.media.send
 
+    running = [site]  # the site in service: a sync replaces it
+    started = now_ms()
+
+    class _Host:
+        sw = None
+        errors = []
+
+        now_ms = staticmethod(now_ms)
+
+        @staticmethod
+        def status_extra(now):
+            return {
+                "board": "host mode",
+                "pid": os.getpid(),
+                "state": state_dir,
+                "uptime_s": (now_ms() - started) // 1000,
+            }
+
+    host_shell = _Host()
+    host_shell.sw = sw
+
+    def apply(new):
+        running[0] = new
+        trunk = new.trunk or {}
+        addr = _resolve(trunk["host"], trunk.get("port") or 5060, warn) if trunk.get("host") else None
+        at = now_ms()
+        sw.set_site(new, at, trunk_addr=addr)
+        if prompts is not None:
+            prompts.forget()
+        pump.kick(at)
+        shell._rearm(at)
+        what = (new.branch.get("name"), len(new.directory), new.version[:8])
+        say("%s site %s synced: %d extensions, version %s…" % ((stamp(new),) + what))
+
+    admin_app = None
+    if files is not None:
+        from zongji.admin.protocol import Admin
+        from zongji.shell.admin_http import make_app
+        from zongji.shell.adminops import AdminOps
+
+        files.apply = apply
+        files.prompts_changed = prompts.forget
+        files.log = lambda text: None
+        admin_core = Admin(token, AdminOps(files, host_shell))
+        admin_app = make_app(admin_core, lambda: int(time.time() * 1000))
+
     def say(text):
         try:
             out(text, flush=True)
@@ -379,9 +512,9 @@ def serve(
         if json_events:
             say(json.dumps(as_json(event, at), ensure_ascii=False))
         else:
-            line = describe(event, site, at)
+            line = describe(event, running[0], at)
             if line is not None:
-                say(stamp(site) + " " + line)
+                say(stamp(running[0]) + " " + line)
 
     def banner():
         where = hostport(host, port)
@@ -397,6 +530,9 @@ def serve(
             " (no prompts built: callers hear silence; run `zongji prompts build`)")))  # fmt: skip
         if bind in _WILDCARDS:
             say("  bound to every interface (%s); phones are told %s (change with --advertise)" % (bind or "*", host))
+        if admin_app is not None:
+            url = "http://%s" % hostport(admin[0], admin[1])
+            say("  admin (zongji sync / status / pull / cdr): --device %s, token %s" % (url, token_from))
         for line in hint(where) if hint else ():
             say("  " + line)
         if registrations or calls:
@@ -405,7 +541,7 @@ def serve(
         say("Ctrl-C stops it.")
 
     try:
-        asyncio.run(_serve(shell, sock, banner, media_sock))
+        asyncio.run(_serve(shell, sock, banner, media_sock, admin_app, admin))
     except KeyboardInterrupt:  # pragma: no cover - where signal handlers are not available
         pump.save(now_ms(), force=True)
     finally:

@@ -1,7 +1,7 @@
 """The admin protocol (zongji.admin): signatures, replays, the clock window, failure budgets,
 limits and the operations, over the real SiteStore in a folder of its own. Runs under CPython
 and MicroPython alike; the transports (HTTP, serial) are tested through real sockets and ptys
-in tests/companion/test_sync.py."""
+in tests/device/test_sync_http.py and tests/device/test_serial_admin.py."""
 
 import json
 import os
@@ -333,3 +333,35 @@ def test_unknown_paths_and_methods():
     assert resp.status == 405 and json.loads(resp.body)["error"] == "method"
     assert _call(admin, "GET", "/cdr?since=x")[0].status == 400
     assert _call(admin, "GET", "/cdr")[0].json() == {"records": [], "count": 0}
+
+
+def test_a_delta_sync_sends_only_the_changed_lines():
+    admin, files, shell = _admin()
+    old, new = _fixture(), _fixture("bundle_fixture_b.zjb")
+    kept = _fixture("bundle_fixture_b.delta")  # MicroPython has no difflib: CPython's, kept
+    if _is_mpy():
+        body = kept
+    else:
+        from zongji.admin.delta import make
+
+        body = make(old, new)
+        assert body == kept, "regenerate tests/core/data/bundle_fixture_b.delta (make_fixture.py)"
+    assert len(body) < len(new) // 2
+    resp, _ = _call(admin, "PUT", "/bundle?base=%s&delta=1" % files.site.version, body)
+    assert resp.status == 200, resp.body
+    assert files.store.read(SITE) == new and files.site.extension("206").name == "Chen Jing"
+
+
+def test_a_delta_that_does_not_fit_is_refused():
+    admin, files, shell = _admin()
+    v = files.site.version
+    for bad in (b"nonsense", b"zongji-delta-1\n=0 9999\n", b"zongji-delta-1\n+5\nx\n", b"zongji-delta-1\n=0 2\n"):
+        resp, _ = _call(admin, "PUT", "/bundle?base=%s&delta=1" % v, bad)
+        assert resp.status == 422, (bad, resp.body)
+    assert files.store.read(SITE) == _fixture() and shell.applied == []
+
+
+def _is_mpy():
+    import sys
+
+    return sys.implementation.name == "micropython"

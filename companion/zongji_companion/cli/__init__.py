@@ -111,7 +111,8 @@ def main():
       zongji cdr shanghai        the calls `run` recorded
       zongji bundle shanghai     compile the folder into the bundle the device loads
       zongji device run shanghai the device firmware itself, on this computer (no board needed)
-                                 (sending it to a device from here is coming, not there yet)
+      zongji sync shanghai --device URL    put the site on a device, live (diff, then ask)
+      zongji status --device URL           what a device runs, its phones, trunk and calls
 
     Run `zongji COMMAND --help` for the details of a command.
     """
@@ -162,3 +163,4 @@ def state_for(site, state):
 from zongji_companion.cli import check, init, simulate, run, cdr, bundle, provider, device  # noqa: E402, F401, I001
 from zongji_companion.cli import dtmf  # noqa: E402, F401
 from zongji_companion.cli import prompts  # noqa: E402, F401
+from zongji_companion.cli import sync  # noqa: E402, F401

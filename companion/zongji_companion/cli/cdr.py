@@ -20,13 +20,33 @@ def _clock(seconds):
     )
 
 
+CSV_COLUMNS = ("start", "answer", "end", "duration", "from", "to", "outcome", "status", "route", "reason")
+
+
 @main.command("cdr")
 @click.argument("site", required=False, type=click.Path())
 @click.option("--state", type=click.Path(file_okay=False), help="The folder `zongji run` keeps its state in.")
+@click.option(
+    "--device",
+    "url",
+    metavar="URL",
+    help="Ask a device for its records instead (http://HOST:PORT, a serial port, auto, socket://...; "
+    "with --token / ZONGJI_TOKEN, as `zongji sync`).",
+)
+@click.option("--token", metavar="TEXT", help="The device's admin token (default: ZONGJI_TOKEN).")
+@click.option("--token-file", type=click.Path(dir_okay=False), metavar="FILE", help="Read the admin token from FILE.")
+@click.option("--since", type=int, metavar="UNIX_SECONDS", help="Only calls that started then or later.")
 @click.option("--last", type=click.IntRange(min=1), metavar="N", help="Only the newest N calls.")
 @click.option("--json", "as_json", is_flag=True, help="Print the records as one JSON object.")
-def cdr_cmd(site, state, last, as_json):
-    """List the calls `zongji run` recorded for SITE (default: this folder, or the example).
+@click.option("--csv", "as_csv", is_flag=True, help="Print the records as CSV (one row per call, for a spreadsheet).")
+def cdr_cmd(site, state, url, token, token_file, since, last, as_json, as_csv):
+    """List the calls `zongji run` recorded for SITE (default: this folder, or the example),
+    or, with --device, the calls a device recorded.
+
+    
+    zongji cdr shanghai                          host mode's records
+    zongji cdr --device http://192.168.1.10      the device's, over the network
+    zongji cdr --device /dev/ttyUSB0 --csv > calls.csv
 
     One line per call, oldest first, in the branch's local time: when, who called, what they
     dialled, the outcome (answered, busy, no-answer, cancelled, failed, refused), the final SIP
@@ -36,32 +56,56 @@ def cdr_cmd(site, state, last, as_json):
 
     if site is None and os.path.exists("site.toml"):
         site = "."
-    folder = state_for(site, state)
-    path = os.path.join(folder, "cdr.jsonl")
-    log = CdrLog(max_records=1000000)  # the file's own length is the limit here
-    try:
-        with open(path, "rb") as f:
-            log.load(f.read())
-    except FileNotFoundError:
-        pass
-    except OSError as e:
-        raise ZongjiError("can't read %s: %s" % (path, e.strerror)) from None
-    records = log.records()
+    skipped = 0
+    if url:
+        from zongji_companion import devicelink
+        from zongji_companion.cli.sync import connect, failed
+
+        dev = connect(url, token, token_file)
+        try:
+            records = dev.cdr(since)
+        except devicelink.DeviceError as e:
+            raise failed(e) from None
+        finally:
+            dev.close()
+        path = url
+    else:
+        folder = state_for(site, state)
+        path = os.path.join(folder, "cdr.jsonl")
+        log = CdrLog(max_records=1000000)  # the file's own length is the limit here
+        try:
+            with open(path, "rb") as f:
+                log.load(f.read())
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            raise ZongjiError("can't read %s: %s" % (path, e.strerror)) from None
+        records = log.records(since)
+        skipped = log.skipped
     if last:
         records = records[-last:]
     if as_json:
-        out = {"file": path, "records": records, "skipped": log.skipped}
+        out = {"file" if not url else "device": path, "records": records, "skipped": skipped}
         click.echo(json.dumps(out, ensure_ascii=False, indent=2))
         return
-    if log.skipped:
-        click.echo("zongji: warning: %s: skipped %s" % (path, plural(log.skipped, "damaged line")), err=True)
+    if as_csv:
+        import csv
+        import sys
+
+        w = csv.writer(sys.stdout, lineterminator="\n")
+        w.writerow(CSV_COLUMNS)
+        for r in records:
+            w.writerow(["" if r.get(c) is None else r.get(c) for c in CSV_COLUMNS])
+        return
+    if skipped:
+        click.echo("zongji: warning: %s: skipped %s" % (path, plural(skipped, "damaged line")), err=True)
     if not records:
-        click.echo("no calls recorded in %s yet (`zongji run` writes them)" % path)
+        click.echo("no calls recorded %s yet" % ("on the device" if url else "in %s (`zongji run` writes them)" % path))
         return
     local = None
     zone = "(local)"
     try:  # the branch's own time zone, if the site loads; else this computer's
-        runtime, _ = load_site(site or os.path.join(folder, "example"))
+        runtime, _ = load_site(site or os.path.join(state_for(site, state), "example"))
         local = runtime.local_time
         from zongji.site.hours import utc_offset
 

@@ -14,6 +14,7 @@ from zongji_companion.cli.run import parse_sip
 DEFAULT_BOARD = "esp32-wrover"
 MAX_RESETS = 5  # resets within RESET_WINDOW_S before we give up booting it again
 RESET_WINDOW_S = 60
+STOP_S = 5  # --serial: the app saved and stopped by then; the REPL it leaves is ended
 
 
 @main.group("device")
@@ -67,7 +68,36 @@ def device():
     help="Write changed registrations and call records to flash at most this often "
     "(default here 1, so tests see state soon; a board's default is 10).",
 )
-def device_run(site, board, sip, flash, heap, report, save_interval):
+@click.option(
+    "--admin",
+    metavar="HOST:PORT",
+    help="Serve the admin protocol over HTTP there (what `zongji sync --device http://HOST:PORT` "
+    "talks to), e.g. 127.0.0.1:8080. Off by default.",
+)
+@click.option(
+    "--token",
+    envvar="ZONGJI_TOKEN",
+    metavar="TEXT",
+    help="The device's admin token (also ZONGJI_TOKEN). Default: the one in the flash folder's "
+    "secrets.json, or a new one written there.",
+)
+@click.option(
+    "--serial",
+    type=click.Path(dir_okay=False),
+    metavar="PATH",
+    help="Put the device's UART (its console, the REPL and the serial admin link) on a pty and make "
+    "PATH a symlink to the port a host opens, as /dev/ttyUSB0 is for a board: "
+    "`zongji sync --device PATH`, `mpremote connect PATH`.",
+)
+@click.option(
+    "--baud",
+    type=click.IntRange(min=0),
+    default=115200,
+    show_default=True,
+    metavar="N",
+    help="With --serial: the line rate of that port (8N1, N/10 bytes a second); 0: unthrottled.",
+)
+def device_run(site, board, sip, flash, heap, report, save_interval, admin, token, serial, baud):
     """Boot the device firmware for SITE on this computer, until Ctrl-C.
 
     \b
@@ -105,8 +135,13 @@ def device_run(site, board, sip, flash, heap, report, save_interval):
             extra["report_s"] = report
         if save_interval is not None:
             extra["save_interval_s"] = save_interval
+        if admin:
+            admin_host, admin_port = parse_sip(admin, "--admin")
+            extra.update(admin_port=admin_port, admin_bind=admin_host)
+            sock = hostmode.open_tcp_socket(admin_host, admin_port)  # in use: say so now
+            sock.close()
         prompts = os.path.join(site_folder(site), "prompts")
-        done = vdevice.prepare(flash, data, spec, port, host, extra, prompts=prompts)
+        done = vdevice.prepare(flash, data, spec, port, host, extra, prompts=prompts, token=token)
         if heap is None:
             heap, notes = vdevice.heap_for(spec)
         else:
@@ -118,8 +153,39 @@ def device_run(site, board, sip, flash, heap, report, save_interval):
     click.echo("virtual device %s (%s), flash folder %s" % (spec["name"], spec["image"], flash))
     for line in done + notes:
         click.echo("  " + line)
-    code = _supervise(argv, env, flash)
+    if admin:
+        where = "http://%s:%d" % (admin_host, admin_port)
+        click.echo("  admin: --device %s, token in %s" % (where, os.path.join(flash, "secrets.json")))
+    uart = _serial_port(serial, baud) if serial else None
+    if uart is not None:
+        argv = argv[:-1] + ["-i", argv[-1]]  # a stopped app leaves a REPL, as on a board
+        click.echo("  serial: %s -> %s at %s; its console is copied here" % (
+            serial, uart.host_name, "%d baud" % baud if baud else "full speed"))  # fmt: skip
+    try:
+        code = _supervise(argv, env, flash, uart)
+    finally:
+        if uart is not None:
+            uart.close()
     raise SystemExit(code)
+
+
+def _serial_port(path, baud):
+    import sys
+
+    from zongji_companion.vdevice.serialpty import SerialPty
+
+    out = sys.stdout.buffer
+
+    def echo(data):
+        out.write(data)
+        out.flush()
+
+    try:
+        uart = SerialPty(path, baud, echo=echo)
+    except OSError as e:
+        raise ZongjiError("can't make the serial port %s: %s" % (path, e.strerror or e)) from None
+    uart.start()
+    return uart
 
 
 def _ignore_file(folder):
@@ -147,7 +213,7 @@ def _die_with_parent():
         pass
 
 
-def _supervise(argv, env, flash):
+def _supervise(argv, env, flash, uart=None):
     """Run the device; boot it again after a reset or a watchdog, as a board would. SIGINT and
     SIGTERM reach it once, as a KeyboardInterrupt (Ctrl-C at the REPL): it saves and stops."""
     from zongji_companion import vdevice
@@ -159,25 +225,43 @@ def _supervise(argv, env, flash):
         stopping.append(signum)
         if child and child[0].poll() is None:
             child[0].send_signal(signal.SIGINT)
+            if uart is not None:  # micropython -i: the stopped app leaves a REPL, which would wait on
+                proc = child[0]
+                timer = threading.Timer(STOP_S, lambda: proc.poll() is None and proc.terminate())
+                timer.daemon = True
+                timer.start()
 
     old = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
     resets = []
     try:
         while True:
-            proc = subprocess.Popen(argv, cwd=flash, env=env, start_new_session=True, preexec_fn=_die_with_parent)
+            if uart is None:
+                proc = subprocess.Popen(argv, cwd=flash, env=env, start_new_session=True, preexec_fn=_die_with_parent)
+            else:
+
+                def setup():
+                    _die_with_parent()
+                    uart.make_controlling()
+
+                fd = uart.device_fd
+                proc = subprocess.Popen(argv, cwd=flash, env=env, stdin=fd, stdout=fd, start_new_session=True,
+                                        preexec_fn=setup)  # fmt: skip
             child[:] = [proc]
             dog = _Watchdog(proc, os.path.join(flash, "vdevice-wdt"))
             dog.start()
             code = proc.wait()
             dog.stop()
             if stopping:
-                return 0 if code in (0, -signal.SIGINT) else code
+                ended = (0, -signal.SIGINT) + ((-signal.SIGTERM,) if uart is not None else ())
+                return 0 if code in ended else code
             if dog.fired:
                 why = "the watchdog was not fed for %.0f s" % dog.fired
             elif code == vdevice.WDT_EXIT:
                 why = "the watchdog fired"
             elif code == vdevice.RESET_EXIT:
                 why = "machine.reset()"
+            elif uart is not None and code == 0:
+                why = "Ctrl-D at its REPL (a soft reset)"
             else:
                 return code
             now = time.monotonic()

@@ -75,7 +75,20 @@ def parse_sip(text, param_hint="--sip"):
     help="UDP port of the attendant's audio (RTP), on the --sip address (default: the SIP port + 2 "
     "when free, else any; 0 takes any free port).",
 )
-def run_cmd(site, sip, state, advertise, json_events, limits, rtp_port):
+@click.option(
+    "--admin",
+    metavar="HOST:PORT",
+    help="Serve the admin protocol over HTTP there, as a device does on Wi-Fi: `zongji sync / "
+    "status / pull / cdr --device http://HOST:PORT` then change the running switch live.",
+)
+@click.option(
+    "--token",
+    envvar="ZONGJI_TOKEN",
+    metavar="TEXT",
+    help="The admin token (also ZONGJI_TOKEN; at least 16 characters). Default: the one in "
+    "STATE/admin-token, made the first time.",
+)
+def run_cmd(site, sip, state, advertise, json_events, limits, rtp_port, admin, token):
     """Run SITE's switchboard on this computer, until Ctrl-C.
 
     \b
@@ -95,6 +108,10 @@ def run_cmd(site, sip, state, advertise, json_events, limits, rtp_port):
 
     Registrations and call records are kept in --state and survive a restart; `zongji cdr`
     lists the calls. The site is checked first: one with errors is refused.
+
+    With --admin the switch also answers the admin protocol, as a device on Wi-Fi does: it
+    starts with SITE, keeps its bundle and prompts in --state, and `zongji sync` changes it
+    live (calls in progress go on). A restart starts from SITE again.
     """
     from zongji_companion import hostmode
 
@@ -110,7 +127,8 @@ def run_cmd(site, sip, state, advertise, json_events, limits, rtp_port):
                 "(write your own with `zongji init DIR`)" % site
             )
     site = site or "."
-    runtime, _ = load_site(site)
+    runtime, bundle = load_site(site)
+    admin_at = parse_sip(admin, "--admin") if admin else None
     csv_path = os.path.join(site_folder(site), sitefiles.load(site).csv_name)
     sample = next((e for e in runtime.directory.records() if e.has_phone()), None)
 
@@ -133,6 +151,9 @@ def run_cmd(site, sip, state, advertise, json_events, limits, rtp_port):
             limits=hostmode.LIMITS[limits],
             rtp_port=rtp_port,
             prompts_dir=site_folder(site),
+            admin=admin_at,
+            token=token,
+            bundle=bundle,
         )
     except hostmode.HostModeError as e:
         raise ZongjiError(str(e)) from None

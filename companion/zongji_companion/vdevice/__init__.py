@@ -79,7 +79,8 @@ def micropython():
 
 
 def micropypath():
-    return os.pathsep.join((FIRMWARE, HERE, ".frozen"))
+    # "lib" is the flash folder's (the device's cwd), as /lib is on a board: microdot is there
+    return os.pathsep.join((FIRMWARE, HERE, "lib", ".frozen"))
 
 
 def native_mpy(folder):
@@ -191,6 +192,7 @@ def config_for(board, port, bind, extra=None):
         "bind": bind,
         "save_interval_s": 1,
         "safe_mode_ms": 100,  # a board watches the button for 1 s; tests start many devices
+        "admin_port": 0,  # zongji device run --admin HOST:PORT turns the admin's HTTP on
     }
     if board.get("lan"):
         cfg["lan"] = board["lan"]
@@ -204,11 +206,15 @@ def config_for(board, port, bind, extra=None):
     return cfg
 
 
-def prepare(folder, bundle, board, port, bind="127.0.0.1", extra=None, prompts=None):
+def prepare(folder, bundle, board, port, bind="127.0.0.1", extra=None, prompts=None, token=None):
     """The flash folder: main.py, config.json and the bundle (the old one kept as
-    site.prev.zjb when it changes, as a sync does), and the prompt files of the folder
-    `prompts` (SITE/prompts, `zongji prompts build`) that differ. Returns what it did, in words."""
+    site.prev.zjb when it changes, as a sync does; bundle None leaves the flash's own, as on a
+    board that was synced), the prompt files of the folder `prompts` (SITE/prompts, `zongji
+    prompts build`) that differ, microdot in lib/, and the admin token in secrets.json
+    (`token`; else the one there, else a new one). Returns what it did, in words."""
     from zongji.shell.store import Store
+
+    from zongji_companion import applib
 
     try:
         os.makedirs(folder, exist_ok=True)
@@ -216,7 +222,12 @@ def prepare(folder, bundle, board, port, bind="127.0.0.1", extra=None, prompts=N
         raise VDeviceError("can't use %s as the flash folder: %s" % (folder, e.strerror or e)) from None
     store = Store(folder)
     done = []
-    if store.read("site.zjb") != bundle:
+    try:
+        applib.install_lib(os.path.join(folder, "lib"))
+    except applib.LibError as e:
+        raise VDeviceError(str(e)) from None
+    done += _secrets(store, token)
+    if bundle is not None and store.read("site.zjb") != bundle:
         if not store.write("site.zjb", bundle, keep=True):
             raise VDeviceError("can't write the bundle into %s: %s" % (folder, store.error))
         done.append("site.zjb written (%d bytes)" % len(bundle))
@@ -242,6 +253,39 @@ def prepare(folder, bundle, board, port, bind="127.0.0.1", extra=None, prompts=N
     return done
 
 
+def _secrets(store, token):
+    """secrets.json: the admin token given, or the one there, or a new one (said so)."""
+    import secrets
+
+    try:
+        old = json.loads(store.read("secrets.json") or b"{}").get("admin_token")
+    except (ValueError, AttributeError):
+        old = None
+    if token and len(token) < 16:
+        raise VDeviceError("an admin token needs at least 16 characters")
+    if token is None and old:
+        return []
+    made = token is None
+    token = token or secrets.token_hex(16)
+    if token != old:
+        if not store.write("secrets.json", json.dumps({"admin_token": token}).encode() + b"\n"):
+            raise VDeviceError("can't write secrets.json: %s" % store.error)
+        try:
+            os.chmod(store.path("secrets.json"), 0o600)
+        except OSError:
+            pass
+    return ["admin token generated into %s" % store.path("secrets.json")] if made else []
+
+
+def token_of(folder):
+    """The admin token in a flash folder's secrets.json, or None."""
+    try:
+        with open(os.path.join(folder, "secrets.json"), encoding="utf-8") as f:
+            return json.load(f).get("admin_token")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def command(folder, heap):
     """argv and env that boot the flash folder: main.py, or, for a board whose config.json says
     its core is frozen, vfrozen.py over the core's ROMFS image (the core then is not on the
@@ -254,5 +298,5 @@ def command(folder, heap):
     if not frozen:
         return [micropython(), "-X", "heapsize=%d" % heap, "main.py"], dict(os.environ, MICROPYPATH=micropypath())
     rom, _ = rom_image()
-    env = dict(os.environ, MICROPYPATH=os.pathsep.join((HERE, ".frozen")), ZONGJI_ROM=rom)
+    env = dict(os.environ, MICROPYPATH=os.pathsep.join((HERE, "lib", ".frozen")), ZONGJI_ROM=rom)
     return [micropython(), "-X", "heapsize=%d" % heap, os.path.join(HERE, "vfrozen.py")], env

@@ -10,7 +10,9 @@ Operations (PATH may carry a query; every one is signed, zongji.admin.sign):
 
     GET    /status                       the device's status (backend.status())
     GET    /bundle                       the stored site bundle, as stored
-    PUT    /bundle?base=V[&deflate=1]    a new bundle, zlib-compressed with deflate=1; only if the
+    PUT    /bundle?base=V[&deflate=1][&delta=1]
+                                         a new bundle, zlib-compressed with deflate=1, as the lines
+                                         that changed with delta=1 (admin/delta.py); only if the
                                          device still runs V (else 409 naming both versions)
     GET    /cdr?since=S                  call records that started at unix second S or later
     GET    /prompts                      {"prompts": {id: sha256}} of the stored prompt files
@@ -370,6 +372,16 @@ class Admin:
                 {"device_version": running, "base": base},
             )
         data = inflate(body, self.max_bundle) if query.get("deflate") == "1" else body
+        if query.get("delta") == "1":
+            from zongji.admin import delta
+
+            old = self.backend.bundle()
+            if old is None:
+                raise AdminError("conflict", "a delta needs a bundle to apply to: send the whole bundle")
+            try:
+                data = delta.apply(old, data)
+            except ValueError as e:
+                raise AdminError("invalid", "the delta does not fit the running bundle: %s" % e)
         if len(data) > self.max_bundle:
             raise AdminError("too-large", "a bundle of %d bytes: at most %d" % (len(data), self.max_bundle))
         return self.backend.put_bundle(data, now_ms)

@@ -6,7 +6,8 @@ the running switch (zongji.admin.protocol lists the operations).
 
 What the shell gives (attributes and methods, all optional but `sw`):
     shell.sw                  the running Switch, or None (no site yet)
-    shell.status_extra(now)   a dict merged into the status: heap, network, board ...
+    shell.now_ms()            the switch's clock (the admin's may be wall time)
+    shell.status_extra(now)   a dict merged into the status: uptime_s, heap, network, board ...
     shell.reboot_soon()       reset once the answer to POST /reboot has gone out
     shell.errors              a list of recent error lines (the newest last)
 """
@@ -37,6 +38,14 @@ def phones(sw, now_ms):
                         "expires_in": (exp - now_ms) // 1000})  # fmt: skip
             if len(out) >= MAX_PHONES:
                 return out
+    return out
+
+
+def _ago(sync, now_ms):
+    if sync is None:
+        return None
+    out = dict(sync)
+    out["ago_s"] = max(0, (now_ms - out.pop("at_ms")) // 1000)
     return out
 
 
@@ -85,15 +94,14 @@ class AdminOps:
             "site": site.branch.get("name") if site is not None else None,
             "extensions": len(site.directory) if site is not None else 0,
             "site_status": files.status,
-            "last_sync": files.last_sync,
-            "uptime_s": now_ms // 1000,
+            "last_sync": _ago(files.last_sync, now_ms),
             "prompts": len(files.prompts()),
             "errors": list(getattr(self.shell, "errors", ()))[-10:],
         }
         sw = self.shell.sw
         if sw is not None:
             sizes = sw.sizes()
-            data["registered"] = phones(sw, now_ms)
+            data["registered"] = phones(sw, self.shell.now_ms())  # the switch's clock, not the admin's
             data["trunk"] = _trunk(sw)
             data["calls"] = sizes["calls"][0]
             data["sip"] = sw.me

@@ -46,6 +46,7 @@ from zongji.shell.udp import Udp, readable
 from zongji.switch.switch import Switch
 
 CONFIG = "config.json"
+SECRETS = "secrets.json"  # {"admin_token": ...}: written by `zongji flash` (vdevice: device run)
 STATE = "state"  # registrations.json and cdr.jsonl, under the flash root
 BURST = 16  # datagrams served before the other tasks get a turn
 HOUSEKEEPING_MS = 1000
@@ -60,8 +61,21 @@ DEFAULTS = {
     "wdt_ms": 8000,
     "save_interval_s": 10,
     "report_s": 300,  # a status line on the console this often (0: never)
+    "admin_port": 80,  # the admin protocol over HTTP (zongji sync --device http://...); 0: off
+    "admin_bind": "",  # its address; "" the SIP bind's
+    "admin_serial": True,  # the admin protocol on the REPL UART (zongji sync --device /dev/ttyUSB0)
     "limits": {"max_transactions": 64, "max_calls": 8, "max_records": 50},
 }
+
+
+def read_token(path=SECRETS):
+    """The admin token, or None (no file, or none in it: sync is off until one is set)."""
+    try:
+        with open(path) as f:
+            token = json.load(f).get("admin_token")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return token if isinstance(token, str) and len(token) >= 16 else None
 
 
 def read_config(path=CONFIG):
@@ -100,6 +114,12 @@ class Device:
         self.pump = None
         self.lowheap = None
         self.store = Store(STATE)
+        self.files = None  # shell/sitefile.SiteStore: the bundle and prompts (boot sets it)
+        self.admin = None  # zongji.admin.protocol.Admin, when the device has a token
+        self.errors = []  # the last log lines, for the admin status
+        self._reboot_at = None
+        self.rebooting = False
+        self._new_sip = False
         self.fault = None  # why the LED shows "fault", or None
         self.memory_errors = 0
         self.bugs = 0
@@ -113,6 +133,9 @@ class Device:
         self._host = None
 
     def log(self, text):
+        if len(self.errors) >= 10:
+            self.errors.pop(0)
+        self.errors.append(text)
         self.out("zongji: " + text)
 
     # ---- the switch --------------------------------------------------------------------------
@@ -240,6 +263,95 @@ class Device:
         tm = self.site.local_time(wall)
         return "%02d:%02d:%02d" % (tm[3], tm[4], tm[5])
 
+    # ---- the admin protocol --------------------------------------------------------------------
+
+    def apply(self, site):
+        """A synced (or rolled back) site goes into service: the running switch takes it (calls
+        go on), or, on a device that had none, the switch starts."""
+        self.site = site
+        self.fault = None
+        self.prompts.forget()
+        now = self.clock.now_ms()
+        if self.sw is not None:
+            self.sw.set_site(site, now, trunk_addr=self._trunk_addr())
+            self.pump.kick(now)
+            self._rearm(now)
+        elif self.udp is None and not self._stopping:
+            self._start_sip(now)
+            self._new_sip = True
+
+    def status_extra(self, now):
+        gc.collect()
+        net = self.net
+        board = self.config.get("board") or {}
+        return {
+            "uptime_s": self.clock.now_ms() // 1000,
+            "board": board.get("name"),
+            "heap_free": gc.mem_free(),
+            "heap_total": gc.mem_alloc() + gc.mem_free(),
+            "network": {
+                "ip": net.ip if net is not None else "127.0.0.1",
+                "mode": net.mode if net is not None else None,
+            },  # fmt: skip
+            "clock_synced": self.clock.synced,
+            "fault": self.fault,
+            "memory_errors": self.memory_errors,
+            "flash_writes": self.store.writes,
+        }
+
+    def now_ms(self):
+        return self.clock.now_ms()
+
+    def admin_ms(self):
+        """The admin protocol's clock: wall ms once NTP set it, ms since boot until then (the
+        CLI learns it from a "clock" answer and signs with it)."""
+        now = self.clock.now_ms()
+        return now + self.clock.epoch_ms(now)
+
+    def reboot_soon(self):
+        self._reboot_at = self.clock.now_ms() + 300  # the answer goes out first
+
+    def _start_admin(self):
+        token = read_token()
+        if token is None:
+            self.log("no admin token (%s): sync is off until `zongji flash` sets one" % SECRETS)
+            return
+        from zongji.admin.protocol import Admin
+        from zongji.shell.adminops import AdminOps
+
+        self.admin = Admin(token, AdminOps(self.files, self))
+        limits = self.config.get("admin_limits") or {}
+        for name in limits:
+            setattr(self.admin, name, limits[name])
+
+    async def serve_admin_http(self):
+        from zongji.shell.admin_http import make_app
+
+        port = self.config["admin_port"]
+        host = self.config["admin_bind"] or self.config["bind"]
+        app = make_app(self.admin, self.admin_ms)
+        app.server = None
+        task = asyncio.create_task(app.start_server(host=host, port=port))
+        while app.server is None and not task.done():
+            await asyncio.sleep_ms(10)
+        if app.server is not None:
+            self.out("zongji: admin (sync) on http %s:%d" % (host, port))
+        try:
+            await task
+        except OSError as e:
+            self.log("the admin port %s:%d can't be used: %s; sync over the network is off" % (host, port, e))
+            while not self._stopping:
+                await asyncio.sleep_ms(60000)
+        finally:
+            if not task.done():
+                app.shutdown()
+                task.cancel()
+
+    async def serve_admin_serial(self):
+        from zongji.shell.admin_serial import serve
+
+        await serve(self)
+
     # ---- the loop ----------------------------------------------------------------------------
 
     def _rearm(self, now):
@@ -341,6 +453,10 @@ class Device:
     def tick(self, now):
         if self.wdt is not None:
             self.wdt.feed()
+        if self._reboot_at is not None and now >= self._reboot_at:
+            self.log("rebooting (asked by the admin)")
+            self.rebooting = True
+            self._stopping = True  # main() returns, boot() saves and resets the board
         net = self.net
         changed = net is not None and net.poll(now)
         if net is not None and self.udp is not None:
@@ -438,13 +554,19 @@ class Device:
     async def main(self):
         """The tasks, restarted if one ever ends (it should not: each catches what it can)."""
         jobs = [self.blink, self.housekeeping]
-        if self.udp is not None:
-            jobs += [self.serve, self.timers]
-        if self.media is not None:
-            jobs.append(self.serve_media)
+        if self.admin is not None and self.config["admin_port"]:
+            jobs.append(self.serve_admin_http)
+        if self.admin is not None and self.config["admin_serial"]:
+            jobs.append(self.serve_admin_serial)
+        self._new_sip = self.udp is not None
         tasks = [asyncio.create_task(job()) for job in jobs]
         try:
             while not self._stopping:
+                if self._new_sip:  # at start, or a first sync started SIP on a blank device
+                    self._new_sip = False
+                    more = [self.serve, self.timers] + ([self.serve_media] if self.media is not None else [])
+                    jobs += more
+                    tasks += [asyncio.create_task(job()) for job in more]
                 await asyncio.sleep_ms(1000)
                 for i, task in enumerate(tasks):
                     if task.done():
@@ -468,8 +590,12 @@ class Device:
             self.store.prepare()
         except OSError as e:
             self.log("can't make %s/ for state: %s" % (STATE, e))
+        self._start_admin()
         if self.site is None:
             return
+        self._start_sip(now)
+
+    def _start_sip(self, now):
         self.udp = Udp(self.config["bind"], self.config["sip_port"])
         try:
             self.media = Udp(self.config["bind"], self._rtp_port())
@@ -548,7 +674,9 @@ def boot(out=print):
     network = _optional("network")
     device = Device(config, None, machine, network, _optional("ntptime"), out)
     device.led.show("booting")
-    site, status = sitefile.load_site(device.log)
+    device.files = sitefile.SiteStore(".", device.log, apply=device.apply)
+    device.files.prompts_changed = device.prompts.forget
+    site, status = device.files.load()
     gc.collect()
     device.site = site
     if site is None:
@@ -573,5 +701,7 @@ def boot(out=print):
     finally:
         device.stop()
         asyncio.new_event_loop()
+    if device.rebooting and machine is not None and hasattr(machine, "reset"):
+        machine.reset()
     out("stopped")
     return device

@@ -21,6 +21,10 @@ def make(rows=None):
 
 
 if __name__ == "__main__":
+    from zongji.admin import delta
+
     for name, rows in (("bundle_fixture.zjb", None), ("bundle_fixture_b.zjb", EDITED)):
         with open(os.path.join(HERE, name), "wb") as f:
             f.write(make(rows))
+    with open(os.path.join(HERE, "bundle_fixture_b.delta"), "wb") as f:
+        f.write(delta.make(make(), make(EDITED)))
