@@ -191,6 +191,11 @@ class Device:
     def prompts(self):
         return self.json("GET", "/prompts")["prompts"]
 
+    def prompt(self, stem, progress=None):
+        """One prompt file's bytes, checked against the SHA-256 the device lists for it by the
+        caller (pull)."""
+        return self.call("GET", "/prompts/" + stem, b"", progress)[2]
+
     def put_prompt(self, stem, data, progress=None):
         return self.json("PUT", "/prompts/%s?sha256=%s" % (stem, sign.body_hash(data)), data, progress)
 

@@ -315,6 +315,11 @@ def test_prompts_by_hash():
     assert _call(admin, "GET", "/prompts")[0].json()["prompts"] == {"menu.main": h}
     with open(files.path("prompts/menu.main.ulaw"), "rb") as f:
         assert f.read() == audio
+    got = _call(admin, "GET", "/prompts/menu.main")[0]
+    assert got.status == 200 and got.body == audio  # what `zongji pull` backs up
+    assert _call(admin, "GET", "/prompts/menu.other")[0].status == 404
+    for bad in ("../site.zjb", "..", "a/b"):
+        assert _call(admin, "GET", "/prompts/" + bad)[0].status in (400, 404), bad  # no way out of prompts/
     # a fresh store hashes what is on flash
     assert SiteStore(files.root, log=lambda t: None).prompts() == {"menu.main": h}
     for bad in ("../site.zjb", ".hidden", "a/b"):

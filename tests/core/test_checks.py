@@ -235,3 +235,16 @@ def test_an_empty_provider_password_is_a_warning():
     raw = raw_site()
     raw["trunk"]["password"] = ""
     find(problems_of(raw), ("trunk", "password"), "provider password is empty", "warning")
+
+
+def test_pulled_secret_and_pin_forms_are_accepted_and_malformed_ones_named():
+    md5 = "0123456789abcdef" * 2
+    sha = md5 * 2
+    good = [["206", "A", "", "ha1:" + md5, "", "staff", 0, "hash:" + "ab" * 8, ""],
+            ["207", "B", "", "ha1:%s:%s" % (md5, sha), "", "staff", 0, "", ""]]  # fmt: skip
+    assert errors(problems_of(rows=STAFF + good)) == []
+    for secret in ("ha1:xyz", "ha1:" + md5[:-1], "ha1:%s:%s" % (md5, sha[:-2]), "ha1:" + md5.upper()):
+        rows = STAFF + [["206", "A", "", secret, "", "staff", 0, "", ""]]
+        find(problems_of(rows=rows), ("staff", len(STAFF), "secret"), "zongji pull")
+    rows = STAFF + [["206", "A", "", "ha1:" + md5, "", "staff", 0, "hash:123", ""]]
+    find(problems_of(rows=rows), ("staff", len(STAFF), "pin"), "hash:")

@@ -594,3 +594,24 @@ def test_memory_per_registered_phone():
     used = gc.mem_alloc() - before
     assert len(reg) == n
     assert used // n <= 300, used // n
+
+
+def test_the_status_shows_each_phones_user_agent_and_forgets_it_with_the_binding():
+    reg = _registrar()
+    assert reg.agent("201") == "" and reg.agent("nonsense") == ""
+    phone = _desk()
+    phone.register(reg, T0, expires=60, headers=[("User-Agent", "Yealink SIP-T46U 108.86.0.45")])
+    assert reg.agent("201") == "Yealink SIP-T46U 108.86.0.45"
+    long = "X" * 500  # a phone cannot make the switch keep more than max_agent characters
+    phone.register(reg, T0 + 1000, expires=60, headers=[("User-Agent", long)])
+    assert reg.agent("201") == "X" * reg.max_agent
+    reg.handle_timer(T0 + 61000)
+    assert reg.contacts("201", T0 + 61000) == [] and reg.agent("201") == ""
+
+
+def test_many_distinct_user_agents_are_kept_once_each_up_to_a_bound():
+    reg = _registrar()
+    for i in range(reg.max_agents + 4):
+        reg._agent(i + 1, "Phone %d" % i)
+    assert len(reg._uas) == reg.max_agents  # the shared table stops growing
+    assert reg._ua[reg.max_agents + 4] == "Phone %d" % (reg.max_agents + 3)  # still shown

@@ -140,6 +140,7 @@ class Phone:
         self.contact = "sip:%s@127.0.0.1:%d" % (number, self.addr[1])
         self.cseq = 0
         self.n = 0
+        self.agent = "zongji-test-phone/%s" % number  # its REGISTERs' User-Agent (status shows it)
 
     def close(self):
         self.sock.close()
@@ -192,13 +193,16 @@ class Phone:
         """REGISTER, answer the 401 with digest; the final answer to that."""
         uri = "sip:%s:%d" % self.server
         call_id = "reg-%s-%d@127.0.0.1" % (self.number, self.addr[1])
-        self.send(self.request("REGISTER", uri, self.number, call_id, [("Expires", expires)]))
+        ua = ("User-Agent", self.agent)
+        self.send(self.request("REGISTER", uri, self.number, call_id, [("Expires", expires), ua]))
         challenge = self.final()
         if challenge.status != 401:
             return challenge
         chal = pick_challenge(challenge.get_all("www-authenticate"))
         auth = respond(chal, "REGISTER", uri, self.number, secret or self.secret, "c0ffee", 1)
-        self.send(self.request("REGISTER", uri, self.number, call_id, [("Expires", expires), ("Authorization", auth)]))
+        self.send(
+            self.request("REGISTER", uri, self.number, call_id, [("Expires", expires), ("Authorization", auth), ua])
+        )
         return self.final()
 
     def invite(self, number, sdp=None):

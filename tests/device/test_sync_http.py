@@ -120,6 +120,9 @@ def test_sync_applies_live_and_status_and_cdr_follow(target, site):
     assert after["version"] != before["version"] and after["previous"] == before["version"]
     assert after["extensions"] == 13 and after["last_sync"]["how"] == "synced"
     assert {p["number"] for p in after["registered"]} == {"201", "202"}
+    assert {p["user_agent"] for p in after["registered"]} == {lily.agent, ming.agent}
+    code, out = target.cli("status")
+    assert code == 0 and lily.agent in out and "127.0.0.1:%d" % lily.addr[1] in out, out
 
     # the call made before the sync goes on to its end
     _in_dialog(lily, "BYE", invite, ok)

@@ -405,7 +405,9 @@ def status_cmd(url, token, token_file, as_json):
     phones = s.get("registered") or []
     click.echo("  phones    %s registered" % len(phones))
     for p in phones[:20]:
-        click.echo("            %-6s %s (%s s left)" % (p["number"], p["address"], p["expires_in"]))
+        agent = p.get("user_agent") or ""
+        click.echo("            %-6s %-21s %s s left%s" % (p["number"], p["address"], p["expires_in"],
+                                                          "  " + agent if agent else ""))  # fmt: skip
     if len(phones) > 20:
         click.echo("            ... and %d more (--json lists them)" % (len(phones) - 20))
     if s.get("fault"):

@@ -16,6 +16,7 @@ Operations (PATH may carry a query; every one is signed, zongji.admin.sign):
                                          device still runs V (else 409 naming both versions)
     GET    /cdr?since=S                  call records that started at unix second S or later
     GET    /prompts                      {"prompts": {id: sha256}} of the stored prompt files
+    GET    /prompts/ID                   one prompt file, as stored
     PUT    /prompts/ID?sha256=H          a prompt file; its SHA-256 must be H
     DELETE /prompts/ID                   a prompt file gone
     POST   /rollback                     back to the previous bundle (and forward again)
@@ -336,6 +337,11 @@ class Admin:
             pid = _prompt_id(parts[1]) if len(parts) == 2 else None
             if pid is None:
                 raise AdminError("malformed", "a prompt id is letters, digits, '.', '-' and '_'")
+            if method == "GET":
+                data = be.prompt(pid)
+                if data is None:
+                    raise AdminError("not-found", "no prompt %s on this device" % pid)
+                return Response(200, data, OCTETS)
             if method == "PUT":
                 want = query.get("sha256", "")
                 if not _is_hex(want, 64):

@@ -27,7 +27,7 @@ def _trunk(sw):
 
 
 def phones(sw, now_ms):
-    """[{number, contact, address, expires_in}, ...] of the live registrations."""
+    """[{number, contact, address, expires_in, user_agent}, ...] of the live registrations."""
     out = []
     reg = sw.registrar
     for ext in sw.site.directory.records():
@@ -35,7 +35,7 @@ def phones(sw, now_ms):
             continue
         for uri, addr, exp in reg.contacts(ext.number, now_ms):
             out.append({"number": ext.number, "contact": uri, "address": "%s:%d" % addr,
-                        "expires_in": (exp - now_ms) // 1000})  # fmt: skip
+                        "expires_in": (exp - now_ms) // 1000, "user_agent": reg.agent(ext.number)})  # fmt: skip
             if len(out) >= MAX_PHONES:
                 return out
     return out
@@ -68,6 +68,9 @@ class AdminOps:
 
     def prompts(self):
         return self.files.prompts()
+
+    def prompt(self, stem):
+        return self.files.prompt(stem)
 
     def put_prompt(self, stem, data):
         self.files.put_prompt(stem, data)

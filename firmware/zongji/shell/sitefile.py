@@ -5,7 +5,7 @@
     site, status = files.load()
     files.put_bundle(data, now_ms)       validate, store (the old one kept), apply: a sync
     files.rollback(now_ms)               the previous bundle back, the current one kept as previous
-    files.prompts() / put_prompt(stem, data) / delete_prompt(stem)
+    files.prompts() / prompt(stem) / put_prompt(stem, data) / delete_prompt(stem)
 
 Files, under root (the flash root "." on a board, the --flash folder on the virtual device,
 the state folder in host mode): site.zjb, the previous one site.prev.zjb, site.bad.zjb where a
@@ -230,6 +230,10 @@ class SiteStore:
 
     def _prompt(self, stem):
         return self.path(PROMPTS + "/" + stem + SUFFIX)
+
+    def prompt(self, stem):
+        """The bytes of one stored prompt file, or None (`zongji pull` backs them up)."""
+        return self.store.read(PROMPTS + "/" + stem + SUFFIX)
 
     def put_prompt(self, stem, data):
         from hashlib import sha256

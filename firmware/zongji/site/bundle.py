@@ -73,14 +73,23 @@ def stored_row(ext, realm, algorithms=None):
     device never sees the secret. Only the HA1s of `algorithms` (the site's [staff] digest;
     None: all) are filled: the others would only cost flash (a SHA-256 HA1 is 64 characters)."""
     from zongji.sip.auth import ha1  # host only: the device loads HA1s, never makes them
+    from zongji.site.staffchecks import HA1_PREFIX, PIN_PREFIX, stored_pin, stored_secret
 
     number = str(ext.get("number") or "")
     secret = ext.get("secret") or ""
     pin = ext.get("pin") or ""
-    made = {"pin_hash": _hex(pin_hash(realm, number, pin)) if pin else ""}
+    if pin.startswith(PIN_PREFIX):  # as `zongji pull` writes it back: the hash itself
+        made = {"pin_hash": stored_pin(pin) or ""}
+    else:
+        made = {"pin_hash": _hex(pin_hash(realm, number, pin)) if pin else ""}
+    given = stored_secret(secret) if secret.startswith(HA1_PREFIX) else None
     for alg in HA1_COLUMNS:
         wanted = secret and (algorithms is None or alg in algorithms)
-        made[FIELDS[HA1_COLUMNS[alg][0]]] = ha1(alg, number, realm, secret) if wanted else ""
+        if given is not None:
+            value = given[0] if alg == "MD5" else given[1]
+        else:
+            value = ha1(alg, number, realm, secret) if wanted else ""
+        made[FIELDS[HA1_COLUMNS[alg][0]]] = value if wanted else ""
     row = []
     for f in FIELDS:
         v = made[f] if f in made else ext.get(f)

@@ -14,6 +14,36 @@ NUMBER_KINDS = ("local", "mobile", "national", "premium", "international")
 GUESSED_SECRETS = ("1234", "12345678", "password", "0000")
 
 
+# A secret or PIN as `zongji pull` writes them back from a device, which only holds their hashes:
+# "ha1:<MD5 HA1>[:<SHA-256 HA1>]" (made with the site's realm) and "hash:<PIN hash>".
+HA1_PREFIX = "ha1:"
+PIN_PREFIX = "hash:"
+
+
+def _hexes(text, n):
+    if len(text) != n:
+        return False
+    for c in text:
+        if c not in "0123456789abcdef":
+            return False
+    return True
+
+
+def stored_secret(secret):
+    """ "ha1:MD5[:SHA256]" -> (md5 hex, sha256 hex or ""), or None when it is not that form."""
+    parts = secret[len(HA1_PREFIX) :].split(":")
+    md5 = parts[0]
+    sha = parts[1] if len(parts) > 1 else ""
+    if len(parts) > 2 or not (_hexes(md5, 32) or (md5 == "" and sha)) or not (sha == "" or _hexes(sha, 64)):
+        return None
+    return md5, sha
+
+
+def stored_pin(pin):
+    h = pin[len(PIN_PREFIX) :]
+    return h if _hexes(h, 16) else None
+
+
 def _err(problems, path, msg):
     problems.append(("error", path, msg))
 
@@ -50,7 +80,15 @@ def check_extensions(site, extensions, country, problems):
                 ("staff", i, "secret"),
                 "extension %s has neither a SIP secret (desk phone) nor a mobile: give it one or the other" % num,
             )
-        if secret:
+        if secret.startswith(HA1_PREFIX):
+            if stored_secret(secret) is None:
+                _err(
+                    problems,
+                    ("staff", i, "secret"),
+                    "extension %s's secret %s... is neither a password nor ha1:<32 hex>[:<64 hex>] "
+                    "(the form `zongji pull` writes)" % (num, secret[:8]),
+                )
+        elif secret:
             if secret == num or secret in GUESSED_SECRETS:
                 _err(
                     problems,
@@ -96,7 +134,10 @@ def check_extensions(site, extensions, country, problems):
                 "has none, so it can't dial %s" % (num, cls, ", ".join(classes[cls]["pin"])),
             )
         pin = ext.get("pin") or ""
-        if pin and (not is_digits(pin) or len(pin) < 4):
+        if pin.startswith(PIN_PREFIX):
+            if stored_pin(pin) is None:
+                _err(problems, ("staff", i, "pin"), "PIN of extension %s: hash:<16 hex> or digits" % num)
+        elif pin and (not is_digits(pin) or len(pin) < 4):
             _err(problems, ("staff", i, "pin"), "PIN of extension %s must be at least 4 digits" % num)
         elif pin and trivial_pin(pin, num):
             _warn(

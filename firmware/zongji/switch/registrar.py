@@ -96,6 +96,8 @@ class Registrar(Persisted):
     max_contacts = 5  # bindings per extension; a new one replaces the one closest to expiry
     max_uri = 255  # characters in a contact URI (bounds the memory a binding takes)
     max_events = 64  # undrained events kept
+    max_agent = 64  # characters of a phone's User-Agent kept for the status
+    max_agents = 16  # distinct User-Agent texts shared between extensions (a site has a few models)
 
     def __init__(self, site, authenticator, guard=None, random_bytes=None):
         self.site = site
@@ -108,6 +110,8 @@ class Registrar(Persisted):
         self._next = None  # earliest expiry (a lower bound), or None with no bindings
         self._due = None  # earliest lazy write (a lower bound, seconds), or None
         self._events = []
+        self._ua = {}  # directory.code(number) -> the User-Agent of its last REGISTER (status only)
+        self._uas = {}  # each distinct text once, so 60 phones of one model hold one string
         random_bytes = random_bytes or urandom
         self._seed = random_bytes(8) if random_bytes else b"zongji"
 
@@ -200,6 +204,8 @@ class Registrar(Persisted):
                     return merged  # an error response
                 new, replaced = merged
             self._commit(key, number, old, new, replaced)
+            if new:
+                self._agent(key, request.get("user-agent"))
         lines = [("Contact", "<%s>;expires=%d" % (b[URI], b[EXP] - now)) for b in new]
         return self._reply(request, 200, None, lines)
 
@@ -261,6 +267,21 @@ class Registrar(Persisted):
                     self._due = t
         else:
             self._b.pop(key, None)
+            self._ua.pop(key, None)
+
+    def _agent(self, key, text):
+        text = (text or "")[: self.max_agent]
+        shared = self._uas.get(text)
+        if shared is None:
+            if len(self._uas) < self.max_agents:
+                self._uas[text] = text
+            shared = text
+        self._ua[key] = shared
+
+    def agent(self, number):
+        """The User-Agent the extension's phone last registered with ("" when unknown: not
+        registered, or registered before a reboot and not refreshed since)."""
+        return self._ua.get(code(number), "") if is_digits(number) and len(number) < 10 else ""
 
     # -- events --
 
@@ -357,6 +378,7 @@ class Registrar(Persisted):
                 self._b[key] = live
             else:
                 del self._b[key]
+                self._ua.pop(key, None)
 
     def set_site(self, site, authenticator=None):
         """A new site took effect: drop the bindings of extensions that no longer have a phone."""
@@ -368,6 +390,7 @@ class Registrar(Persisted):
             ext = site.directory.get(number)
             if ext is None or not ext.has_phone():
                 gone = self._b.pop(key)
+                self._ua.pop(key, None)
                 self._reindex(number, gone, ())
                 for b in gone:
                     self._event("unregistered", number, b)
