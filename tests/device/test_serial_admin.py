@@ -8,6 +8,7 @@ the app, and real `mpremote connect PATH resume fs ls` lists the flash, while th
 app is not running.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -271,3 +272,37 @@ def test_auto_picks_the_one_esp32_port_and_lists_several(monkeypatch):
 def test_stopping_the_virtual_device_ends_the_repl_it_leaves(serial_device):
     # micropython -i: Ctrl-C stops the app and a REPL follows; `zongji device run` still exits
     assert serial_device.stop() == 0
+
+
+def test_the_cli_commands_work_over_the_serial_link(serial_device, site, tmp_path, monkeypatch):
+    # what an admin types with the board on USB: sync, status, pull, cdr, rollback
+    from click.testing import CliRunner
+    from zongji_companion.cli import main
+
+    monkeypatch.setenv("ZONGJI_CACHE", str(tmp_path / "cache"))
+
+    def cli(*args):
+        res = CliRunner().invoke(main, [str(a) for a in args] + ["--device", serial_device.serial, "--token", TOKEN])
+        return res.exit_code, res.output
+
+    code, out = cli("status", "--json")
+    assert code == 0, out
+    before = json.loads(out)["version"]
+    csv = site / "staff.csv"
+    csv.write_text(csv.read_text(encoding="utf-8-sig") + "290,New Person,Sales,Abcdefgh12345678,,staff,,\n",
+                   encoding="utf-8")  # fmt: skip
+    code, out = cli("sync", site, "--yes")
+    assert code == 0 and "synced" in out, out
+    code, out = cli("status")
+    assert code == 0 and "(13 extensions)" in out, out
+    code, out = cli("pull", "-o", tmp_path / "pulled", "--json")
+    assert code == 0, out
+    pulled = json.loads(out)
+    assert pulled["staff"] == 13 and pulled["rebuilds_same_version"] is True
+    assert (tmp_path / "pulled" / "backup" / "site.zjb").read_bytes() == _flash_bundle(serial_device)
+    code, out = cli("cdr", "--json")
+    assert code == 0 and json.loads(out)["records"] == [], out
+    code, out = cli("rollback")
+    assert code == 0, out
+    code, out = cli("status", "--json")
+    assert json.loads(out)["version"] == before

@@ -382,7 +382,8 @@ def status_cmd(url, token, token_file, as_json):
         click.echo(json.dumps(s, ensure_ascii=False, indent=2))
         return
     ver = s.get("version")
-    click.echo("%s: %s" % (url, s.get("site") or "no site"))
+    staff = " (%s)" % plural(s["extensions"], "extension") if s.get("site") and "extensions" in s else ""
+    click.echo("%s: %s%s" % (url, s.get("site") or "no site", staff))
     prev = ", previous %s…" % s["previous"][:12] if s.get("previous") else ""
     click.echo("  version   %s (%s)%s" % (ver[:12] + "…" if ver else "none", s.get("site_status"), prev))
     if s.get("last_sync"):
