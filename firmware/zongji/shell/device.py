@@ -78,6 +78,29 @@ def read_token(path=SECRETS):
     return token if isinstance(token, str) and len(token) >= 16 else None
 
 
+def first_token(path=SECRETS):
+    """A device with no token (a factory image: secrets are never baked in) makes its own at
+    first boot and prints it once on the serial console, which only whoever holds the board
+    reads (`zongji flash` sets one instead). The token goes into secrets.json, written whole;
+    never into the log the admin status returns. None when it can't be stored."""
+    from zongji.admin.sign import hexlify
+
+    token = hexlify(os.urandom(16))
+    try:
+        with open(path) as f:
+            secrets = json.load(f)
+        if not isinstance(secrets, dict):
+            secrets = {}
+    except (OSError, ValueError):
+        secrets = {}
+    secrets["admin_token"] = token
+    if not Store(".").write(path, json.dumps(secrets).encode()):
+        return None
+    print("zongji: first boot: made the admin token %s (in %s): zongji status --device PORT --token %s"
+          % (token, path, token))  # fmt: skip
+    return token
+
+
 def read_config(path=CONFIG):
     """The device config with defaults filled; {} keys when the file is missing or damaged."""
     cfg = {}
@@ -314,8 +337,10 @@ class Device:
     def _start_admin(self):
         token = read_token()
         if token is None:
-            self.log("no admin token (%s): sync is off until `zongji flash` sets one" % SECRETS)
-            return
+            token = first_token()
+            if token is None:
+                self.log("no admin token (%s) and none could be made: sync is off" % SECRETS)
+                return
         from zongji.admin.protocol import Admin
         from zongji.shell.adminops import AdminOps
 
