@@ -23,6 +23,7 @@ def device():
 
     \b
     zongji device run SITE     boot the firmware on this computer (the virtual device)
+    zongji device blank ...    a board with MicroPython only, for `zongji flash` to fill
 
     The virtual device is the very firmware a board runs (firmware/main.py and the zongji
     package), on the real MicroPython unix port with the board's heap; only the hardware the
@@ -169,6 +170,62 @@ def device_run(site, board, sip, flash, heap, report, save_interval, admin, toke
     raise SystemExit(code)
 
 
+@device.command("blank")
+@click.option("--board", default=DEFAULT_BOARD, show_default=True, metavar="NAME",
+              help="Which board to be: its heap (boards/NAME.json; a path to a .json works too).")  # fmt: skip
+@click.option(
+    "--serial",
+    required=True,
+    type=click.Path(dir_okay=False),
+    metavar="PATH",
+    help="Make PATH the board's USB serial port (a symlink to a pty), as /dev/ttyUSB0 is.",
+)
+@click.option("--flash", type=click.Path(file_okay=False), required=True, metavar="DIR",
+              help="The folder that stands in for the board's filesystem (made if missing; kept).")  # fmt: skip
+@click.option("--baud", type=click.IntRange(min=0), default=115200, show_default=True, metavar="N",
+              help="The port's line rate (8N1); 0: unthrottled.")  # fmt: skip
+@click.option("--heap", type=int, metavar="BYTES", help="Override -X heapsize (default: from the board).")
+def device_blank(board, serial, flash, baud, heap):
+    """A board that holds MicroPython and nothing else, on a serial port: what `zongji flash`
+    (or mpremote) puts the app on. Until Ctrl-C.
+
+    \b
+    zongji device blank --serial /tmp/ttyZJ0 --flash /tmp/board
+    zongji flash --port /tmp/ttyZJ0 --board esp32-wrover --site shanghai --no-image
+
+    It boots as a freshly flashed board does: MicroPython's REPL on the port, its filesystem
+    the folder DIR. Whatever is uploaded there is what runs: after a reset (machine.reset(),
+    Ctrl-D, `mpremote reset`) it boots main.py from DIR, importing the zongji package from DIR
+    too, not from this checkout. Only what the unix port lacks (machine, network) comes from
+    zongji_companion/vdevice, as a board has those built in.
+    """
+    from zongji_companion import boards, vdevice
+
+    try:
+        spec = boards.load(board)
+    except boards.BoardError as e:
+        raise ZongjiError(str(e)) from None
+    try:
+        os.makedirs(flash, exist_ok=True)
+        vdevice.micropython()
+        heap = heap or vdevice.heap_for(dict(spec, frozen=False))[0]
+    except OSError as e:
+        raise ZongjiError("can't use %s as the flash folder: %s" % (flash, e.strerror or e)) from None
+    except vdevice.VDeviceError as e:
+        raise ZongjiError(str(e)) from None
+    state = "holds main.py" if os.path.exists(os.path.join(flash, "main.py")) else "is empty"
+    click.echo(
+        "blank board %s (MicroPython only), filesystem %s (it %s), heap %d B" % (spec["name"], flash, state, heap)
+    )
+    uart = _serial_port(serial, baud)
+    click.echo("  serial: %s -> %s at %s" % (serial, uart.host_name, "%d baud" % baud if baud else "full speed"))
+    try:
+        code = _supervise(None, None, flash, uart, boot=lambda: vdevice.blank_command(flash, heap))
+    finally:
+        uart.close()
+    raise SystemExit(code)
+
+
 def _serial_port(path, baud):
     import sys
 
@@ -213,9 +270,10 @@ def _die_with_parent():
         pass
 
 
-def _supervise(argv, env, flash, uart=None):
+def _supervise(argv, env, flash, uart=None, boot=None):
     """Run the device; boot it again after a reset or a watchdog, as a board would. SIGINT and
-    SIGTERM reach it once, as a KeyboardInterrupt (Ctrl-C at the REPL): it saves and stops."""
+    SIGTERM reach it once, as a KeyboardInterrupt (Ctrl-C at the REPL): it saves and stops.
+    `boot()`, when given, says (argv, env) anew at each boot (a blank board that got main.py)."""
     from zongji_companion import vdevice
 
     stopping = []
@@ -235,6 +293,8 @@ def _supervise(argv, env, flash, uart=None):
     resets = []
     try:
         while True:
+            if boot is not None:
+                argv, env = boot()
             if uart is None:
                 proc = subprocess.Popen(argv, cwd=flash, env=env, start_new_session=True, preexec_fn=_die_with_parent)
             else:
@@ -285,7 +345,7 @@ class _Watchdog(threading.Thread):
         self.proc = proc
         self.path = path
         self.fired = None
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self._since = time.time()
         try:
             os.remove(path)  # a file from the last boot says nothing of this one
@@ -293,10 +353,10 @@ class _Watchdog(threading.Thread):
             pass
 
     def stop(self):
-        self._stop.set()
+        self._halt.set()
 
     def run(self):
-        while not self._stop.wait(0.25):
+        while not self._halt.wait(0.25):
             try:
                 st = os.stat(self.path)
                 with open(self.path, encoding="ascii") as f:

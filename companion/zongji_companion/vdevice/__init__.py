@@ -286,6 +286,24 @@ def token_of(folder):
         return None
 
 
+def uploaded_path():
+    """MICROPYPATH of a board whose firmware was uploaded to its flash (`zongji flash`), not
+    taken from this checkout: the board's own modules (the fakes here, standing in for
+    machine/network, which a board has built in), then the flash folder itself and its lib/, as
+    sys.path is '', '/lib' on a board."""
+    return os.pathsep.join((HERE, "", "lib", ".frozen"))
+
+
+def blank_command(folder, heap):
+    """argv and env of a board that holds MicroPython and whatever was uploaded into the flash
+    folder since: main.py if there is one (then the REPL, as a stopped app leaves), else just
+    MicroPython's REPL, as a freshly flashed board offers (mpremote works against either)."""
+    argv = [micropython(), "-X", "heapsize=%d" % heap]
+    if os.path.exists(os.path.join(folder, "main.py")):
+        argv += ["-i", "main.py"]
+    return argv, dict(os.environ, MICROPYPATH=uploaded_path())
+
+
 def command(folder, heap):
     """argv and env that boot the flash folder: main.py, or, for a board whose config.json says
     its core is frozen, vfrozen.py over the core's ROMFS image (the core then is not on the
