@@ -25,6 +25,7 @@ from zongji.admin import sign
 
 TIMEOUT_S = 10.0
 BUSY_RETRIES = 3
+MAX_BUNDLE = 1024 * 1024  # the most a device takes (zongji.admin.protocol Admin.max_bundle), so the most it gives
 
 
 class DeviceError(Exception):
@@ -172,12 +173,19 @@ class Device:
         return self.json("GET", "/status")
 
     def bundle(self):
+        """The device's bundle as it stores it (sent compressed where the device can), or None."""
         try:
-            return self.call("GET", "/bundle")[2]
+            _, got, data = self.call("GET", "/bundle?deflate=1")
         except DeviceError as e:
             if e.code == "not-found":
                 return None
             raise
+        if (got.get("content-type") or "").startswith("application/zlib"):
+            d = zlib.decompressobj()
+            data = d.decompress(data, MAX_BUNDLE + 1)
+            if not d.eof or len(data) > MAX_BUNDLE:
+                raise DeviceError("the device's bundle does not inflate to at most %d bytes" % MAX_BUNDLE, "invalid")
+        return data
 
     def put_bundle(self, data, base, progress=None):
         packed = zlib.compress(data, 9)

@@ -6,8 +6,8 @@ in tests/device/test_sync_http.py and tests/device/test_serial_admin.py."""
 import json
 import os
 
-from _support import REPO, read_bytes
-from zongji.admin import sign
+from _support import IS_MICROPYTHON, REPO, read_bytes
+from zongji.admin import protocol, sign
 from zongji.admin.protocol import MAX_NONCES, WINDOW_MS, Admin
 from zongji.shell.adminops import AdminOps
 from zongji.shell.sitefile import PREV, SITE, SiteStore
@@ -244,6 +244,12 @@ def test_put_bundle_stores_applies_and_keeps_the_previous():
     assert status["last_sync"]["how"] == "synced"
     got = _call(admin, "GET", "/bundle")[0]
     assert got.status == 200 and got.body == new
+    packed = _call(admin, "GET", "/bundle?deflate=1")[0]  # what pull and sync ask for
+    assert packed.status == 200
+    if packed.type == "application/zlib":  # a MicroPython built without deflate compression sends it as is
+        assert len(packed.body) < len(new) and protocol.inflate(packed.body, len(new)) == new
+    else:
+        assert packed.body == new and IS_MICROPYTHON
 
 
 def test_put_bundle_from_a_stale_base_is_a_conflict_naming_both():

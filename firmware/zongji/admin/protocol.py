@@ -9,7 +9,8 @@
 Operations (PATH may carry a query; every one is signed, zongji.admin.sign):
 
     GET    /status                       the device's status (backend.status())
-    GET    /bundle                       the stored site bundle, as stored
+    GET    /bundle[?deflate=1]           the stored site bundle, as stored (with deflate=1 as a
+                                         zlib stream, type application/zlib, where it is smaller)
     PUT    /bundle?base=V[&deflate=1][&delta=1]
                                          a new bundle, zlib-compressed with deflate=1, as the lines
                                          that changed with delta=1 (admin/delta.py); only if the
@@ -48,6 +49,7 @@ from zongji.switch.seconds import Seconds
 
 JSON = "application/json"
 OCTETS = "application/octet-stream"
+ZLIB = "application/zlib"  # GET /bundle?deflate=1: the bundle as a zlib stream
 WINDOW_MS = 60000  # a request's time may be this far from the device's, either way
 MAX_NONCES = 64  # nonces of signed requests remembered within the window
 
@@ -211,6 +213,27 @@ def inflate(body, limit):
     return data
 
 
+def compress(data):
+    """bytes -> a zlib stream (a 1 KiB window: little heap on the device), or None where this
+    MicroPython was built without deflate compression (the answer then goes as it is)."""
+    try:
+        import io
+
+        import deflate  # MicroPython
+    except ImportError:  # CPython
+        import zlib
+
+        return zlib.compress(data, 6)
+    try:
+        buf = io.BytesIO()
+        f = deflate.DeflateIO(buf, deflate.ZLIB, 10)
+        f.write(data)
+        f.close()  # flushes; the BytesIO stays open
+        return buf.getvalue()
+    except (OSError, ValueError, AttributeError, TypeError):
+        return None
+
+
 class Admin:
     max_bundle_body = 256 * 1024
     max_bundle = 1024 * 1024
@@ -318,6 +341,9 @@ class Admin:
                 data = be.bundle()
                 if data is None:
                     raise AdminError("not-found", "no site bundle on this device yet")
+                packed = compress(data) if query.get("deflate") == "1" else None
+                if packed is not None and len(packed) < len(data):
+                    return Response(200, packed, ZLIB)
                 return Response(200, data, OCTETS)
             _only(method, "PUT")
             return ok(self._put_bundle(query, body, now_ms))
