@@ -19,20 +19,12 @@ import time
 from zongji.admin import frames
 
 from zongji_companion.devicelink import DeviceError
+from zongji_companion.ports import ESP32_PORTS  # the one table of ESP32 USB-serial bridges
 
 BAUD = 115200
 HELLO_S = 3.0  # no HELLO-ACK within this: the app is not running there
 RESPONSE_S = 60.0  # a request's answer (a bundle is checked and written on the device)
 LOG_LINES = 50
-# USB-serial bridges on ESP32 boards, and the S2/S3/C3 native USB (VID, PID)
-ESP32_PORTS = {
-    (0x10C4, 0xEA60): "CP210x",
-    (0x1A86, 0x7523): "CH340",
-    (0x1A86, 0x55D4): "CH9102",
-    (0x0403, 0x6001): "FTDI FT232R",
-    (0x0403, 0x6015): "FTDI FT231X",
-    (0x303A, 0x1001): "ESP32-S3 native USB",
-}
 
 
 def find_auto():
