@@ -355,6 +355,30 @@ def test_cdr_labels_records_made_before_the_clock_was_set(site, tmp_path):
     assert "1 call was made before the device's clock was set" in res.output
 
 
+WIFI_WHY = """
+import network, machine, json
+from zongji.shell.net import Net
+open("vdevice.json", "w").write(json.dumps({"wifi": {"office": "right-one"}}))
+for ssid, pw in (("office", "wrong-one"), ("ofice", "right-one"), ("office", "right-one")):
+    said = []
+    n = Net({"wifi": {"ssid": ssid, "password": pw}}, network, machine, said.append)
+    n.start(0)
+    n.poll(0)
+    n.poll(1000)
+    print(repr(n.problem), n.ip, "right-one" in " ".join(said) or "wrong-one" in " ".join(said), said[-1])
+"""
+
+
+def test_wifi_that_does_not_join_says_wrong_password_or_no_such_network(tmp_path, mpy_env):
+    # what `zongji flash --wifi` tells the installer, from the device's own status
+    proc = mpy(WIFI_WHY, tmp_path, mpy_env)
+    assert proc.returncode == 0, proc.stderr
+    wrong, missing, right = proc.stdout.splitlines()
+    assert wrong.startswith("'wrong password' None False wifi: office: wrong password")
+    assert missing.startswith("'no such network' None False wifi: ofice: no such network")
+    assert right.startswith("None 127.0.0.1 False")
+
+
 BACKOFF = """
 from zongji.shell import net as netmod
 joins = []

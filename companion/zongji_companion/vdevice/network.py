@@ -3,7 +3,10 @@
 The unix port has no network module; the host's own stack carries the UDP. An interface is
 "connected" once active (a station once it was given an SSID) while the link is up; the link
 is down while vdevice.json in the current directory (the flash folder) says {"link": "down"},
-which is how fault tests drop and restore it; {"ip": "127.0.0.2"} is a new DHCP lease. Nothing
+which is how fault tests drop and restore it; {"ip": "127.0.0.2"} is a new DHCP lease;
+{"wifi": {"SSID": "password", ...}} are the networks in reach (without it any SSID joins): a
+station given another SSID reports STAT_NO_AP_FOUND, a wrong password STAT_WRONG_PASSWORD,
+as an ESP32's radio does. Nothing
 here touches the host's interfaces: loopback itself never goes down. What makes a drop real is
 the shell, as on a board: it sees isconnected() False within a second, closes its SIP socket
 (so phones and the provider get no answer, and what it sends fails as a transport error) and
@@ -30,6 +33,11 @@ ETH_GOT_IP = 5
 STAT_IDLE = 1000
 STAT_CONNECTING = 1001
 STAT_GOT_IP = 1010
+STAT_BEACON_TIMEOUT = 200
+STAT_NO_AP_FOUND = 201
+STAT_WRONG_PASSWORD = 202
+STAT_ASSOC_FAIL = 203
+STAT_HANDSHAKE_TIMEOUT = 204
 ADDRESS = ("127.0.0.1", "255.0.0.0", "127.0.0.1", "127.0.0.1")
 NONE = ("0.0.0.0", "0.0.0.0", "0.0.0.0", "0.0.0.0")
 
@@ -51,6 +59,7 @@ class _Nic:
         self.kind = kind
         self._active = False
         self._ssid = None
+        self._key = None
         self._config = {"essid": "", "mac": b"\x24\x0a\xc4\x7a\x6e\x01"}
 
     def active(self, on=None):
@@ -61,19 +70,32 @@ class _Nic:
 
     def connect(self, ssid=None, key=None, bssid=None):
         self._ssid = ssid
+        self._key = key
 
     def disconnect(self):
         self._ssid = None
 
+    def _refused(self):
+        """STAT_NO_AP_FOUND / STAT_WRONG_PASSWORD for a station whose network is not in reach
+        as given (vdevice.json "wifi"), else None."""
+        air = _control().get("wifi")
+        if self.kind != "sta" or self._ssid is None or not isinstance(air, dict):
+            return None
+        if self._ssid not in air:
+            return STAT_NO_AP_FOUND
+        return None if air[self._ssid] == (self._key or "") else STAT_WRONG_PASSWORD
+
     def isconnected(self):
         if not self._active or not link_up():
             return False
-        return self.kind != "sta" or self._ssid is not None
+        return self.kind != "sta" or (self._ssid is not None and self._refused() is None)
 
     def status(self, param=None):
         if self.kind == "lan":
             return ETH_GOT_IP if self.isconnected() else ETH_DISCONNECTED
-        return STAT_GOT_IP if self.isconnected() else STAT_CONNECTING
+        if self.isconnected():
+            return STAT_GOT_IP
+        return self._refused() or STAT_CONNECTING
 
     def ifconfig(self, config=None):
         if not self.isconnected():

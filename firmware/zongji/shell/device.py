@@ -315,6 +315,7 @@ class Device:
             "network": {
                 "ip": net.ip if net is not None else "127.0.0.1",
                 "mode": net.mode if net is not None else None,
+                "problem": net.problem if net is not None else None,
             },  # fmt: skip
             "clock_synced": self.clock.synced,
             "fault": self.fault,

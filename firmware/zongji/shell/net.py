@@ -7,6 +7,8 @@
                                     link went down or came back)
     net.ip                          the address phones reach us on, or None while down
     net.mode                        "lan", "wifi" or "ap"
+    net.problem                     why Wi-Fi does not join, as the radio reports it ("wrong
+                                    password", "no such network"), or None
 
 Which interface: a board with an Ethernet PHY (config "lan", copied from the board file) uses
 network.LAN; otherwise Wi-Fi station when config "wifi" names an SSID; with neither, an open
@@ -17,6 +19,11 @@ every poll: DHCP can change it, and the shell re-advertises it.
 """
 
 JOIN_MS = 20000
+# network.WLAN.status() codes (ESP32 port names) -> what the installer is told
+WHY = (("STAT_WRONG_PASSWORD", "wrong password"), ("STAT_NO_AP_FOUND", "no such network"),
+       ("STAT_ASSOC_FAIL", "the access point refused to associate"),
+       ("STAT_HANDSHAKE_TIMEOUT", "no answer to the handshake (wrong password?)"),
+       ("STAT_BEACON_TIMEOUT", "the access point went out of reach"))  # fmt: skip
 BACKOFF_MS = 2000
 BACKOFF_MAX_MS = 60000
 
@@ -37,6 +44,7 @@ class Net:
         self.nic = None
         self.mode = None
         self.ip = None
+        self.problem = None
         self._joining_since = None
         self._retry_at = 0
         self._backoff = BACKOFF_MS
@@ -107,7 +115,9 @@ class Net:
         if ip is not None:
             self._joining_since = None
             self._backoff = BACKOFF_MS
+            self.problem = None
         elif self.mode == "wifi":
+            self._why()
             self._retry_wifi(now)
         if ip == self.ip:
             return False
@@ -119,6 +129,19 @@ class Net:
         else:
             self.log("%s: address changed %s -> %s" % (self.mode, old, ip))
         return True
+
+    def _why(self):
+        """What the radio says about a join that is not working, once per change."""
+        try:
+            code = self.nic.status()
+        except (OSError, AttributeError, TypeError):
+            return
+        for name, text in WHY:
+            if code == getattr(self.network, name, None):
+                if text != self.problem:
+                    self.problem = text
+                    self.log("wifi: %s: %s" % (self.config["wifi"]["ssid"], text))
+                return
 
     def _retry_wifi(self, now):
         if self._joining_since is None:  # was up and dropped, or waiting for the next try
