@@ -216,6 +216,13 @@ class Flasher:
                 "no-answer",
                 detail,
             )
+        if "MD5 of file does not match" in text or "Write failed" in text or "Digest mismatch" in text:
+            return FlashError(
+                "the flash on %s does not hold what was written (%s): try again; if it fails twice, another "
+                "USB cable or port, or a lower --baud" % (path, text),
+                "esptool",
+                detail,
+            )
         if "will not fit" in text:
             return FlashError("the image does not fit the flash: %s" % text, "too-small", detail)
         return FlashError("esptool on %s: %s" % (path, text), "esptool", detail)
@@ -300,11 +307,8 @@ class Flasher:
         from esptool import cmds
 
         image = bytes(image)
-        if offset is None:
-            offset = _offset((self.board or {}).get("flash_offset", "0x0"))
-        self._fits(image, offset)
+        offset = self.check_fits(image, offset)
         esp = self._need()
-        self._fits(image, offset, self.info.get("flash_size"), "the flash on %s (detected)" % self._path)
         self.progress("write", 0, len(image))
         with self._esptool("write", scale=len(image)):
             cmds.write_flash(esp, [(offset, image)], flash_size="keep", compress=compress, no_compress=not compress)
@@ -320,6 +324,16 @@ class Flasher:
             )
         self.progress("verify", len(image), len(image))
         return want
+
+    def check_fits(self, image, offset=None):
+        """offset (default: the board's flash_offset) if image fits the board's flash and, once
+        connected, the flash detected on the board; FlashError "too-small" if not."""
+        if offset is None:
+            offset = _offset((self.board or {}).get("flash_offset", "0x0"))
+        self._fits(image, offset)
+        if self.info:
+            self._fits(image, offset, self.info.get("flash_size"), "the flash on %s (detected)" % self._path)
+        return offset
 
     def _fits(self, image, offset, flash=None, where=None):
         if flash is None and where is None:
@@ -389,8 +403,10 @@ def flash(port, board, image, progress=None, echo=None, erase=True, **options):
     """Connect, check the chip, erase, write the image at the board's offset, verify, reset.
     Returns the connect() info plus "md5" and "reset" (False: the installer must press EN)."""
     with Flasher(port, board, progress=progress, echo=echo, **options) as f:
-        f._fits(bytes(image), _offset((f.board or {}).get("flash_offset", "0x0")))  # before touching the board
+        image = bytes(image)
+        f.check_fits(image)  # before the port is opened
         info = f.connect()
+        f.check_fits(image)  # and in the flash found there, before anything is erased
         if erase:
             f.erase()
         info["md5"] = f.write(image)
