@@ -16,7 +16,8 @@ Every installer failure is a FlashError whose message says what is wrong and wha
 whose kind names it: "port" (none, missing, several: e.candidates), "permission" (the dialout
 group), "no-answer" (nothing came back: held in reset, unpowered, the wrong port), "not-
 bootloader" (the board answered, but as its app: the BOOT button), "wrong-chip", "too-small"
-(the image does not fit the flash), "board" (a bad board file), "esptool" (anything else).
+(the image does not fit the flash), "wrong-image" (an esptool image for another chip),
+"board" (a bad board file), "esptool" (anything else, e.g. a write that does not verify).
 e.detail holds esptool's own text; esptool's output is captured (Flasher.log), and passed to
 `echo` as it comes when given (a --verbose mode), so the CLI prints only its own lines.
 
@@ -223,6 +224,9 @@ class Flasher:
                 "esptool",
                 detail,
             )
+        if "Use --force to flash anyway" in text:
+            return FlashError("the image is not for this board's chip: %s" % text.split(" Use --force")[0],
+                              "wrong-image", detail)  # fmt: skip
         if "will not fit" in text:
             return FlashError("the image does not fit the flash: %s" % text, "too-small", detail)
         return FlashError("esptool on %s: %s" % (path, text), "esptool", detail)
@@ -335,6 +339,32 @@ class Flasher:
             self._fits(image, offset, self.info.get("flash_size"), "the flash on %s (detected)" % self._path)
         return offset
 
+    def check_image(self, image, offset=None):
+        """FlashError "wrong-image" if an esptool image at the bootloader's offset is for another
+        chip (esptool would refuse it only after the erase). Needs connect()."""
+        import struct
+
+        from esptool.bin_image import LoadFirmwareImage
+        from esptool.targets import ROM_LIST
+        from esptool.util import FatalError
+
+        esp = self._need()
+        offset = self.check_fits(image, offset)
+        if offset != esp.BOOTLOADER_FLASH_OFFSET or image[:1] != b"\xe9":
+            return
+        try:
+            parsed = LoadFirmwareImage(esp.CHIP_NAME, bytes(image))
+        except (FatalError, struct.error, RuntimeError, ValueError):
+            return  # not an image esptool can read: it does not check it either
+        if parsed.chip_id != esp.IMAGE_CHIP_ID:
+            other = next((c.CHIP_NAME for c in ROM_LIST if c.IMAGE_CHIP_ID == parsed.chip_id),
+                         "chip id %d" % parsed.chip_id)  # fmt: skip
+            raise FlashError(
+                "the image is for an %s, but the board on %s is an %s: use the MicroPython image for this "
+                "board (boards/%s.json names it)" % (other, self._path, esp.CHIP_NAME, (self.board or {}).get("name")),
+                "wrong-image",
+            )
+
     def _fits(self, image, offset, flash=None, where=None):
         if flash is None and where is None:
             if not (self.board or {}).get("flash_size"):
@@ -407,6 +437,7 @@ def flash(port, board, image, progress=None, echo=None, erase=True, **options):
         f.check_fits(image)  # before the port is opened
         info = f.connect()
         f.check_fits(image)  # and in the flash found there, before anything is erased
+        f.check_image(image)
         if erase:
             f.erase()
         info["md5"] = f.write(image)

@@ -202,3 +202,21 @@ def test_the_fake_s_pty_has_no_modem_lines(fake_rom):
     rom = fake_rom()
     assert flasher._path_has_modem_lines(rom.port) is False
     assert ports.find(rom.port) == rom.port
+
+
+def test_an_image_for_another_chip_is_refused_before_the_erase(fake_rom, tmp_path):
+    from esptool.bin_image import ESP32S3FirmwareImage, ImageSegment
+
+    s3 = ESP32S3FirmwareImage()  # esptool's own image format, chip id 9 (ESP32-S3)
+    s3.entrypoint = 0x40370000
+    segment = ImageSegment(0x40370000, bytes(4 * KB))
+    segment.name = ".iram0.text"
+    s3.segments = [segment]
+    s3.save(str(tmp_path / "s3.bin"))
+    rom = fake_rom(chip="esp32", fill="random")
+    old = rom.flash()
+    with pytest.raises(flasher.FlashError) as e:
+        flasher.flash(rom.port, "esp32-wrover", (tmp_path / "s3.bin").read_bytes())
+    assert e.value.kind == "wrong-image"
+    assert str(e.value).startswith("the image is for an ESP32-S3, but the board on %s is an ESP32" % rom.port)
+    assert rom.flash() == old and "ERASE_FLASH" not in rom.served
