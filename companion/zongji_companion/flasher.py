@@ -183,11 +183,11 @@ class Flasher:
             self._capture.on_progress = None
 
     def _error(self, e):
+        from esptool.util import FatalError
+
         text = str(e)
         detail = "\n".join(self.log[-30:] + [text])
         path = self.esp and self.esp._port.port or self._path
-        from esptool.util import FatalError
-
         if "Could not open" in text or not isinstance(e, FatalError) and ports.open_error(path, e):
             msg = ports.open_error(path, e) or ports.open_error(path, _errno_of(text))
             msg = msg or "can't open %s: %s" % (path, text)
@@ -203,7 +203,7 @@ class Flasher:
                 )
             if any(s in text for s in NOT_BOOTLOADER):
                 heard = _listen(path)
-                what = "it is running its app" + (" (%s)" % heard if heard else "")
+                what = "it answers as a running app does, not as the ROM loader" + (" (%s)" % heard if heard else "")
                 return FlashError(
                     "the board on %s is not in its bootloader: %s. Put it in the bootloader: %s; then try again"
                     % (path, what, buttons(chip)),
@@ -522,9 +522,7 @@ def _listen(path, wait=0.5):
             end, got = time.monotonic() + wait, b""
             while time.monotonic() < end and b">>>" not in got:
                 got += s.read(256)
-    except (OSError, ValueError, ImportError):
-        return ""
-    except Exception:  # serial.SerialException
+    except Exception:  # OSError, serial.SerialException: nothing to add to the message
         return ""
     if b">>>" in got:
         return "MicroPython's REPL answers there"
