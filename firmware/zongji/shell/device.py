@@ -355,7 +355,7 @@ class Device:
 
         port = self.config["admin_port"]
         host = self.config["admin_bind"] or self.config["bind"]
-        app = make_app(self.admin, self.admin_ms)
+        app = make_app(self.admin, self.admin_ms, clock=self.now_ms)
         app.server = None
         task = asyncio.create_task(app.start_server(host=host, port=port))
         while app.server is None and not task.done():

@@ -19,7 +19,9 @@ A sync writes site.zjb with Store.write(keep=True): the new bundle goes to site.
 running one is renamed site.prev.zjb, the new one renamed site.zjb. A power cut at any step
 leaves the old site or the new one: before the second rename only site.prev.zjb may be there,
 which load() falls back to. Rollback swaps the two by way of site.swap.zjb, which load() also
-knows. What applying means is the shell's: `apply(site)` (Switch.set_site, prompts forgotten).
+knows: with site.zjb missing it is moved back (the old site), with site.prev.zjb missing it
+becomes the previous one (the swap finished). What applying means is the shell's:
+`apply(site)` (Switch.set_site, prompts forgotten).
 """
 
 import gc
@@ -96,8 +98,11 @@ class SiteStore:
         return site, self.status
 
     def _boot(self):
-        if not exists(self.path(SITE)) and exists(self.path(SWAP)):
-            os.rename(self.path(SWAP), self.path(SITE))  # a rollback cut short: as it was before
+        if exists(self.path(SWAP)):  # a rollback cut short (see rollback)
+            if not exists(self.path(SITE)):
+                os.rename(self.path(SWAP), self.path(SITE))  # after its first move: as it was
+            elif not exists(self.path(PREV)):
+                os.rename(self.path(SWAP), self.path(PREV))  # after its second: finished
         try:
             return self._load(SITE), "loaded"
         except OSError:
@@ -163,12 +168,13 @@ class SiteStore:
             raise AdminError("not-found", "no previous site bundle to roll back to")
         site = self._validate(data, "the previous bundle")
         old = self.version()
-        try:
+        move = self.store.move  # three renames; a power cut between them is undone or
+        try:  # finished at boot (_boot), so the device runs one site or the other
             if exists(self.path(SITE)):
-                os.rename(self.path(SITE), self.path(SWAP))
-            os.rename(self.path(PREV), self.path(SITE))
+                move(SITE, SWAP)
+            move(PREV, SITE)
             if exists(self.path(SWAP)):
-                os.rename(self.path(SWAP), self.path(PREV))
+                move(SWAP, PREV)
         except OSError as e:
             raise AdminError("failed", "can't swap the bundles: %s" % e)
         return self._took(site, old, now_ms, "rolled back")

@@ -6,6 +6,7 @@
                                             then rename over the old: True, or False on OSError
     store.write("site.zjb", data, keep=True)   the old file is kept as site.prev.zjb first
     ok = store.append("cdr.jsonl", data)    added at the end, flushed: not atomic (see append)
+    store.move("site.zjb", "site.swap.zjb")  a rename (OSError as os.rename); a rollback's steps
 
 littlefs (the ESP32's filesystem) and POSIX both rename atomically, so a reader sees the old
 file or the new one, never half of either. With keep=True the old version is renamed aside
@@ -16,6 +17,7 @@ The virtual device's fault tests (tests/device/test_faults.py) stop a write at o
 with ZONGJI_KILL_AT="NAME N STEP" in the environment, the Nth write of NAME since the start
 prints "zongji: store: at STEP of NAME" once STEP (one of STEPS) is done and spins there (this
 shared module may not import time) until it is killed (SIGKILL), as a power cut would stop it.
+A move counts apart from the writes: "site.zjb 1 moved" stops after the first move of site.zjb.
 Only where os.getenv exists (the unix port, CPython): a board has none, and pays one false test
 per step.
 """
@@ -27,6 +29,7 @@ _fsync = getattr(os, "fsync", None)
 _replace = getattr(os, "replace", None) or os.rename
 STEPS = ("opened", "written", "flushed", "closed", "set-aside", "renamed")  # of write()
 APPEND_STEPS = ("opened", "written", "flushed", "closed")  # of append()
+MOVE_STEPS = ("moved",)  # of move()
 _getenv = getattr(os, "getenv", None)
 _kill_at = (_getenv("ZONGJI_KILL_AT") or "").split() if _getenv is not None else []
 _counts = {}  # type: dict[str, int]
@@ -89,6 +92,14 @@ class Store:
             return False
         return self._done(data)
 
+    def move(self, name, to):
+        """Rename name to `to` (replacing it); OSError as os.rename raises it."""
+        _replace(self.path(name), self.path(to))
+        if _kill_at:
+            key = "move " + name
+            _counts[key] = _counts.get(key, 0) + 1
+            _stop(name, "moved", key)
+
     def write(self, name, data, keep=False):
         final = self.path(name)
         tmp = final + ".tmp"
@@ -132,11 +143,11 @@ class Store:
         return True
 
 
-def _stop(name, step):
+def _stop(name, step, key=None):
     """The fault tests' hook (ZONGJI_KILL_AT): wait here, after step, to be killed."""
     if len(_kill_at) != 3 or _kill_at[0] != name or _kill_at[2] != step:
         return
-    if str(_counts.get(name)) != _kill_at[1]:
+    if str(_counts.get(key or name)) != _kill_at[1]:
         return
     print("zongji: store: at %s of %s" % (step, name))
     while True:
