@@ -2,6 +2,7 @@
 throttled to 115,200 baud, against `mpremote cp` of the same bundle on the same link.
 
     python bench/sync_bench.py [--staff 1000] [--baud 115200] [--json]
+    python bench/sync_bench.py --http [--staff 1000] [--runs 5] [--json]
 
 Starts `zongji device run SITE --serial TTY --baud N` (the real firmware on the unix port, its
 UART on a pty behind a bridge that passes N/10 bytes a second each way), then:
@@ -12,6 +13,14 @@ UART on a pty behind a bridge that passes N/10 bytes a second each way), then:
     resume cp site.zjb :bench.zjb` of the bundle (uncompressed, as the device stores it),
     timed; its rate is the file's bytes over the time.
 Both also give the bundle's own bytes per second (what the admin waits for).
+
+With --http: `zongji device run SITE --admin 127.0.0.1:PORT` (the firmware's microdot app on
+the unix port, on loopback), a first `zongji sync --yes` of the 1000-staff folder (the whole
+bundle, deflated), then --runs times one staff entry's name changed and `zongji sync --yes`
+again (the CLI in this process, as an admin runs it; timed end to end, from the command to its
+answer, bytes sent and received counted on its HTTP link): medians. The anchor, in the same run
+and on the same link: `zongji status` (one signed request and its answer, the least any command
+costs), its median over as many runs.
 """
 
 import json
@@ -128,6 +137,108 @@ def _rename(csv_path, k):
         f.write("\n".join(lines))
 
 
+def start_http_device(tmp):
+    from click.testing import CliRunner
+    from zongji_companion.cli import main as cli
+
+    site = os.path.join(tmp, "small")
+    res = CliRunner().invoke(cli, ["init", site])
+    assert res.exit_code == 0, res.output
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    argv = [sys.executable, "-m", "zongji_companion", "device", "run", site, "--sip", "127.0.0.1:%d" % free_port()]
+    argv += ["--flash", os.path.join(tmp, "flash"), "--admin", "127.0.0.1:%d" % port, "--token", TOKEN]
+    log = open(os.path.join(tmp, "device.log"), "w")
+    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    end = time.monotonic() + 60
+    while time.monotonic() < end:
+        with open(os.path.join(tmp, "device.log"), encoding="utf-8", errors="replace") as f:
+            if "admin (sync) on http" in f.read():
+                return proc, "http://127.0.0.1:%d" % port
+        time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("the virtual device did not start:\n" + open(os.path.join(tmp, "device.log")).read())
+
+
+def http_runs(url, site, tmp, runs):
+    """The first full sync, then `runs` one-entry syncs and `runs` statuses, over HTTP."""
+    from click.testing import CliRunner
+    from zongji_companion import devicelink
+    from zongji_companion.cli import main as cli
+
+    links = []
+    plain = devicelink.HttpLink
+
+    class Counted(plain):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            links.append(self)
+
+    devicelink.HttpLink = Counted
+    env = {"ZONGJI_CACHE": os.path.join(tmp, "cache")}
+    sync = ["sync", site, "--device", url, "--token", TOKEN, "--yes"]
+
+    def timed(argv):
+        t0 = time.monotonic()
+        res = CliRunner().invoke(cli, argv, env=env)
+        t = time.monotonic() - t0
+        if res.exit_code != 0:
+            raise SystemExit("zongji %s failed: %s" % (argv[0], res.output))
+        return {"seconds": t, "sent": links[-1].sent, "received": links[-1].received, "output": res.output.strip()}
+
+    try:
+        first = timed(sync)
+        ones, statuses = [], []
+        for k in range(runs):
+            _rename(os.path.join(site, "staff.csv"), k % 2)
+            ones.append(timed(sync))
+            statuses.append(timed(["status", "--device", url, "--token", TOKEN]))
+    finally:
+        devicelink.HttpLink = plain
+    return first, ones, statuses
+
+
+def _median(values):
+    v = sorted(values)
+    return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
+
+
+def main_http(argv, staff):
+    runs = int(argv[argv.index("--runs") + 1]) if "--runs" in argv else 5
+    with tempfile.TemporaryDirectory(prefix="zongji-sync-bench-") as tmp:
+        data, n = make_site(os.path.join(tmp, "big"), staff - 12)
+        proc, url = start_http_device(tmp)
+        try:
+            first, ones, statuses = http_runs(url, os.path.join(tmp, "big"), tmp, runs)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    one = {k: _median([r[k] for r in ones]) for k in ("seconds", "sent", "received")}
+    st = {k: _median([r[k] for r in statuses]) for k in ("seconds", "sent", "received")}
+    report = {"staff": n, "bundle": len(data), "runs": runs, "first": first, "one_entry": ones,
+              "status": statuses, "median": {"one_entry": one, "status": st,
+                                             "ratio": one["seconds"] / st["seconds"]}}  # fmt: skip
+    if "--json" in argv:
+        print(json.dumps(report, indent=1, ensure_ascii=False))
+        return
+    print("a %d-staff site, bundle %d B, over HTTP on loopback (the virtual device's microdot app)" % (n, len(data)))
+    print("  first `zongji sync --yes` (the whole bundle): %.2f s end to end, %d B sent, %d B received"
+          % (first["seconds"], first["sent"], first["received"]))  # fmt: skip
+    print("  one entry changed, `zongji sync --yes`, median of %d: %.3f s end to end, %d B sent, %d B received"
+          % (runs, one["seconds"], one["sent"], one["received"]))  # fmt: skip
+    print("    each: " + ", ".join("%.3f s / %d B" % (r["seconds"], r["sent"]) for r in ones))
+    print("  anchor, `zongji status`, median of %d: %.3f s, %d B sent, %d B received"
+          % (runs, st["seconds"], st["sent"], st["received"]))  # fmt: skip
+    print("  one-entry sync / status: %.1fx" % report["median"]["ratio"])
+    print("    " + ones[-1]["output"].replace("\n", "\n    "))
+
+
 def mpremote_cp(tty, path):
     mp = os.path.join(os.path.dirname(sys.executable), "mpremote")
     # the app stops at the first Ctrl-C mpremote sends; time the copy alone, on a REPL
@@ -146,6 +257,8 @@ def main():
     staff = int(argv[argv.index("--staff") + 1]) if "--staff" in argv else 1000
     baud = int(argv[argv.index("--baud") + 1]) if "--baud" in argv else 115200
     line = baud / 10.0
+    if "--http" in argv:
+        return main_http(argv, staff)
     with tempfile.TemporaryDirectory(prefix="zongji-sync-bench-") as tmp:
         data, n = make_site(os.path.join(tmp, "big"), staff - 12)
         path = os.path.join(tmp, "site.zjb")
