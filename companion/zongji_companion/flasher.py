@@ -194,15 +194,15 @@ class Flasher:
             return FlashError(msg, "permission" if "permission" in msg else "port", detail)
         chip = (self.board or {}).get("chip", "esp32")
         if "Failed to connect" in text:
-            if "No serial data received" in text:
+            heard = _listen(path)  # what answers an Enter there, if anything
+            if not heard and "No serial data received" in text:
                 return FlashError(
                     "no answer from the board on %s: it may be held in reset (EN/RST pressed), not powered, "
                     "or this is not its port. Put it in its bootloader: %s; then try again" % (path, buttons(chip)),
                     "no-answer",
                     detail,
                 )
-            if any(s in text for s in NOT_BOOTLOADER):
-                heard = _listen(path)
+            if heard or any(s in text for s in NOT_BOOTLOADER):
                 what = "it answers as a running app does, not as the ROM loader" + (" (%s)" % heard if heard else "")
                 return FlashError(
                     "the board on %s is not in its bootloader: %s. Put it in the bootloader: %s; then try again"
