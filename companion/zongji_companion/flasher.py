@@ -61,11 +61,13 @@ def buttons(chip="esp32"):
 
 
 def size_bytes(text):
-    """ "4MB" -> 4194304, "512KB" -> 524288 (a board file's flash_size)."""
-    m = re.fullmatch(r"\s*(\d+)\s*([KM])B\s*", str(text), re.IGNORECASE)
-    if not m:
-        raise FlashError("flash size %r is not like 4MB or 512KB" % (text,), "board")
-    return int(m.group(1)) << (10 if m.group(2).upper() == "K" else 20)
+    """ "4MB" -> 4194304, "512KB" -> 524288 (a board file's flash_size, as flashbudget reads it)."""
+    from zongji_companion.flashbudget import flash_bytes
+
+    try:
+        return flash_bytes(text)
+    except ValueError:
+        raise FlashError("flash size %r is not like 4MB or 512KB" % (text,), "board") from None
 
 
 def _offset(text):
