@@ -43,8 +43,9 @@ status, or the stub's "not implemented"):
   MEM_BEGIN/MEM_DATA/MEM_END: the program is stored, not run. MEM_END with an entry point
     inside what was uploaded is taken to start esptool's flasher stub (an entry elsewhere: the
     chip goes silent, as a crashed one would): the fake answers "OHAI" and serves the stub's
-    protocol from then on (2 status bytes instead of the ROM's 4; 16 KB blocks), adding ERASE_FLASH, ERASE_REGION and READ_FLASH (blocks of the asked size, each
-    acknowledged by esptool, then the MD5). The ROM alone cannot erase a whole chip; esptool's
+    protocol from then on (2 status bytes instead of the ROM's 4; 16 KB blocks), adding
+    ERASE_FLASH, ERASE_REGION and READ_FLASH (blocks of the asked size, each acknowledged by
+    esptool, then the MD5). The ROM alone cannot erase a whole chip; esptool's
     erase-region without the stub erases through FLASH_BEGIN, which the fake does too.
 Leaving the loader: the ROM's FLASH_END/FLASH_DEFL_END start the app (mode "app"); the
 stub's with reboot drops back to the ROM loader (the strapping pins are latched at reset).

@@ -225,3 +225,24 @@ def test_an_image_for_another_chip_is_refused_before_the_erase(fake_rom, tmp_pat
     assert e.value.kind == "wrong-image"
     assert str(e.value).startswith("the image is for an ESP32-S3, but the board on %s is an ESP32" % rom.port)
     assert rom.flash() == old and "ERASE_FLASH" not in rom.served
+
+
+def test_auto_finds_the_board_by_its_bridge_and_asks_among_several(fake_rom, monkeypatch):
+    from serial.tools import list_ports
+    from serial.tools.list_ports_common import ListPortInfo
+
+    rom = fake_rom(chip="esp32")
+    bridge = ListPortInfo(rom.port, skip_link_detection=True)
+    bridge.vid, bridge.pid, bridge.description = 0x10C4, 0xEA60, "CP2102 USB to UART Bridge Controller"
+    plugged = [bridge]
+    monkeypatch.setattr(list_ports, "comports", lambda: list(plugged))
+    image = _image(32 * KB, seed=4)
+    info = flasher.flash("auto", "esp32-wrover", image, erase=False)
+    assert info["port"] == rom.port and rom.flash(0x1000, len(image)) == image
+    other = ListPortInfo("/dev/ttyACM7", skip_link_detection=True)
+    other.vid, other.pid = 0x303A, 0x1001
+    plugged.append(other)
+    with pytest.raises(flasher.FlashError) as e:
+        flasher.flash("auto", "esp32-wrover", image)
+    assert e.value.kind == "port" and [p.device for p in e.value.candidates] == sorted([rom.port, "/dev/ttyACM7"])
+    assert "2 ports look like an ESP32 board" in str(e.value) and "10c4:ea60" in str(e.value)
