@@ -11,6 +11,10 @@ Booted again on the same folder it runs the old site or the new one, whole (its 
 `zongji status`), the files on flash agree with it, the CLI said the device went away, and the
 next sync (or rollback) goes through.
 
+The device gone between two of a sync's requests (a relay in front of it, the device killed
+before the Nth connection): the CLI fails with exit 1 and says it can't reach the device; after
+the reboot the device runs the old site, or the new one when the bundle was put before it went.
+
 Also: a sync during 8 answered calls, which all go on (an INFO in each is answered through the
 switch, each BYE gets its 200, the records say answered); a bundle too big for the device's
 limits (Admin.max_bundle_body, max_bundle, lowered in config.json as a small board does) and a
@@ -269,6 +273,7 @@ def test_a_bundle_too_big_for_the_device_is_refused_naming_the_limit_and_nothing
         before = _state(f.folder)
         dev = _up(boots(f.folder))
         code, out = _cli("sync", f.site, "--device", f.url, "--token", f.token, "--yes")
+        print("%s: %s" % (limits, out.strip().splitlines()[-1]))
         assert code == 1, out
         assert "zongji: " in out and says in out and "synced" not in out, out
         st = f.status()
@@ -295,3 +300,113 @@ def test_a_signed_bundle_that_does_not_validate_is_refused_and_nothing_changes(f
     assert st["version"] == f.old_version and st["previous"] is None
     assert _state(f.folder) == before
     assert dev.stop() == 0
+
+
+# ---- the device gone between two of a sync's requests
+
+
+class _Relay:
+    """A TCP relay on loopback between the CLI and the device's admin port, one connection at a
+    time (the CLI opens one per request); before relaying the cut-th connection it calls
+    cut() (the test pulls the device's plug there), then relays to what is left: nothing."""
+
+    def __init__(self, to, cut_at, cut):
+        import socket
+        import threading
+
+        self.to, self.cut_at, self.cut = to, cut_at, cut
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.sock.settimeout(0.2)
+        self.url = "http://127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.seen = []  # the request lines relayed, in order
+        self._stop = False
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self):
+        import select
+        import socket
+
+        n = 0
+        while not self._stop:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                continue
+            n += 1
+            if n == self.cut_at:
+                self.cut()
+            try:
+                up = socket.create_connection(self.to, timeout=2)
+            except OSError:
+                client.close()  # the CLI sees its connection dropped, as with a dead device
+                continue
+            first = True
+            with client, up:
+                pair = {client: up, up: client}
+                done = False
+                while not done:
+                    ready, _, _ = select.select(list(pair), [], [], WAIT)
+                    if not ready:
+                        break
+                    for s in ready:
+                        try:
+                            data = s.recv(65536)
+                        except OSError:
+                            data = b""
+                        if not data:
+                            done = True
+                            break
+                        if s is client and first:
+                            self.seen.append(data.split(b"\r\n", 1)[0].decode("latin-1"))
+                            first = False
+                        pair[s].sendall(data)
+
+    def close(self):
+        self._stop = True
+        self._thread.join(timeout=WAIT)
+        self.sock.close()
+
+
+def test_the_device_gone_between_two_requests_of_a_sync_fails_it_cleanly(flash, boots):  # noqa: F811
+    # the sync's requests: GET /status, GET /bundle (to compare), GET /prompts, PUT /prompts/ID,
+    # PUT /bundle, GET /status (to verify); the device is killed before each of the last five
+    import signal
+
+    f = flash
+    f.edit()
+    host, port = f.url[7:].split(":")
+    for cut_at in range(2, 7):
+        folder = f.copy("gone-%d" % cut_at)
+        dev = _up(boots(folder))
+
+        def cut(dev=dev):
+            os.killpg(dev.proc.pid, signal.SIGKILL)
+            dev.proc.wait(timeout=WAIT)
+
+        relay = _Relay((host, int(port)), cut_at, cut)
+        try:
+            argv = [sys.executable, "-m", "zongji_companion", "sync", f.site, "--yes", "--device", relay.url,
+                    "--token", f.token]  # fmt: skip
+            cache = str(folder.parent / ("cache-%d" % cut_at))  # empty: the CLI fetches the bundle
+            env = dict(os.environ, PYTHONIOENCODING="utf-8", ZONGJI_CACHE=cache)
+            proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60)
+        finally:
+            relay.close()
+        out = proc.stdout + proc.stderr
+        print("cut before request %d: %s" % (cut_at, " | ".join(out.strip().splitlines()[-3:])))
+        assert proc.returncode == 1, out
+        last = out.strip().splitlines()[-1]  # on a line of its own, after the bar when it ran
+        assert last.startswith("zongji: can't reach the device at %s" % relay.url), out
+        assert ("sending" in out) == (cut_at >= 4), out  # the bar starts once the diff is known
+        assert "synced" not in out and "Traceback" not in out, out
+        assert len(relay.seen) == cut_at - 1, relay.seen
+        dev = _up(boots(folder))
+        st = f.status()
+        applied = cut_at == 6  # the bundle was put before the device went: the new site
+        assert st["version"] == (f.new_version if applied else f.old_version), (cut_at, relay.seen, st)
+        _on_flash(f, folder, st["version"])
+        assert dev.stop() == 0
+    print("requests of a sync: %s" % ", ".join(relay.seen))
