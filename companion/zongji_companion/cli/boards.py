@@ -38,7 +38,7 @@ def _image_text(n):
 @click.argument("name", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the boards as JSON.")
 def boards_cmd(name, as_json):
-    """The boards zongji knows (boards/*.json, or the folder ZONGJI_BOARDS names), and what each needs.
+    """The board files (boards/*.json, or the folder ZONGJI_BOARDS names) and what each needs.
 
     For each: the chip, flash size and where MicroPython is written, the MicroPython image to
     download from micropython.org (or, for a board without PSRAM, that the core must be frozen

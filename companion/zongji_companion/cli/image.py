@@ -104,10 +104,10 @@ def image_cmd(board, firmware, site, prompts, output, as_json):
         esptool --chip esp32 write-flash 0x1000 factory.bin
 
     (the command for the board is printed). No secrets are in it: each device makes its own
-    admin token at first boot and prints it once on the serial console, or gets one from
-    `zongji flash`; Wi-Fi is set by `zongji flash`. The partition is read back file by file
-    from the written file before it is kept. The filesystem partition goes to the end of the
-    flash, so the board file's flash_size must be the module's.
+    admin token at first boot and prints it once on the serial console, or gets one when a
+    board is flashed on its own (the flash command, which also sets Wi-Fi). The partition is
+    read back file by file from the written file before it is kept. The filesystem partition
+    goes to the end of the flash, so the board file's flash_size must be the module's.
     """
     from zongji_companion import appfiles, boards, fwimage, lfsimage
 
