@@ -85,6 +85,9 @@ def test_the_partition_reads_back_file_by_file_as_the_firmware_reads_them(wrover
     assert "secrets.json" not in files and "wifi" not in cfg
     assert b"vdevice-password" not in factory
     assert result["partition"]["used"] == lfsimage.used_bytes(partition(factory)) > result["app"]["total_bytes"]
+    # the fit check's count of the app (whole blocks, a metadata pair per folder) and the bundle
+    # is not less than what littlefs really used
+    assert result["fit"]["app"] + result["fit"]["bundle"] // 3 >= result["partition"]["used"]
 
 
 def test_real_esptool_accepts_the_app_at_its_offset_in_the_factory_file(wrover, tmp_path):
@@ -207,3 +210,21 @@ def test_the_compiled_core_is_cached_by_source_mpy_cross_and_arch(tmp_path, monk
     assert appfiles.compiled_core("xtensawin") == first and sorted(os.listdir(tmp_path)) == made
     x64 = appfiles.compiled_core("x64")
     assert set(x64) == set(first) and x64 != first and len(os.listdir(tmp_path)) == len(made) + 1
+
+
+def test_the_printed_esptool_command_writes_it_into_a_fake_board(wrover, fake_rom, tmp_path):
+    """Real esptool (its own command line, as printed) into tests/onsite/fakerom.py's flash chip."""
+    fw, factory, result = wrover
+    (tmp_path / "factory.bin").write_bytes(factory)
+    rom = fake_rom(chip="esp32", flash_size=4 << 20)
+    printed = result["esptool"].split()
+    assert printed[:5] == ["esptool", "--chip", "esp32", "write-flash", "0x1000"]
+    argv = [sys.executable, "-m", "esptool", "--chip", "esp32", "--port", rom.port, "--before", "no-reset",
+            "--after", "no-reset", "write-flash", "0x1000", str(tmp_path / "factory.bin")]  # fmt: skip
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert "Hash of data verified." in out, out
+    assert rom.flash(0x1000, len(fw)) == fw
+    files = lfsimage.read(rom.flash(0x200000, 0x200000))
+    assert files == lfsimage.read(partition(factory)) and "site.zjb" in files

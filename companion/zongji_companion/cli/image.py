@@ -21,6 +21,7 @@ def fit_partition(board, info, app, bundle, prompt_files):
     fit = flashbudget.estimate(board, len(bundle), prompt_files)
     site_paths = set(["site.zjb"] + [n for n, _ in prompt_files])
     app_bytes = sum(flashbudget.blocks(len(b)) for p, b in app.files.items() if p not in site_paths)
+    app_bytes += 2 * flashbudget.BLOCK * len(_folders(app.files))  # littlefs: a metadata pair per folder
     fit["partition"] = info.vfs.size
     fit["usable"] = int(info.vfs.size * (1 - flashbudget.SPARE))
     fit["app"] = app_bytes
@@ -40,6 +41,15 @@ def fit_partition(board, info, app, bundle, prompt_files):
             flashbudget.describe(fit),
         )  # fmt: skip
     )
+
+
+def _folders(paths):
+    """Every folder the paths need, the root ("") included."""
+    out = {""}
+    for path in paths:
+        parts = path.split("/")[:-1]
+        out.update("/".join(parts[: i + 1]) for i in range(len(parts)))
+    return out
 
 
 def build_factory(board, firmware, app, progress_line=None):
