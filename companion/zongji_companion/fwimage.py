@@ -17,7 +17,9 @@ and CONFIG_APP_EXCLUDE_PROJECT_VER_VAR (ports/esp32/boards/sdkconfig.base), so i
 and version there are empty (an app built as `project(micropython)` without them says
 "micropython"); its version is read from the banner in its read-only data ("MicroPython
 v1.29.0 on 2026-08-01", py/mpconfig.h MICROPY_BANNER_NAME_AND_VERSION). Any other project name
-is another ESP-IDF app.
+is another ESP-IDF app. A board with `frozen: true` needs an image with the zongji core frozen
+in (boards/manifest.py): its frozen modules' names are in the app (mp_frozen_names,
+"zongji/shell/device.py"), which the stock images lack.
 
 The filesystem: MicroPython's tables (ports/esp32/partitions-4MiBplus.csv) have no "vfs" entry;
 at boot (ports/esp32/main.c) it makes a "vfs" partition from the end of the last partition to the
@@ -37,6 +39,8 @@ APP_DESC = struct.Struct("<II8s32s32s16s16s32s32s")
 APP_MAGIC = 0xABCD5432
 BANNER = re.compile(rb"MicroPython (v\d+\.\d+[\w.+-]*) on (\d{4}-\d\d-\d\d)")
 PROJECT = "micropython"
+# a frozen module's name as MicroPython's mpy-tool.py lists it in mp_frozen_names (boards/manifest.py)
+FROZEN_NAME = b"zongji/shell/device.py\0"
 TYPES = {0: "app", 1: "data"}
 SUBTYPES = {
     "app": {0x00: "factory", 0x20: "test", **{0x10 + i: "ota_%d" % i for i in range(16)}},
@@ -75,11 +79,12 @@ class Image:
     """What inspect() found: chip ("esp32"), chip_name ("ESP32"), version ("v1.29.0"), project
     (the app descriptor's, "" on MicroPython's builds), idf ("v5.4.2"), base (the flash address
     the file is written at), size (bytes), end (flash address after it), app (Partition: the app's),
-    app_size, partitions [Partition], vfs (Partition)."""
+    app_size, partitions [Partition], vfs (Partition), frozen_core (the zongji core is frozen in:
+    its module names are in the image, as a build with boards/manifest.py lists them)."""
 
     def as_dict(self):
         out = {k: getattr(self, k) for k in ("chip", "chip_name", "version", "project", "idf", "base", "size",
-                                             "end", "app_size", "flash_size")}  # fmt: skip
+                                             "end", "app_size", "flash_size", "frozen_core")}  # fmt: skip
         out["micropython"] = True
         out["partitions"] = [p.as_dict() for p in self.partitions]
         out["app"] = self.app.as_dict()
@@ -248,6 +253,13 @@ def inspect(data, board):
     info.base, info.size, info.end = base, len(data), base + len(data)
     info.app, info.app_size, info.partitions, info.flash_size = app, _image_end(image), parts, flash
     info.vfs = _vfs(parts, flash, board)
+    info.frozen_core = FROZEN_NAME in app_data
+    if board.get("frozen") and not info.frozen_core:
+        raise ImageError(
+            "this is MicroPython without the zongji core frozen in, and %s (no PSRAM) needs it: build the image "
+            "as boards/README.md says (make BOARD=%s FROZEN_MANIFEST=/path/to/zongji/boards/manifest.py in "
+            "MicroPython's ports/esp32) and give that firmware.bin" % (board["name"], board["image"])
+        )
     if info.end > info.vfs.offset:
         raise ImageError("the image (to %#x) runs into the filesystem partition at %#x: it is not the release image "
                          "for %s; download %s from %s" % (info.end, info.vfs.offset, board["name"],

@@ -9,6 +9,7 @@ into the fake ROM): nothing here runs on a chip, and the segments hold filler, n
     data = release_image("esp32s3", flash="8MB")            an ESP32-S3 one, written at 0x0
     data = release_image("esp32", project="hello_world")    an ESP-IDF app that is not MicroPython
     data = release_image("esp32", bad_checksum=True)        one whose app checksum is wrong
+    data = release_image("esp32", frozen=True)              a custom build with the core frozen in
     app = app_image("esp32")               the application alone (as firmware.bin at 0x10000)
 
 What is real: the image headers, segments, the XOR checksum and appended SHA-256 are made by
@@ -85,14 +86,18 @@ def app_desc(project="", version="", idf="v5.4.2"):
 
 
 def app_image(chip="esp32", project="", version="", banner="MicroPython v1.29.0 on 2026-08-01", flash="4MB",
-              size=160 * 1024, bad_checksum=False, image_chip=None):  # fmt: skip
-    """The application image (what goes into the factory partition) as esptool saves it."""
+              size=160 * 1024, bad_checksum=False, image_chip=None, frozen=False):  # fmt: skip
+    """The application image (what goes into the factory partition) as esptool saves it.
+    frozen: as built with boards/manifest.py, its read-only data lists the frozen modules' names
+    the way MicroPython's mpy-tool.py writes mp_frozen_names ("zongji/shell/device.py\\0", ...)."""
     from esptool.bin_image import ELFSection
 
     image = _image(image_chip or chip)
     _, _, drom, dram, iram, irom = CHIPS[image_chip or chip]
     _flash_params(image, flash)
     rodata = app_desc(project, version) + (banner.encode() + b"\0" if banner else b"")
+    if frozen:
+        rodata += b"asyncio/__init__.py\0zongji/__init__.py\0zongji/shell/device.py\0\0"
     rodata += _filler(max(0, size // 4 - len(rodata)), "rodata" + chip)
     image.segments = [
         ELFSection(b".flash.rodata", drom, rodata, 0),
@@ -136,13 +141,14 @@ def partition_table(entries=MICROPYTHON_TABLE):
 
 
 def release_image(chip="esp32", project="", version="", banner="MicroPython v1.29.0 on 2026-08-01",
-                  flash="4MB", bad_checksum=False, image_chip=None, table=MICROPYTHON_TABLE):  # fmt: skip
+                  flash="4MB", bad_checksum=False, image_chip=None, table=MICROPYTHON_TABLE, frozen=False):  # fmt: skip
     """The .bin micropython.org offers: bootloader, partition table and app in one file,
     written at the chip's bootloader offset (0x1000 on the ESP32, 0x0 on the ESP32-S3).
     image_chip: build the images for another chip than the layout's (a wrong-chip image)."""
     base = CHIPS[chip][1]
     boot = bootloader_image(image_chip or chip, flash)
-    app = app_image(chip, project, version, banner, flash, bad_checksum=bad_checksum, image_chip=image_chip)
+    app = app_image(chip, project, version, banner, flash, bad_checksum=bad_checksum, image_chip=image_chip,
+                    frozen=frozen)  # fmt: skip
     out = bytearray(b"\xff" * (APP_OFFSET - base))
     out[0 : len(boot)] = boot
     out[TABLE_OFFSET - base : TABLE_OFFSET - base + 0xC00] = partition_table(table)

@@ -124,3 +124,12 @@ def test_real_esptool_sees_the_broken_checksum(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "esptool", "image-info", str(path)], capture_output=True,
                           text=True, timeout=60)  # fmt: skip
     assert "invalid - calculated" in proc.stdout + proc.stderr
+
+
+def test_a_board_without_psram_needs_the_core_frozen_into_its_image():
+    devkitc = boards.load("esp32-devkitc")
+    msg = refusal(synthimage.release_image("esp32"), devkitc)  # the stock ESP32_GENERIC image
+    assert msg.startswith("this is MicroPython without the zongji core frozen in, and esp32-devkitc (no PSRAM) needs")
+    assert "make BOARD=ESP32_GENERIC FROZEN_MANIFEST=/path/to/zongji/boards/manifest.py" in msg
+    info = fwimage.inspect(synthimage.release_image("esp32", frozen=True), devkitc)
+    assert info.frozen_core and not fwimage.inspect(synthimage.release_image("esp32"), WROVER).frozen_core

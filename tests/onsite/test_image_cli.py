@@ -159,7 +159,7 @@ def test_an_s3_image_is_written_at_0_with_an_8_mb_partition_table(site, tmp_path
 
 
 def test_a_frozen_core_board_gets_no_zongji_files(site, tmp_path):
-    (tmp_path / "fw.bin").write_bytes(synthimage.release_image("esp32"))
+    (tmp_path / "fw.bin").write_bytes(synthimage.release_image("esp32", frozen=True))
     result = run("image", "--board", "wt32-eth01", "--firmware", tmp_path / "fw.bin", "--site", site,
                  "-o", tmp_path / "f.bin")  # fmt: skip
     assert result.exit_code == 0, result.output
