@@ -166,3 +166,4 @@ from zongji_companion.cli import prompts  # noqa: E402, F401
 from zongji_companion.cli import sync  # noqa: E402, F401
 from zongji_companion.cli import pull  # noqa: E402, F401
 from zongji_companion.cli import image, boards  # noqa: E402, F401
+from zongji_companion.cli import flash  # noqa: E402, F401

@@ -106,7 +106,7 @@ def image_cmd(board, firmware, site, prompts, output, as_json):
       the MicroPython release image (checked: the board's chip, MicroPython, not damaged;
       for a board without PSRAM, a custom image with the core frozen in)
       a littlefs partition at the image's filesystem ("vfs") partition, as MicroPython
-      formats it: main.py, the zongji core compiled with mpy-cross for the board (none on a
+      formats it: main.py, the core (the zongji package) compiled with mpy-cross for the board (none on a
       board whose image has it frozen in), microdot, config.json, board.json, the site bundle
       and the prompt files
 
