@@ -138,8 +138,11 @@ def test_a_connection_flood_costs_the_switch_nothing_but_its_slots(target, site)
           "left after the timeout %d" % (opened, len(SOURCES), FLOOD_S, len(flood.errors), max(flood.held),
                                          left))  # fmt: skip
     assert opened >= FLOOD_S * RATE * 0.8  # the flood happened
-    # the device never held more of them than its slots (one is the admin's own, at times)
-    assert max(flood.held) <= admin_http.MAX_CONNECTIONS, flood.held
+    # the device never held more of them than its slots: seen from here, a connection the kernel
+    # queued and the device has not yet accepted, or one it ended a moment ago, counts as held
+    # too, so a sample may show one or two more; most samples none
+    held = sorted(flood.held)
+    assert held[-1] <= admin_http.MAX_CONNECTIONS + 2 and held[len(held) // 2] <= admin_http.MAX_CONNECTIONS, held
     assert left == 0
     after = target.status()
     assert after["version"] == before["version"]
