@@ -155,3 +155,62 @@ def test_a_connection_flood_costs_the_switch_nothing_but_its_slots(target, site)
     assert [r["outcome"] for r in records][-3:] == ["answered"] * 3
     lily.close()
     ming.close()
+
+
+def test_a_body_that_never_comes_holds_its_slot_only_until_its_deadline(monkeypatch):
+    # host mode's app in this process (CPython; the device runs the same module), its deadline
+    # for a streamed body lowered from ANSWER_MS + bytes at MIN_RATE (13 s for this one) to
+    # 0.5 s + the same: four strangers whose headers pass the precheck (the signature is only
+    # checked with the body) hold the four slots; a fifth is turned away unread rather than
+    # taking one (they are past their heads); at the deadline they are closed, each counted as
+    # a failed attempt of its source, and the next connection is served
+    import asyncio
+
+    from zongji.admin.protocol import Admin
+
+    monkeypatch.setattr(admin_http, "ANSWER_MS", 500)
+    monkeypatch.setattr(admin_http, "MIN_RATE", 10**6)
+    admin = Admin("t" * 32, backend=None)
+    app = admin_http.make_app(admin, lambda: 0, clock=lambda: int(time.monotonic() * 1000))
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+
+    def run():
+        asyncio.set_event_loop(loop)
+        loop.create_task(app.start_server(host="127.0.0.1", port=0))
+
+        async def wait():
+            while getattr(app, "server", None) is None:
+                await asyncio.sleep(0.01)
+            ready.set()
+
+        loop.run_until_complete(wait())
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        assert ready.wait(10)
+        port = app.server.sockets[0].getsockname()[1]
+        head = ("PUT /bundle?base=none HTTP/1.1\r\nHost: x\r\nX-Zongji-Time: 1\r\nX-Zongji-Nonce: %s\r\n"
+                "X-Zongji-Auth: %s\r\nContent-Length: 20000\r\n\r\n")  # fmt: skip
+        strangers = []
+        for i in range(admin_http.MAX_CONNECTIONS):
+            s = _open(("127.0.0.1", port), SOURCES[i + 1])
+            s.sendall((head % ("%032x" % i, "0" * 64)).encode() + b"x" * 10)
+            strangers.append(s)
+        time.sleep(0.2)
+        late = _open(("127.0.0.1", port), "127.0.0.1")
+        assert late.recv(100) == b""  # closed unread: every slot is past its head
+        assert app.turned_away == 1 and all(_still_open(s) for s in strangers)
+        time.sleep(0.5 + 3 * admin_http.REAP_MS / 1000 + 0.3)
+        assert not any(_still_open(s) for s in strangers)
+        assert len(admin.failures) == admin_http.MAX_CONNECTIONS  # one failed attempt per source
+        again = _open(("127.0.0.1", port), "127.0.0.1")
+        again.sendall(b"GET /status HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert b" 401 " in again.recv(4096).split(b"\r\n")[0] + b" "  # heard: not signed
+        for s in strangers + [late, again]:
+            s.close()
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
