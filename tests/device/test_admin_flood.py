@@ -212,5 +212,15 @@ def test_a_body_that_never_comes_holds_its_slot_only_until_its_deadline(monkeypa
         for s in strangers + [late, again]:
             s.close()
     finally:
+
+        async def stop():
+            app.shutdown()
+            for t in asyncio.all_tasks():
+                if t is not asyncio.current_task():
+                    t.cancel()
+            await asyncio.sleep(0.05)
+
+        asyncio.run_coroutine_threadsafe(stop(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
+        loop.close()
