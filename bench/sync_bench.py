@@ -48,26 +48,31 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start_device(tmp, baud):
+def _boot_device(tmp, more, ready):
+    """`zongji device run` of a fresh example site with `more` arguments, once its log says `ready`."""
     from click.testing import CliRunner
     from zongji_companion.cli import main as cli
 
     site = os.path.join(tmp, "small")
     res = CliRunner().invoke(cli, ["init", site])
     assert res.exit_code == 0, res.output
-    tty = os.path.join(tmp, "tty")
     argv = [sys.executable, "-m", "zongji_companion", "device", "run", site, "--sip", "127.0.0.1:%d" % free_port()]
-    argv += ["--flash", os.path.join(tmp, "flash"), "--serial", tty, "--baud", str(baud), "--token", TOKEN]
+    argv += ["--flash", os.path.join(tmp, "flash"), "--token", TOKEN] + more
     log = open(os.path.join(tmp, "device.log"), "w")
     proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     end = time.monotonic() + 60
     while time.monotonic() < end:
         with open(os.path.join(tmp, "device.log"), encoding="utf-8", errors="replace") as f:
-            if "listening on udp" in f.read():
-                return proc, tty
+            if ready in f.read():
+                return proc
         time.sleep(0.2)
     proc.kill()
     raise SystemExit("the virtual device did not start:\n" + open(os.path.join(tmp, "device.log")).read())
+
+
+def start_device(tmp, baud):
+    tty = os.path.join(tmp, "tty")
+    return _boot_device(tmp, ["--serial", tty, "--baud", str(baud)], "listening on udp"), tty
 
 
 def full_sync(tty, data):
@@ -138,29 +143,12 @@ def _rename(csv_path, k):
 
 
 def start_http_device(tmp):
-    from click.testing import CliRunner
-    from zongji_companion.cli import main as cli
-
-    site = os.path.join(tmp, "small")
-    res = CliRunner().invoke(cli, ["init", site])
-    assert res.exit_code == 0, res.output
     import socket
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    argv = [sys.executable, "-m", "zongji_companion", "device", "run", site, "--sip", "127.0.0.1:%d" % free_port()]
-    argv += ["--flash", os.path.join(tmp, "flash"), "--admin", "127.0.0.1:%d" % port, "--token", TOKEN]
-    log = open(os.path.join(tmp, "device.log"), "w")
-    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    end = time.monotonic() + 60
-    while time.monotonic() < end:
-        with open(os.path.join(tmp, "device.log"), encoding="utf-8", errors="replace") as f:
-            if "admin (sync) on http" in f.read():
-                return proc, "http://127.0.0.1:%d" % port
-        time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("the virtual device did not start:\n" + open(os.path.join(tmp, "device.log")).read())
+    return _boot_device(tmp, ["--admin", "127.0.0.1:%d" % port], "admin (sync) on http"), "http://127.0.0.1:%d" % port
 
 
 def http_runs(url, site, tmp, runs):

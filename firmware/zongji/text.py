@@ -4,6 +4,7 @@ This module owns digit strings, RFC 3261 tokens and bracketed IPv6 hosts. It is 
 imports nothing from zongji, so site, call, sip, switch and shell may all use it.
 
     is_digits("0123")    True; "" and "+1" are not digits
+    is_hex(h, 64)        64 lower-case hex digits (a SHA-256 as zongji writes it)
     is_token("INVITE")   an RFC 3261 token (section 25.1): letters, digits and -.!%*_+`'~
     bracket_host("::1")  "[::1]", as a URI or a Via writes an IPv6 host; others unchanged
     bare_host("[::1]")   "::1", lower case: how two hosts are compared
@@ -19,6 +20,11 @@ TOKEN_CHARS = "-.!%*_+`'~"  # RFC 3261 section 25.1: token characters beyond let
 def is_digits(text, _digits="0123456789"):
     """True for a non-empty string of ASCII digits 0-9 (no sign, no spaces)."""
     return bool(text) and not text.strip(_digits)
+
+
+def is_hex(text, n, _hex="0123456789abcdef"):
+    """True for exactly n lower-case hex digits: a SHA-256 or an HA1 as zongji writes them."""
+    return len(text) == n and not text.strip(_hex)
 
 
 def is_alnum(c):

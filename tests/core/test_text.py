@@ -2,7 +2,7 @@
 
 from zongji import text
 from zongji.site import countries, hours, targets
-from zongji.text import TOKEN_CHARS, bare_host, bracket_host, is_alnum, is_digits, is_token, is_token_char
+from zongji.text import TOKEN_CHARS, bare_host, bracket_host, is_alnum, is_digits, is_hex, is_token, is_token_char
 
 
 def test_is_digits():
@@ -65,5 +65,11 @@ def test_text_is_a_leaf():
     # text imports nothing from zongji: every layer may use it
     names = [n for n in dir(text) if not n.startswith("__")]
     assert sorted(names) == sorted(
-        ["TOKEN_CHARS", "bare_host", "bracket_host", "is_alnum", "is_digits", "is_token", "is_token_char"]
+        ["TOKEN_CHARS", "bare_host", "bracket_host", "is_alnum", "is_digits", "is_hex", "is_token", "is_token_char"]
     )
+
+
+def test_is_hex_takes_exactly_n_lower_case_hex_digits():
+    assert is_hex("0123456789abcdef", 16) and is_hex("", 0)
+    for bad, n in (("0123456789abcde", 16), ("0123456789ABCDEF", 16), ("0123456789abcdeg", 16), ("ab ", 3)):
+        assert not is_hex(bad, n), bad

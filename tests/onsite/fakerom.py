@@ -272,10 +272,14 @@ class FakeRom:
                 self._stop.wait(0.05)  # EIO while no one holds the port: impossible, we hold it
                 continue
             with self._lock:
-                if self.mode == "bootloader":
-                    self._slip_in(data)
-                elif self.mode == "app":
-                    self._repl_in(data)
+                self._received(data)
+
+    def _received(self, data):
+        """Bytes from the host, as the chip's UART hands them on (the lock is held)."""
+        if self.mode == "bootloader":
+            self._slip_in(data)
+        elif self.mode == "app":
+            self._repl_in(data)
 
     def _send(self, data):
         """Write to the host; dropped after 5 s if no one reads (a UART has no flow control)."""
@@ -446,15 +450,20 @@ class FakeRom:
         self._write = [offset, blocks, block_size, 0, inflater, size]
         return 0, b""
 
-    def _block(self, data, chk, deflate):
-        if self._write is None or (self._write[4] is not None) != deflate:
-            self._fail(ROM_BAD_RESULT, STUB_NOT_FLASHING)
+    def _data_block(self, data, chk):
+        """(sequence number, block) of a FLASH_DATA / MEM_DATA command, its length and checksum checked."""
         length, seq = struct.unpack_from("<II", data)
         block = data[16:]
         if len(block) != length:
             self._fail(ROM_BAD_MESSAGE, STUB_BAD_LENGTH)
         if _checksum(block) != chk & 0xFF:
             self._fail(ROM_CHECKSUM, STUB_CHECKSUM)
+        return seq, block
+
+    def _block(self, data, chk, deflate):
+        if self._write is None or (self._write[4] is not None) != deflate:
+            self._fail(ROM_BAD_RESULT, STUB_NOT_FLASHING)
+        seq, block = self._data_block(data, chk)
         offset, blocks, block_size, want, inflater, _left = self._write
         if seq != want or seq >= blocks:
             self._fail(ROM_BAD_RESULT, STUB_TOO_MUCH)
@@ -584,12 +593,7 @@ class FakeRom:
     def _do_mem_data(self, data, chk):
         if self._mem is None:
             self._fail(ROM_BAD_RESULT, STUB_NOT_FLASHING)
-        length, seq = struct.unpack_from("<II", data)
-        block = data[16:]
-        if len(block) != length:
-            self._fail(ROM_BAD_MESSAGE, STUB_BAD_LENGTH)
-        if _checksum(block) != chk & 0xFF:
-            self._fail(ROM_CHECKSUM, STUB_CHECKSUM)
+        seq, block = self._data_block(data, chk)
         if seq != self._mem[3]:
             self._fail(ROM_BAD_RESULT, STUB_TOO_MUCH)
         self._mem[4] += block

@@ -118,33 +118,15 @@ class VirtualBoard(FakeRom):
                 self.mode = "silent"
                 self.said.append("MicroPython ended with %s" % code)
 
-    def _serve(self):
-        # the ROM side reads the port; while the app runs, what arrives goes to MicroPython
-        while not self._stop.is_set():
+    def _received(self, data):
+        # while the app runs, what arrives goes to MicroPython; else to the ROM, as FakeRom does
+        if self._proc is None or self._dev_master is None:
+            super()._received(data)
+        elif self._ready:  # still booting: a UART nobody reads yet loses what comes
             try:
-                ready, _, _ = select.select([self.master], [], [], 0.05)
-                if not ready:
-                    continue
-                data = os.read(self.master, 65536)
-            except BlockingIOError:
-                continue
+                os.write(self._dev_master, data)
             except OSError:
-                if self._stop.is_set():
-                    return
-                self._stop.wait(0.05)
-                continue
-            with self._lock:
-                if self._proc is not None and self._dev_master is not None:
-                    if not self._ready:
-                        continue  # still booting: a UART nobody reads yet loses what comes
-                    try:
-                        os.write(self._dev_master, data)
-                    except OSError:
-                        pass
-                elif self.mode == "bootloader":
-                    self._slip_in(data)
-                elif self.mode == "app":  # made in app mode (VirtualBoard(mode="app")): FakeRom's REPL
-                    self._repl_in(data)
+                pass
 
     # ---- what the flash holds ---------------------------------------------------------------
 

@@ -121,6 +121,21 @@ def main():
 # ---------------------------------------------------------------- shared helpers
 
 
+def write_whole(path, data):
+    """Write a file whole (a temp file beside it, then a rename: an interrupted write leaves the
+    old file or none, never half a file), its folder made if missing; ZongjiError if it can't."""
+    tmp = path + ".tmp"
+    try:
+        folder = os.path.dirname(path)
+        if folder:
+            os.makedirs(folder, exist_ok=True)
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except OSError as e:
+        raise ZongjiError("can't write %s: %s" % (path, e.strerror or e)) from None
+
+
 def plural(n, word):
     return "%d %s%s" % (n, word, "" if n == 1 else "s")
 

@@ -6,7 +6,7 @@ import os
 import click
 
 from zongji_companion import flashbudget
-from zongji_companion.cli import ZongjiError, load_site, main, plural, site_folder
+from zongji_companion.cli import ZongjiError, load_site, main, plural, site_folder, write_whole
 from zongji_companion.cli.check import DEFAULT_BOARD, site_fit
 
 
@@ -39,13 +39,7 @@ def bundle_cmd(site, output, as_json, board):
         raise ZongjiError(flashbudget.over_message(fit) + "; nothing written")
     if output is None:
         output = os.path.join(site if os.path.isdir(site) else os.path.dirname(site) or ".", "site.zjb")
-    tmp = output + ".tmp"
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, output)
-    except OSError as e:
-        raise ZongjiError("can't write %s: %s" % (output, e.strerror)) from None
+    write_whole(output, data)
     info = {
         "file": output,
         "bytes": len(data),

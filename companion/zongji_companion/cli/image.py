@@ -6,7 +6,7 @@ import os
 
 import click
 
-from zongji_companion.cli import ZongjiError, load_site, main, plural, site_folder
+from zongji_companion.cli import ZongjiError, load_site, main, plural, site_folder, write_whole
 
 
 def progress(as_json, text):
@@ -162,13 +162,7 @@ def image_cmd(board, firmware, site, prompts, output, as_json):
         raise ZongjiError("the filesystem partition: %s; nothing written" % e) from None
     except ValueError as e:
         raise ZongjiError("the built image does not verify (%s); nothing written: this is a bug" % e) from None
-    tmp = output + ".tmp"
-    try:
-        with open(tmp, "wb") as f:
-            f.write(merged)
-        os.replace(tmp, output)
-    except OSError as e:
-        raise ZongjiError("can't write %s: %s" % (output, e.strerror or e)) from None
+    write_whole(output, merged)
     command = "esptool --chip %s write-flash %#x %s" % (spec["chip"], info.base, output)
     result = {
         "output": output,

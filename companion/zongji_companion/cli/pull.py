@@ -8,7 +8,7 @@ import time
 
 import click
 
-from zongji_companion.cli import ZongjiError, main, plural
+from zongji_companion.cli import ZongjiError, main, plural, write_whole
 from zongji_companion.cli.sync import connect, device_options, failed
 
 BACKUP = "backup"  # DIR/backup: what came from the device, byte for byte
@@ -27,15 +27,6 @@ def _is_stem(stem):
     """A prompt file's stem as the core names them (call/prompts.py file_name)."""
     ok = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-~"
     return isinstance(stem, str) and 0 < len(stem) <= 120 and stem[0] != "." and all(c in ok for c in stem)
-
-
-def _write(path, data):
-    """Write a file whole (temp file, then rename): an interrupted pull leaves no half file."""
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = path + ".part"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
 
 
 def _wav(ulaw):
@@ -138,7 +129,7 @@ def pull_cmd(url, token, token_file, out, force, as_json):
     written = []
 
     def put(rel, blob):
-        _write(os.path.join(out, rel), blob)
+        write_whole(os.path.join(out, rel), blob)
         written.append(rel)
 
     put(os.path.join(BACKUP, "site.zjb"), data)

@@ -46,6 +46,7 @@ import json
 from zongji.admin.sign import AUTH, NONCE, TIME, is_nonce, request_signature, response_signature, same
 from zongji.switch.guard import make_room
 from zongji.switch.seconds import Seconds
+from zongji.text import is_hex
 
 JSON = "application/json"
 OCTETS = "application/octet-stream"
@@ -176,15 +177,6 @@ def _prompt_id(text):
         if not (c.isalpha() or c.isdigit() or c in "._-"):
             return None
     return text
-
-
-def _is_hex(text, n):
-    if len(text) != n:
-        return False
-    for c in text:
-        if c not in "0123456789abcdef":
-            return False
-    return True
 
 
 def inflate(body, limit):
@@ -370,7 +362,7 @@ class Admin:
                 return Response(200, data, OCTETS)
             if method == "PUT":
                 want = query.get("sha256", "")
-                if not _is_hex(want, 64):
+                if not is_hex(want, 64):
                     raise AdminError("malformed", "PUT /prompts/ID needs sha256= (64 hex digits)")
                 from zongji.admin.sign import body_hash
 
@@ -393,7 +385,7 @@ class Admin:
 
     def _put_bundle(self, query, body, now_ms):
         base = query.get("base", "")
-        if base != "none" and not _is_hex(base, 64):
+        if base != "none" and not is_hex(base, 64):
             raise AdminError("malformed", "PUT /bundle needs base= (the version synced from, or 'none')")
         running = self.backend.version()
         if (running or "none") != base:

@@ -7,7 +7,7 @@ type, because the rows usually come from a spreadsheet.
 """
 
 from zongji.site import countries
-from zongji.text import is_digits
+from zongji.text import is_digits, is_hex
 
 MIN_SECRET = 8
 NUMBER_KINDS = ("local", "mobile", "national", "premium", "international")
@@ -20,28 +20,19 @@ HA1_PREFIX = "ha1:"
 PIN_PREFIX = "hash:"
 
 
-def _hexes(text, n):
-    if len(text) != n:
-        return False
-    for c in text:
-        if c not in "0123456789abcdef":
-            return False
-    return True
-
-
 def stored_secret(secret):
     """ "ha1:MD5[:SHA256]" -> (md5 hex, sha256 hex or ""), or None when it is not that form."""
     parts = secret[len(HA1_PREFIX) :].split(":")
     md5 = parts[0]
     sha = parts[1] if len(parts) > 1 else ""
-    if len(parts) > 2 or not (_hexes(md5, 32) or (md5 == "" and sha)) or not (sha == "" or _hexes(sha, 64)):
+    if len(parts) > 2 or not (is_hex(md5, 32) or (md5 == "" and sha)) or not (sha == "" or is_hex(sha, 64)):
         return None
     return md5, sha
 
 
 def stored_pin(pin):
     h = pin[len(PIN_PREFIX) :]
-    return h if _hexes(h, 16) else None
+    return h if is_hex(h, 16) else None
 
 
 def _err(problems, path, msg):
