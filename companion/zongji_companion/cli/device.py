@@ -230,7 +230,7 @@ def device_blank(board, serial, flash, baud, heap):
 def _app_stopped(uart):
     """Did the app's last console line say it stopped (main.py's "stopped", state saved)?"""
     time.sleep(0.2)  # the pty's last bytes reach the copy
-    lines = bytes(getattr(uart, "console_tail", b"")).replace(b"\r", b"").split(b"\n")
+    lines = bytes(uart.console_tail).replace(b"\r", b"").split(b"\n")
     return b"stopped" in [ln.strip() for ln in lines[-4:]]
 
 
