@@ -341,6 +341,55 @@ class Flasher:
             self._fits(image, offset, self.info.get("flash_size"), "the flash on %s (detected)" % self._path)
         return offset
 
+    def check_flash(self, layout, factory=False):
+        """The flash detected on the board against the image's layout (layout: fwimage.inspect()'s
+        Image), before anything is erased. MicroPython makes its filesystem from the end of the
+        last partition to the end of the chip it finds, so:
+
+        * the partitions must end before the chip does, or there is no filesystem at all;
+        * a factory image's filesystem was built for the board file's flash_size: on a chip of
+          another size MicroPython would not find it where it looks, and would format it empty
+          at first boot (the site lost).
+
+        FlashError "wrong-flash" for those; a note (str) when the chip's size is not the board
+        file's but nothing is lost (a release image: the filesystem just takes what is there);
+        None when they agree or the size could not be read. Needs connect()."""
+        self._need()
+        chip = self.info.get("flash_size")
+        said = (self.board or {}).get("flash_size")
+        if not chip or not said:
+            return None
+        want = size_bytes(said)
+        name = self.board.get("name")
+        end = max(p.offset + p.size for p in layout.partitions)
+        if end >= chip:
+            raise FlashError(
+                "the board on %s has %s of flash, and this image's partitions fill it to %#x: MicroPython "
+                "would have no room for its filesystem; use the MicroPython image for a %s flash (or a board "
+                "with more flash)" % (self._path, _human(chip), end, _human(chip)),
+                "wrong-flash",
+            )  # fmt: skip
+        if chip == want:
+            return None
+        fix = 'name the board file of this board (zongji boards), or set "flash_size": "%s" in boards/%s.json' % (
+            _human(chip).replace(" ", ""),
+            name,
+        )
+        if factory:
+            raise FlashError(
+                "the board on %s has %s of flash, but --board %s says %s and the factory image's filesystem "
+                "was built for that: MicroPython would not find it on this chip and would format it empty (the "
+                "site lost); make the factory image again with a board file for %s: %s"
+                % (self._path, _human(chip), name, said, _human(chip), fix),
+                "wrong-flash",
+            )  # fmt: skip
+        return "the chip has %s of flash, --board %s says %s: MicroPython's filesystem takes what the chip has; %s" % (
+            _human(chip),
+            name,
+            said,
+            fix,
+        )
+
     def check_image(self, image, offset=None):
         """FlashError "wrong-image" if an esptool image at the bootloader's offset is for another
         chip (esptool would refuse it only after the erase). Needs connect()."""

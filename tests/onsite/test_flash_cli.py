@@ -58,9 +58,10 @@ def site(tmp_path):
 def board(tmp_path):
     made = []
 
-    def make(chip="esp32", name="esp32-wrover", mode="bootloader"):
+    def make(chip="esp32", name="esp32-wrover", mode="bootloader", flash_size=4 << 20):
         spec = boards.load(name)
-        b = VirtualBoard(tmp_path / ("board%d" % len(made)), chip=chip, board=spec, mode=mode).start()
+        b = VirtualBoard(tmp_path / ("board%d" % len(made)), chip=chip, board=spec, mode=mode,
+                         flash_size=flash_size).start()  # fmt: skip
         made.append(b)
         return b
 
@@ -171,13 +172,18 @@ def test_wifi_that_does_not_join_says_why_and_the_right_one_answers_over_the_net
     assert code == 0 and "Shanghai" in out, err
 
 
-def test_a_factory_image_boots_with_its_site_and_gets_this_boards_own_token(board, image, site, tmp_path):
-    # `zongji image` compiles for the board file's arch; this virtual board runs the unix port's
+def _x64_board(tmp_path):
+    # `zongji image` compiles for the board file's arch; a virtual board runs the unix port's
     # (x64), as `zongji flash` learns from it: a board file saying so stands in for the WROVER's
     spec = json.loads(open(boards.path_of("esp32-wrover")).read())
     spec.update(name="esp32-wrover-x64", mpy_arch="x64")
     x64 = tmp_path / "esp32-wrover-x64.json"
     x64.write_text(json.dumps(spec))
+    return x64
+
+
+def test_a_factory_image_boots_with_its_site_and_gets_this_boards_own_token(board, image, site, tmp_path):
+    x64 = _x64_board(tmp_path)
     factory = tmp_path / "factory.bin"
     code, out, err = _zongji("image", "--board", x64, "--firmware", image, "--site", site, "-o", factory)
     assert code == 0, err
@@ -197,6 +203,32 @@ def test_a_factory_image_boots_with_its_site_and_gets_this_boards_own_token(boar
     assert code == 0, err
     code, out, err, _ = _flash(b, "--firmware", real, "--board", x64)
     assert code == 1 and "compiled for xtensawin" in err and "nothing was erased" in err, err
+
+
+def test_a_flash_chip_of_another_size_than_the_board_file_is_caught_before_the_erase(board, image, site, tmp_path):
+    # a 2 MB module sold as the 4 MB board: MicroPython's app partition alone fills it to 2 MB
+    small = board(flash_size=2 << 20)
+    before = small.flash(0, 0x10000)
+    code, out, err, _ = _flash(small, "--firmware", image)
+    assert code == 1 and "has 2 MB of flash" in err and "no room for its filesystem" in err, err
+    assert "nothing was erased" in err and "FLASH_BEGIN" not in small.served and small.flash(0, 0x10000) == before
+
+    # a factory image's filesystem is laid out for the board file's 4 MB: on an 8 MB chip
+    # MicroPython would look for it elsewhere and format it empty, so it is refused
+    x64 = _x64_board(tmp_path)
+    factory = tmp_path / "factory.bin"
+    code, out, err = _zongji("image", "--board", x64, "--firmware", image, "--site", site, "-o", factory)
+    assert code == 0, err
+    big = board(flash_size=8 << 20)
+    code, out, err, _ = _flash(big, "--firmware", factory, "--board", x64)
+    assert code == 1 and "has 8 MB of flash" in err and "format it empty" in err and '"8MB"' in err, err
+    assert "FLASH_BEGIN" not in big.served and "nothing was erased" in err
+
+    # the release image on it is fine (the filesystem takes the whole chip): said, and flashed
+    code, out, err, _ = _flash(big, "--firmware", image, "--json")
+    assert code == 0, err
+    assert "the chip has 8 MB of flash, --board esp32-wrover says 4MB" in err
+    assert big.flash(0x1000, len(image.read_bytes())) == image.read_bytes()
 
 
 def test_device_blank_is_a_board_with_micropython_only_that_flash_no_image_fills(site, tmp_path):

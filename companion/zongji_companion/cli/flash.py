@@ -137,7 +137,7 @@ def flash_cmd(board_name, firmware, no_image, port, site, ssid, wifi_password, t
     if firmware:
         with open(firmware, "rb") as f:
             image = f.read()
-        factory = _check_image(image, board, firmware)
+        layout, factory = _check_image(image, board, firmware)
         if factory is not None:
             _same_arch(factory, board["mpy_arch"], firmware)  # before anything is erased
         if factory is not None and site:
@@ -160,19 +160,25 @@ def flash_cmd(board_name, firmware, no_image, port, site, ssid, wifi_password, t
         steps.step("chip and image")
         stub = flasher._path_has_modem_lines(path)  # no reset lines (a pty): the ROM starts the app
         echo = (lambda text: click.echo(text, err=True)) if verbose else None
+        erasing = False
         try:
             with flasher.Flasher(path, board, progress=_esptool_progress(steps), echo=echo, stub=stub) as f:
                 info = f.connect()
                 f.check_fits(image)  # in the flash found there
                 f.check_image(image)  # an image for this chip
+                size_note = f.check_flash(layout, factory is not None)  # room for the filesystem, as built
                 steps.say("%s, MAC %s, %s flash" % (info["description"], info["mac"],
                                                      flasher._human(info["flash_size"] or 0)))  # fmt: skip
+                if size_note:
+                    steps.say(size_note)
                 steps.step("erase and write %s (%s)" % (os.path.basename(firmware), flasher._human(len(image))))
+                erasing = True
                 f.erase()
                 report["md5"] = f.write(image)
                 reset = f.reset()
         except flasher.FlashError as e:
-            raise ZongjiError(str(e) + ("\n" + e.detail if verbose and e.detail else "")) from None
+            untouched = "" if erasing else "; nothing was erased"
+            raise ZongjiError(str(e) + untouched + ("\n" + e.detail if verbose and e.detail else "")) from None
         report.update(chip=info["chip"], mac=info["mac"])
         if not reset:
             click.echo("      press and release EN (RST) on the board now, to start MicroPython", err=True)
@@ -242,8 +248,8 @@ def flash_cmd(board_name, firmware, no_image, port, site, ssid, wifi_password, t
 
 def _check_image(image, board, name):
     """Refuse what is not MicroPython for this board. A factory image (`zongji image`: the
-    release image, then a filesystem in the vfs partition to the end of the flash) gives its
-    files ({path: bytes}); a release image None."""
+    release image, then a filesystem in the vfs partition to the end of the flash) gives
+    (fwimage.Image, its files {path: bytes}); a release image (fwimage.Image, None)."""
     from zongji_companion import fwimage, lfsimage
 
     head = image
@@ -260,7 +266,7 @@ def _check_image(image, board, name):
     except fwimage.ImageError as e:
         raise ZongjiError("%s: %s; nothing was erased" % (name, e)) from None
     if len(head) == len(image):
-        return None
+        return info, None
     start = info.vfs.offset - info.base
     try:
         files = lfsimage.read(image[start : start + info.vfs.size])
@@ -271,7 +277,7 @@ def _check_image(image, board, name):
     if "main.py" not in files or "config.json" not in files:
         raise ZongjiError("%s: its filesystem holds no zongji app (no main.py/config.json): make it with `zongji "
                           "image`; nothing was erased" % name)  # fmt: skip
-    return files
+    return info, files
 
 
 def _same_arch(files, runs, name):
