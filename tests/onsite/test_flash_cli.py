@@ -253,3 +253,35 @@ def test_device_blank_is_a_board_with_micropython_only_that_flash_no_image_fills
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, 9)
             proc.wait()
+
+
+def test_flash_sh_makes_its_own_environment_once_and_flashes_through_zongji_flash(board, image, tmp_path):
+    """An installer with Python but nothing installed: ./flash.sh makes the venv, installs zongji
+    (from PyPI, as they would), and is `zongji flash` from then on, its exit codes included."""
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "flash.sh")
+    venv = tmp_path / "venv"
+    env = dict(os.environ, ZONGJI_VENV=str(venv), PYTHON=sys.executable)
+    env.pop("VIRTUAL_ENV", None)
+
+    def run(*args, **more):
+        proc = subprocess.run([script] + [str(a) for a in args], capture_output=True, text=True, timeout=TIMEOUT,
+                              cwd=str(tmp_path), env=dict(env, **more))  # fmt: skip
+        return proc.returncode, proc.stdout, proc.stderr
+
+    code, out, err = run("--help")
+    assert code == 0 and "Usage: zongji flash" in out and "Turn a board into" in out, err
+    assert "making a Python environment" in err and (venv / "bin" / "zongji").exists()
+    code, out, err = run("--board", "nope", "--no-image")  # installed once: straight to zongji
+    assert code == 1 and "installing" not in err and "no board 'nope'" in err and "esp32-wrover" in err, err
+    code, out, err = run("--bogus")
+    assert code == 2 and "No such option" in err
+    code, out, err = run("--help", PYTHON=str(tmp_path / "python9"), ZONGJI_VENV=str(tmp_path / "none"))
+    assert code == 1 and "install Python 3.11 or newer" in err and not (tmp_path / "none").exists()
+
+    b = board()
+    sip = _free()
+    code, out, err = run("--board", "esp32-wrover", "--port", b.port, "--firmware", image, "--sip-port", sip,
+                         "--sip-bind", "127.0.0.1", "--admin-port", "0", "--json")  # fmt: skip
+    assert code == 0 and "[5/5]" in err, err
+    assert json.loads(out)["chip"] == "esp32" and b.app_running()
+    assert b.flash(0x1000, len(image.read_bytes())) == image.read_bytes()
