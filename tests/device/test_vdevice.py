@@ -214,6 +214,27 @@ def test_a_frozen_board_gets_the_bytecode_added_and_says_so(site, tmp_path, devi
     assert phones("201", _server(dev)).register().status == 200
 
 
+def test_an_admin_the_heap_has_no_room_for_is_said_once_and_the_switch_goes_on(site, tmp_path, devices, phones):
+    # the no-PSRAM board at its heap, with sync over the network asked for: the admin either
+    # starts or is said to be off once; no MemoryError escapes a task (the timers' least of all:
+    # one on a datagram is caught, counted and said, as designed)
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        admin = s.getsockname()[1]
+    dev = devices(site, tmp_path / "flash", board="esp32-devkitc",
+                  more=("--admin", "127.0.0.1:%d" % admin, "--report", "1"))  # fmt: skip
+    assert phones("201", _server(dev)).register().status == 200
+    dev.wait_for("status: heap")
+    dev.wait_for("status: heap")  # a few seconds of the tasks running
+    assert dev.stop() == 0
+    text = "\n".join(dev.rest())
+    said = text.count("no room in the heap for the admin over http")
+    assert said == 1 or "admin (sync) on http" in text, text
+    assert "Task exception" not in text and "restarting it" not in text, text
+
+
 def test_a_bundle_too_big_for_the_heap_rolls_back_to_the_one_that_fits(site, tmp_path, devices):
     # 9,000 staff: a bundle the no-PSRAM board's heap cannot load; the example's site was
     # running before it, and runs after it

@@ -45,6 +45,10 @@ from zongji.shell.store import Store
 from zongji.shell.udp import Udp, readable
 from zongji.switch.switch import Switch
 
+# asyncio loads wait_for_ms (its funcs module) on first use: at boot, while the heap is whole,
+# not in the timers task later, where a MemoryError there would stop every SIP timer
+wait_for_ms = asyncio.wait_for_ms
+
 CONFIG = "config.json"
 SECRETS = "secrets.json"  # {"admin_token": ...}: written by `zongji flash` (vdevice: device run)
 STATE = "state"  # registrations.json and cdr.jsonl, under the flash root
@@ -350,12 +354,39 @@ class Device:
         for name in limits:
             setattr(self.admin, name, limits[name])
 
+    def _room_for(self, what, make):
+        """make() (an import and what it builds), once more after a collection if the heap
+        had no room; if it still has none, the modules the attempt imported are dropped (their
+        heap back), it is said once, and None."""
+        had = list(sys.modules)
+        for _ in range(2):  # the heap may only be fragmented
+            try:
+                return make()
+            except MemoryError:
+                for name in list(sys.modules):
+                    if name not in had:
+                        del sys.modules[name]
+                gc.collect()
+        del had
+        self.log("no room in the heap for the admin over %s (%d B free): it is off" % (what, gc.mem_free()))
+        return None
+
+    async def _park(self):
+        while not self._stopping:
+            await asyncio.sleep_ms(60000)
+
     async def serve_admin_http(self):
-        from zongji.shell.admin_http import make_app
+        def make():
+            from zongji.shell.admin_http import make_app
+
+            return make_app(self.admin, self.admin_ms, clock=self.now_ms)
 
         port = self.config["admin_port"]
         host = self.config["admin_bind"] or self.config["bind"]
-        app = make_app(self.admin, self.admin_ms, clock=self.now_ms)
+        app = self._room_for("http", make)
+        if app is None:  # not a MemoryError a second while the task restarts
+            await self._park()
+            return
         app.server = None
         task = asyncio.create_task(app.start_server(host=host, port=port))
         while app.server is None and not task.done():
@@ -366,16 +397,22 @@ class Device:
             await task
         except OSError as e:
             self.log("the admin port %s:%d can't be used: %s; sync over the network is off" % (host, port, e))
-            while not self._stopping:
-                await asyncio.sleep_ms(60000)
+            await self._park()
         finally:
             if not task.done():
                 app.shutdown()
                 task.cancel()
 
     async def serve_admin_serial(self):
-        from zongji.shell.admin_serial import serve
+        def make():
+            from zongji.shell.admin_serial import serve
 
+            return serve
+
+        serve = self._room_for("serial", make)
+        if serve is None:
+            await self._park()
+            return
         await serve(self)
 
     # ---- the loop ----------------------------------------------------------------------------
@@ -450,7 +487,7 @@ class Device:
                 self._wake.clear()
                 wait = 1000 if due is None else min(due - now, 60000)
                 try:
-                    await asyncio.wait_for_ms(self._wake.wait(), wait)
+                    await wait_for_ms(self._wake.wait(), wait)
                 except asyncio.TimeoutError:
                     pass
                 continue
