@@ -1,6 +1,7 @@
-"""Issue 11's figures: a blank (fake) board to `status` answering, and the app's sizes.
+"""Issue 11's figures: a blank (fake) board to `status` answering, the app's sizes, and the
+free heap after boot on each board.
 
-    .venv/bin/python bench/onsite_bench.py [--runs N]
+    .venv/bin/python bench/onsite_bench.py [--runs N] [--samples N] [--heap-only]
 
 Each run makes a fresh virtual board (tests/onsite/vboard.py: the fake ROM loader, then the
 real MicroPython unix port once the loader starts the app) and times `zongji flash --board
@@ -9,6 +10,15 @@ answered over the port). The pty is unthrottled: a real board's 115,200 baud lin
 transfer time (the upload dominates). The anchor, in the same run, is one `zongji status` over
 the same port, the shortest exchange the flashed board answers. Sizes: the compiled app for
 the board's arch (appfiles) and the data partition `zongji image` builds (lfsimage.used_bytes).
+
+Free heap after boot: for each board file, `zongji device run EXAMPLE --board NAME --admin ...`
+(the firmware on the real unix port at the board's -X heapsize: heap_bytes x HEAP_RATIO for
+64-bit objects, plus the bytecode a frozen board keeps in flash), then `zongji status --json`
+over its HTTP admin (the device collects before it answers), --samples times a second apart
+once it answers; the median. On the board that is free / HEAP_RATIO (the raise for bytecode is
+used by the bytecode). The budget check, from docs/architecture.md: what is free must hold the
+board's floor (below it new calls get 503), a binding per staff member of the site at <= 300 B
+and the board's max_calls at <= 2 KB each.
 """
 
 import argparse
@@ -32,6 +42,86 @@ def zongji(*args, cwd=None):
     return proc.stdout
 
 
+def _free_port(kind):
+    import socket
+
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def boot_heap(tmp, site, name, samples):
+    """The device's own status lines (`--report 1`: free heap after a collection) once it runs,
+    and what it said about its admin: {"free": [B], "total": B, "admin": "http up" | why not}."""
+    import signal
+    import socket
+    import threading
+
+    flash = os.path.join(tmp, "flash-" + name)
+    proc = subprocess.Popen([sys.executable, "-m", "zongji_companion", "device", "run", site, "--board", name,
+                             "--sip", "127.0.0.1:%d" % _free_port(socket.SOCK_DGRAM), "--flash", flash,
+                             "--admin", "127.0.0.1:%d" % _free_port(socket.SOCK_STREAM), "--token",
+                             "onsite-bench-token-%s" % name, "--report", "1"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+    reader.start()
+    frees, total, end = [], None, time.monotonic() + 120
+    try:
+        while len(frees) < samples + 1 and time.monotonic() < end and proc.poll() is None:
+            time.sleep(0.5)
+            frees, total = [], None
+            for line in list(lines):
+                if "status: heap " in line:
+                    words = line.split("status: heap ")[1].split()
+                    frees.append(int(words[0]))
+                    total = int(words[4])
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        reader.join(5)
+    if len(frees) < samples + 1:
+        raise SystemExit(
+            "%s: the virtual device gave %d status lines in 120 s:\n%s" % (name, len(frees), "".join(lines[-20:]))
+        )
+    said = "".join(lines)
+    if "admin (sync) on http" in said:
+        admin = "http up"
+    elif "MemoryError" in said or "no room in the heap" in said:
+        admin = "does not fit"
+    else:
+        admin = "not started"
+    return {"free": frees[1 : samples + 1], "total": total, "admin": admin}  # the first: still starting
+
+
+def heaps(tmp, site, samples):
+    from zongji_companion import boards, vdevice
+
+    staff = json.loads(zongji("check", site, "--json")).get("counts", {}).get("extensions")
+    rows = []
+    for name in boards.names():
+        spec = boards.load(name)
+        heap, _notes = vdevice.heap_for(spec)
+        got = boot_heap(tmp, site, name, samples)
+        free = statistics.median(got["free"])
+        on_board = free / vdevice.HEAP_RATIO
+        calls = spec["limits"]["max_calls"]
+        need = spec["heap_floor"] + (staff or 0) * 300 + calls * 2048
+        rows.append((name, spec, heap, got, free, on_board, need, calls))
+    print("free heap after boot, example site (%s extensions), median of %d status lines, HEAP_RATIO %.1f:"
+          % (staff, samples, vdevice.HEAP_RATIO))  # fmt: skip
+    for name, spec, heap, got, free, on_board, need, calls in rows:
+        print("  %-14s %s, -X heapsize %d: free %d of %d; on the board ~%d of heap_bytes %d (%.0f%%); budget "
+              "floor %d + %s x 300 + %d calls x 2048 = %d: %s; admin: %s"
+              % (name, "frozen core" if spec.get("frozen") else "stock image", heap, free, got["total"], on_board,
+                 spec["heap_bytes"], 100.0 * on_board / spec["heap_bytes"], spec["heap_floor"], staff, calls, need,
+                 "met" if on_board >= need else "NOT met", got["admin"]))  # fmt: skip
+
+
 def main():
     import socket
 
@@ -41,11 +131,16 @@ def main():
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--samples", type=int, default=5, help="statuses per board for the free heap")
+    ap.add_argument("--heap-only", action="store_true", help="only the free heap after boot on each board")
     args = ap.parse_args()
     spec = boards.load("esp32-wrover")
     with tempfile.TemporaryDirectory(prefix="onsite-bench-") as tmp:
         site = os.path.join(tmp, "site")
         zongji("init", site)
+        heaps(tmp, site, args.samples)
+        if args.heap_only:
+            return
         image = os.path.join(tmp, "micropython.bin")
         with open(image, "wb") as f:
             f.write(synthimage.release_image("esp32"))

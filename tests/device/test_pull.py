@@ -145,3 +145,94 @@ def test_the_rebuilt_toml_reads_back_as_the_site_it_was_made_from():
     site["branch"].pop("tz")
     assert back == site
     assert '"1" = "600"' in siterebuild.site_toml(site)  # the keys read as keys pressed
+
+
+class _HostileOps:
+    """A device that lies (a stolen or tampered board answering with the right token): what it
+    names becomes paths on the admin's PC, so pull must check every one before writing."""
+
+    def __init__(self, bundle, prompts=None):
+        self._bundle, self._prompts = bundle, prompts or {}
+
+    def version(self):
+        return hashlib.sha256(self._bundle).hexdigest()
+
+    def bundle(self):
+        return self._bundle
+
+    def prompts(self):
+        return {stem: hashlib.sha256(body).hexdigest() for stem, body in self._prompts.items()}
+
+    def prompt(self, stem):
+        return self._prompts.get(stem)
+
+    def cdr(self, since):
+        return []
+
+    def status(self, now_ms):
+        return {"version": self.version(), "site": "hostile"}
+
+
+def _serve_hostile(ops, token):
+    """The real admin HTTP app (zongji/shell/admin_http.py, microdot) over `ops`, on loopback."""
+    import asyncio
+    import socket
+    import threading
+    import time
+
+    from zongji.admin.protocol import Admin
+    from zongji.shell.admin_http import make_app
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = make_app(Admin(token, ops), lambda: int(time.time() * 1000))
+    loop = asyncio.new_event_loop()
+
+    def run():
+        loop.run_until_complete(app.start_server("127.0.0.1", port))
+        left = asyncio.all_tasks(loop)  # the app's connection reaper
+        for task in left:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
+        loop.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    for _ in range(100):
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.05)
+
+    def stop():
+        loop.call_soon_threadsafe(app.shutdown)
+        thread.join(10)
+
+    return "http://127.0.0.1:%d" % port, stop
+
+
+def test_pull_from_a_hostile_device_writes_nothing_outside_or_at_all(site, tmp_path):
+    from zongji.site import bundle as site_bundle
+    from zongji_companion import sitefiles
+
+    token = "a-hostile-boards-token-0123456789"
+    loaded, _ = sitefiles.check_site(str(site))
+    good = site_bundle.encode(loaded.site, loaded.extensions)
+    cases = []
+    for name in ("../../outside.csv", "/etc/cron.d/zongji", "C:\\Windows\\staff.csv"):
+        loaded.site["staff"] = dict(loaded.site.get("staff") or {}, file=name)
+        cases.append((site_bundle.encode(loaded.site, loaded.extensions), {}, "the staff file"))
+    for stem in ("../../../outside", ".hidden", "a/b"):
+        cases.append((good, {stem: b"\xff" * 160}, "a prompt named"))
+    for bundle, prompts, said in cases:
+        url, stop = _serve_hostile(_HostileOps(bundle, prompts), token)
+        out = tmp_path / "pulled"
+        try:
+            code, text = _cli("pull", "--device", url, "--token", token, "-o", out)
+        finally:
+            stop()
+        assert code == 1 and said in text and "nothing was written" in text, text
+        assert not out.exists() or not any(out.rglob("*")), sorted(out.rglob("*"))
+    assert not (tmp_path.parent / "outside.csv").exists() and not (tmp_path / "outside.csv").exists()
+    assert not list(tmp_path.parent.glob("outside*"))
