@@ -82,7 +82,11 @@ class HttpLink:
             self.received += len(data) + sum(len(k) + len(v) + 4 for k, v in got.items()) + 17
             return resp.status, got, data
         except (OSError, http.client.HTTPException) as e:
-            raise DeviceError("can't reach the device at %s: %s" % (self.url, e)) from None
+            raise DeviceError(
+                "can't reach the device at %s: %s; is it on, on this network, and is that its address and port? "
+                "(a board serves the admin on port 80 unless `zongji flash --admin-port` set another; host mode "
+                "where `zongji run --admin` listens)" % (self.url, e)
+            ) from None
         finally:
             conn.close()
 

@@ -52,8 +52,16 @@ def connect(url, token, token_file):
 
 
 def failed(e):
-    """A DeviceError as the ZongjiError the user reads."""
-    return ZongjiError(str(e))
+    """A DeviceError as the ZongjiError the user reads, with what to do where the device's own
+    words do not say it."""
+    text = str(e)
+    if getattr(e, "code", None) == "too-large":
+        text += (
+            "; that is more than this device takes: for a site, fewer staff or groups (`zongji check SITE "
+            "--board NAME` shows its size against the board), or a board with PSRAM (zongji boards); for a "
+            "prompt, a shorter recording"
+        )
+    return ZongjiError(text)
 
 
 def _cache_dir():

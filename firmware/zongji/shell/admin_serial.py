@@ -100,7 +100,7 @@ class SerialAdmin:
             elif kind == "message":
                 self._message(value[0], value[1], now)
             elif kind in ("failed", "dropped"):
-                self.device.log("admin over serial: %s" % value)
+                self.device.error("admin over serial: %s" % value)
         self.write(now)
 
     def _head(self, head, now):
@@ -171,7 +171,7 @@ async def serve(device):
         except MemoryError:
             gc.collect()
     if link is None:
-        device.log("no room in the heap for the admin over serial (%d B free): it is off" % gc.mem_free())
+        device.error("no room in the heap for the admin over serial (%d B free): it is off" % gc.mem_free())
         await _park(device)
         return
     link.ep.receive(bytes(first), device.clock.now_ms())

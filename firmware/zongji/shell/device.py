@@ -132,7 +132,7 @@ class Device:
         board = config.get("board") or {}
         pins = board.get("pins") or {}
         self.led = Led(machine, pins.get("led"))
-        self.net = Net(config, network, machine, self.log) if network is not None else None
+        self.net = Net(config, network, machine, self.log, self.error) if network is not None else None
         self.wdt = None
         self.udp = None
         self.media = None  # the RTP socket (shell/udp.py), for the attendant's calls
@@ -143,7 +143,7 @@ class Device:
         self.store = Store(STATE)
         self.files = None  # shell/sitefile.SiteStore: the bundle and prompts (boot sets it)
         self.admin = None  # zongji.admin.protocol.Admin, when the device has a token
-        self.errors = []  # the last log lines, for the admin status
+        self.errors = []  # the last problems (error()), for the admin status
         self._reboot_at = None
         self.rebooting = False
         self._new_sip = False
@@ -160,10 +160,16 @@ class Device:
         self._host = None
 
     def log(self, text):
+        """A line on the console: what happens (joined, synced, status reports)."""
+        self.out("zongji: " + text)
+
+    def error(self, text):
+        """A problem the admin should see: on the console, and the last 10 in `zongji status`
+        ("errors"), each with the uptime it happened at."""
         if len(self.errors) >= 10:
             self.errors.pop(0)
-        self.errors.append(text)
-        self.out("zongji: " + text)
+        self.errors.append("%ds: %s" % (self.clock.now_ms() // 1000, text))
+        self.log(text)
 
     # ---- the switch --------------------------------------------------------------------------
 
@@ -176,7 +182,7 @@ class Device:
         try:
             raw = socket.getaddrinfo(host, port)[0][-1]
         except (OSError, IndexError) as e:
-            self.log("can't find the trunk host %s (%s): calls through the trunk will fail" % (host, e))
+            self.error("can't find the trunk host %s (%s): calls through the trunk will fail" % (host, e))
             return None
         if isinstance(raw, tuple):
             return raw[0], raw[1]
@@ -257,13 +263,13 @@ class Device:
             if self.lowheap is not None:
                 self.lowheap.low = True  # until the next housekeeping finds room again
             if self.memory_errors < 4 or self.memory_errors % 100 == 0:
-                self.log("out of memory on %s (%d so far): dropped it, going on" % (what, self.memory_errors))
+                self.error("out of memory on %s (%d so far): dropped it, going on" % (what, self.memory_errors))
                 if self.memory_errors < 2:
                     self._where(e)
             return
         self.bugs += 1
         self.fault = "internal error"
-        self.log("internal error on %s: %s: %s (a bug in zongji)" % (what, type(e).__name__, e))
+        self.error("internal error on %s: %s: %s (a bug in zongji)" % (what, type(e).__name__, e))
         if self.bugs < 4:
             sys.print_exception(e)
 
@@ -274,7 +280,7 @@ class Device:
 
             buf = io.StringIO()
             sys.print_exception(e, buf)
-            self.log("  at " + " / ".join(ln.strip() for ln in buf.getvalue().splitlines()[1:]))
+            self.error("  at " + " / ".join(ln.strip() for ln in buf.getvalue().splitlines()[1:]))
         except MemoryError:
             pass
 
@@ -344,7 +350,7 @@ class Device:
         if token is None:
             token = first_token()
             if token is None:
-                self.log("no admin token (%s) and none could be made: sync is off" % SECRETS)
+                self.error("no admin token (%s) and none could be made: sync is off" % SECRETS)
                 return
         from zongji.admin.protocol import Admin
         from zongji.shell.adminops import AdminOps
@@ -368,7 +374,7 @@ class Device:
                         del sys.modules[name]
                 gc.collect()
         del had
-        self.log("no room in the heap for the admin over %s (%d B free): it is off" % (what, gc.mem_free()))
+        self.error("no room in the heap for the admin over %s (%d B free): it is off" % (what, gc.mem_free()))
         return None
 
     async def _park(self):
@@ -396,7 +402,7 @@ class Device:
         try:
             await task
         except OSError as e:
-            self.log("the admin port %s:%d can't be used: %s; sync over the network is off" % (host, port, e))
+            self.error("the admin port %s:%d can't be used: %s; sync over the network is off" % (host, port, e))
             await self._park()
         finally:
             if not task.done():
@@ -556,12 +562,12 @@ class Device:
         udp = self.udp
         if not up and udp.sock is not None:
             udp.close()
-            self.log("link down: the SIP socket is closed until it returns")
+            self.error("link down: the SIP socket is closed until it returns")
         elif up and udp.sock is None:
             try:
                 udp.open()
             except OSError as e:
-                self.log("link back, but udp %s:%d can't be used: %s (trying again)" % (udp.bind + (e,)))
+                self.error("link back, but udp %s:%d can't be used: %s (trying again)" % (udp.bind + (e,)))
                 return
             self.log("link back: serving SIP again")
         media = self.media
@@ -590,7 +596,7 @@ class Device:
         low = free < floor
         if low != self.lowheap.low:  # once per change, not every second while low
             state = "below" if low else "above"
-            self.log(
+            (self.error if low else self.log)(
                 "free heap %d B, %s the floor of %d B: new registrations and calls %s"
                 % (free, state, floor, "get 503" if low else "are served again")
             )
@@ -633,7 +639,7 @@ class Device:
                 await asyncio.sleep_ms(1000)
                 for i, task in enumerate(tasks):
                     if task.done():
-                        self.log("task %s ended; restarting it" % jobs[i].__name__)
+                        self.error("task %s ended; restarting it" % jobs[i].__name__)
                         tasks[i] = asyncio.create_task(jobs[i]())
         finally:
             for task in tasks:
@@ -652,7 +658,7 @@ class Device:
         try:
             self.store.prepare()
         except OSError as e:
-            self.log("can't make %s/ for state: %s" % (STATE, e))
+            self.error("can't make %s/ for state: %s" % (STATE, e))
         self._start_admin()
         if self.site is None:
             return
@@ -663,7 +669,7 @@ class Device:
         try:
             self.media = Udp(self.config["bind"], self._rtp_port())
         except OSError as e:
-            self.log("udp %s:%d for the attendant's audio can't be used: %s; menus ring the operator" % (
+            self.error("udp %s:%d for the attendant's audio can't be used: %s; menus ring the operator" % (
                 self.config["bind"], self._rtp_port(), e))  # fmt: skip
         # the network and NTP first, where they are quick: registrations restored with a set
         # clock age by the time the device was off. With a wildcard bind this (or a later
@@ -703,7 +709,7 @@ class Device:
             for data, addr in self.sw.datagrams_to_send():
                 self._send(data, addr)
         except Exception as e:  # best effort only
-            self.log("while stopping: %s" % e)
+            self.error("while stopping: %s" % e)
         self.udp.close()
         if self.media is not None:
             self.media.close()
@@ -737,7 +743,7 @@ def boot(out=print):
     network = _optional("network")
     device = Device(config, None, machine, network, _optional("ntptime"), out)
     device.led.show("booting")
-    device.files = sitefile.SiteStore(".", device.log, apply=device.apply)
+    device.files = sitefile.SiteStore(".", device.log, apply=device.apply, error=device.error)
     device.files.prompts_changed = device.prompts.forget
     site, status = device.files.load()
     gc.collect()
@@ -757,7 +763,7 @@ def boot(out=print):
             except MemoryError:  # out of the loop itself: collect and run it again
                 gc.collect()
                 device.memory_errors += 1
-                device.log("out of memory in the loop; going on")
+                device.error("out of memory in the loop; going on")
                 asyncio.new_event_loop()
     except KeyboardInterrupt:
         pass

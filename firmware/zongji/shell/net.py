@@ -36,11 +36,12 @@ def _addr(nic):
 
 
 class Net:
-    def __init__(self, config, network, machine=None, log=print):
+    def __init__(self, config, network, machine=None, log=print, error=None):
         self.config = config
         self.network = network
         self.machine = machine
         self.log = log
+        self.error = error or log  # the problems: the device keeps them for its status
         self.nic = None
         self.mode = None
         self.ip = None
@@ -91,7 +92,7 @@ class Net:
         try:
             self.nic.connect(wifi["ssid"], wifi.get("password") or "")
         except OSError as e:
-            self.log("wifi: %s" % e)
+            self.error("wifi: %s" % e)
         self._joining_since = now
 
     def _connected(self):
@@ -123,7 +124,7 @@ class Net:
             return False
         old, self.ip = self.ip, ip
         if ip is None:
-            self.log("%s: link down (was %s)" % (self.mode, old))
+            self.error("%s: link down (was %s)" % (self.mode, old))
         elif old is None:
             self.log("%s: up, address %s" % (self.mode, ip))
         else:
@@ -140,7 +141,7 @@ class Net:
             if code == getattr(self.network, name, None):
                 if text != self.problem:
                     self.problem = text
-                    self.log("wifi: %s: %s" % (self.config["wifi"]["ssid"], text))
+                    self.error("wifi: %s: %s" % (self.config["wifi"]["ssid"], text))
                 return
 
     def _retry_wifi(self, now):
@@ -150,7 +151,7 @@ class Net:
             return
         if now - self._joining_since < JOIN_MS:
             return
-        self.log("wifi: no connection after %d s; next try in %d s" % (JOIN_MS // 1000, self._backoff // 1000))
+        self.error("wifi: no connection after %d s; next try in %d s" % (JOIN_MS // 1000, self._backoff // 1000))
         try:
             self.nic.disconnect()
         except OSError:

@@ -69,10 +69,11 @@ def load_bytes(data):
 
 
 class SiteStore:
-    def __init__(self, root=".", log=print, apply=None):
+    def __init__(self, root=".", log=print, apply=None, error=None):
         self.root = root.rstrip("/") or "."
         self.store = Store(self.root)
         self.log = log
+        self.error = error or log  # the problems: the device keeps them for its status
         self.apply = apply  # apply(site): the shell puts a new site into service
         self.site = None
         self.status = "no site"
@@ -113,20 +114,20 @@ class SiteStore:
         except (bundle.BundleError, MemoryError, ValueError) as e:
             why = _why(e)
         gc.collect()
-        self.log("%s does not load (%s)" % (SITE, why))
+        self.error("%s does not load (%s)" % (SITE, why))
         if not exists(self.path(PREV)):
             return None, "site does not load (%s), no previous one" % why
         try:
             site = self._load(PREV)
         except (OSError, bundle.BundleError, MemoryError, ValueError) as e:
-            self.log("the previous bundle does not load either (%s)" % _why(e))
+            self.error("the previous bundle does not load either (%s)" % _why(e))
             return None, "site and previous site do not load"
         if exists(self.path(SITE)):
             if exists(self.path(BAD)):
                 os.remove(self.path(BAD))
             os.rename(self.path(SITE), self.path(BAD))
         os.rename(self.path(PREV), self.path(SITE))
-        self.log("rolled back to the previous site bundle (the bad one is %s)" % BAD)
+        self.error("rolled back to the previous site bundle (the bad one is %s)" % BAD)
         return site, "rolled back: %s did not load (%s)" % (SITE, why)
 
     # ---- the admin protocol's backend (files) ------------------------------------------------
