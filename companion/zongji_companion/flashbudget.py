@@ -12,8 +12,10 @@ free for littlefs itself (its metadata and the blocks a write needs before it fr
 
 What is counted: the bundle three times (site.zjb, site.prev.zjb kept for rollback, and the
 temporary file a sync writes before the rename), every prompt file plus room to replace the
-largest one, main.py and config.json, and the state the device writes: call records at
-RECORD_BYTES each, up to the board's `max_records`, and registrations.json.
+largest one, the app (main.py, the compiled core unless the board's image has it frozen,
+microdot, config.json, board.json, secrets.json: appfiles.app_sizes), and the state the device
+writes: call records at RECORD_BYTES each, up to the board's `max_records`, and
+registrations.json.
 """
 
 BLOCK = 4096
@@ -21,7 +23,6 @@ RESERVED = 2 * 1024 * 1024  # bootloader + partition table + NVS + the app parti
 SPARE = 0.10  # of the partition, left to littlefs
 RECORD_BYTES = 256  # one call record line in state/cdr.jsonl (~203 B measured, BENCHMARKS.md)
 REGISTRATIONS_BYTES = 16 * 1024  # state/registrations.json (4.5 KB measured with 64 phones)
-FIRMWARE_FILES = 2 * BLOCK  # main.py and config.json, a block each
 DEFAULT_RECORDS = 500
 
 
@@ -38,8 +39,25 @@ def blocks(n):
     return -(-n // BLOCK) * BLOCK if n else 0
 
 
-def estimate(board, bundle_bytes, prompt_files):
-    """How much of `board`'s filesystem the site takes (bytes, in whole blocks)."""
+def folders(paths):
+    """Every folder the paths need, the root ("") included: littlefs keeps a metadata pair (two
+    blocks) for each."""
+    out = {""}
+    for path in paths:
+        parts = path.split("/")[:-1]
+        out.update("/".join(parts[: i + 1]) for i in range(len(parts)))
+    return out
+
+
+def estimate(board, bundle_bytes, prompt_files, app_files=None):
+    """How much of `board`'s filesystem the site takes (bytes, in whole blocks). app_files:
+    [(path, bytes)] of the app's own files (default: appfiles.app_sizes(board))."""
+    if app_files is None:
+        from zongji_companion import appfiles
+
+        app_files = appfiles.app_sizes(board)
+    app = sum(blocks(n) for _, n in app_files)
+    app += 2 * BLOCK * len(folders([p for p, _ in app_files] + [p for p, _ in prompt_files]))
     partition = max(0, flash_bytes(board["flash_size"]) - RESERVED)
     usable = int(partition * (1 - SPARE))
     prompts = sum(blocks(n) for _, n in prompt_files)
@@ -47,7 +65,7 @@ def estimate(board, bundle_bytes, prompt_files):
     records = (board.get("limits") or {}).get("max_records") or DEFAULT_RECORDS
     state = blocks(records * RECORD_BYTES) + blocks(REGISTRATIONS_BYTES)
     bundle = 3 * blocks(bundle_bytes)
-    total = bundle + prompts + largest + FIRMWARE_FILES + state
+    total = bundle + prompts + largest + app + state
     return {
         "board": board["name"],
         "partition": partition,
@@ -55,7 +73,9 @@ def estimate(board, bundle_bytes, prompt_files):
         "bundle": bundle,
         "prompts": prompts,
         "prompt_files": len(prompt_files),
-        "state": state + FIRMWARE_FILES + largest,
+        "app": app,
+        "app_files": len(app_files),
+        "state": state + largest,
         "total": total,
         "over": max(0, total - usable),
     }
@@ -69,15 +89,20 @@ def size(n):
 
 def describe(fit):
     """One line: 'flash (esp32-wrover): 1.20 MB of 1.80 MB: bundle 156 KB, 31 prompt files 420 KB, ...'."""
-    return "flash (%s): %s of %s usable: bundle %s (×3: current, previous, sync), %d prompt file%s %s, state %s" % (
-        fit["board"],
-        size(fit["total"]),
-        size(fit["usable"]),
-        size(fit["bundle"]),
-        fit["prompt_files"],
-        "" if fit["prompt_files"] == 1 else "s",
-        size(fit["prompts"]),
-        size(fit["state"]),
+    return (
+        "flash (%s): %s of %s usable: app %s, bundle %s (×3: current, previous, sync), %d prompt file%s %s, "
+        "state %s"
+        % (
+            fit["board"],
+            size(fit["total"]),
+            size(fit["usable"]),
+            size(fit["app"]),
+            size(fit["bundle"]),
+            fit["prompt_files"],
+            "" if fit["prompt_files"] == 1 else "s",
+            size(fit["prompts"]),
+            size(fit["state"]),
+        )
     )
 
 

@@ -270,7 +270,13 @@ def test_flash_estimate_counts_blocks_and_the_board_partition():
     fit = flashbudget.estimate(board, 5000, [("prompts/a.ulaw", 1), ("prompts/b.ulaw", 4097)])
     assert fit["partition"] == 2 * 1024 * 1024 and fit["usable"] == int(fit["partition"] * 0.9)
     assert fit["bundle"] == 3 * 8192 and fit["prompts"] == 4096 + 8192
-    assert fit["state"] == 28672 + 16384 + 8192 + 8192  # records, registrations, main.py+config, largest
+    assert fit["state"] == 28672 + 16384 + 8192  # records, registrations, room to replace the largest
+    # the app: on a stock image the compiled core (77 modules, a block or more each) and microdot;
+    # frozen into the image, only main.py, microdot and the three small files
+    assert fit["app_files"] > 80 and fit["app"] >= 4096 * fit["app_files"] > 80 * 4096
+    frozen = flashbudget.estimate(dict(board, frozen=True), 5000, [])
+    assert frozen["app_files"] == 7 and frozen["app"] <= 72 * 1024 < fit["app"]  # with 3 folders of 2 blocks
+    assert fit["total"] - frozen["total"] == fit["app"] - frozen["app"] + 4096 + 8192 + 8192  # prompts, largest
     assert flashbudget.flash_bytes("8MB") == 8 * 1024 * 1024
     big = flashbudget.estimate(board, 5000, [("p", 100000)] * 20)
     assert big["over"] > 0 and "does not fit on the b's flash" in flashbudget.over_message(big)

@@ -18,14 +18,12 @@ def fit_partition(board, info, app, bundle, prompt_files):
     with the app's files counted: (fit dict, message or None when it fits)."""
     from zongji_companion import flashbudget
 
-    fit = flashbudget.estimate(board, len(bundle), prompt_files)
     site_paths = set(["site.zjb"] + [n for n, _ in prompt_files])
-    app_bytes = sum(flashbudget.blocks(len(b)) for p, b in app.files.items() if p not in site_paths)
-    app_bytes += 2 * flashbudget.BLOCK * len(_folders(app.files))  # littlefs: a metadata pair per folder
+    own = [(p, len(b)) for p, b in app.files.items() if p not in site_paths]  # the app as it is built
+    fit = flashbudget.estimate(board, len(bundle), prompt_files, app_files=own + [("secrets.json", 100)])
+    app_bytes = fit["app"]
     fit["partition"] = info.vfs.size
     fit["usable"] = int(info.vfs.size * (1 - flashbudget.SPARE))
-    fit["app"] = app_bytes
-    fit["total"] += app_bytes - flashbudget.FIRMWARE_FILES  # the app's files include main.py and config.json
     fit["over"] = max(0, fit["total"] - fit["usable"])
     if not fit["over"]:
         return fit, None
@@ -41,15 +39,6 @@ def fit_partition(board, info, app, bundle, prompt_files):
             flashbudget.describe(fit),
         )  # fmt: skip
     )
-
-
-def _folders(paths):
-    """Every folder the paths need, the root ("") included."""
-    out = {""}
-    for path in paths:
-        parts = path.split("/")[:-1]
-        out.update("/".join(parts[: i + 1]) for i in range(len(parts)))
-    return out
 
 
 def build_factory(board, firmware, app, progress_line=None):
