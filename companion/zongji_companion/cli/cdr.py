@@ -6,6 +6,7 @@ import os
 import click
 
 from zongji_companion.cli import ZongjiError, load_site, main, plural, state_for
+from zongji_companion.cli.sync import token_options
 
 # A device's records made before NTP set its clock count seconds since boot
 # (firmware/zongji/shell/clock.py): any start before 2001-09-09 is one of those.
@@ -33,8 +34,7 @@ CSV_COLUMNS = ("start", "answer", "end", "duration", "from", "to", "outcome", "s
     help="Ask a device for its records instead (http://HOST:PORT, a serial port, auto, socket://...; "
     "with --token / ZONGJI_TOKEN, as `zongji sync`).",
 )
-@click.option("--token", metavar="TEXT", help="The device's admin token (default: ZONGJI_TOKEN).")
-@click.option("--token-file", type=click.Path(dir_okay=False), metavar="FILE", help="Read the admin token from FILE.")
+@token_options
 @click.option("--since", type=int, metavar="UNIX_SECONDS", help="Only calls that started then or later.")
 @click.option("--last", type=click.IntRange(min=1), metavar="N", help="Only the newest N calls.")
 @click.option("--json", "as_json", is_flag=True, help="Print the records as one JSON object.")

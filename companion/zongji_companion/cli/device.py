@@ -9,7 +9,7 @@ import time
 import click
 
 from zongji_companion.cli import ZongjiError, load_site, main, site_folder
-from zongji_companion.cli.run import parse_sip
+from zongji_companion.cli.run import parse_sip, serve_admin_options
 
 DEFAULT_BOARD = "esp32-wrover"
 MAX_RESETS = 5  # resets within RESET_WINDOW_S before we give up booting it again
@@ -70,18 +70,8 @@ def device():
     help="Write changed registrations and call records to flash at most this often "
     "(default here 1, so tests see state soon; a board's default is 10).",
 )
-@click.option(
-    "--admin",
-    metavar="HOST:PORT",
-    help="Serve the admin protocol over HTTP there (what `zongji sync --device http://HOST:PORT` "
-    "talks to), e.g. 127.0.0.1:8080. Off by default.",
-)
-@click.option(
-    "--token",
-    envvar="ZONGJI_TOKEN",
-    metavar="TEXT",
-    help="The device's admin token (also ZONGJI_TOKEN). Default: the one in the flash folder's "
-    "secrets.json, or a new one written there.",
+@serve_admin_options(
+    "as the board does on Wi-Fi", "the one in the flash folder's secrets.json, or a new one written there"
 )
 @click.option(
     "--serial",

@@ -37,6 +37,27 @@ def parse_sip(text, param_hint="--sip"):
     return host, int(port)
 
 
+def serve_admin_options(what, token_default):
+    """--admin HOST:PORT and --token, for a command that serves the admin protocol (`zongji run`,
+    `zongji device run`): what it serves as, and where its token comes from without --token."""
+
+    def wrap(f):
+        f = click.option(
+            "--token",
+            envvar="ZONGJI_TOKEN",
+            metavar="TEXT",
+            help="The admin token (also ZONGJI_TOKEN; at least 16 characters). Default: %s." % token_default,
+        )(f)
+        return click.option(
+            "--admin",
+            metavar="HOST:PORT",
+            help="Serve the admin protocol over HTTP there, %s: `zongji sync / status / pull / cdr --device "
+            "http://HOST:PORT` then change it live. E.g. 127.0.0.1:8080; off by default." % what,
+        )(f)
+
+    return wrap
+
+
 @main.command("run")
 @click.argument("site", required=False, type=click.Path())
 @click.option(
@@ -75,19 +96,7 @@ def parse_sip(text, param_hint="--sip"):
     help="UDP port of the attendant's audio (RTP), on the --sip address (default: the SIP port + 2 "
     "when free, else any; 0 takes any free port).",
 )
-@click.option(
-    "--admin",
-    metavar="HOST:PORT",
-    help="Serve the admin protocol over HTTP there, as a device does on Wi-Fi: `zongji sync / "
-    "status / pull / cdr --device http://HOST:PORT` then change the running switch live.",
-)
-@click.option(
-    "--token",
-    envvar="ZONGJI_TOKEN",
-    metavar="TEXT",
-    help="The admin token (also ZONGJI_TOKEN; at least 16 characters). Default: the one in "
-    "STATE/admin-token, made the first time.",
-)
+@serve_admin_options("as a device does on Wi-Fi", "the one in STATE/admin-token, made the first time")
 def run_cmd(site, sip, state, advertise, json_events, limits, rtp_port, admin, token):
     """Run SITE's switchboard on this computer, until Ctrl-C.
 

@@ -17,7 +17,8 @@ from zongji_companion.cli import ZongjiError, load_site, main, plural, site_fold
 CACHE_ENV = "ZONGJI_CACHE"
 
 
-def device_options(f):
+def token_options(f):
+    """--token and --token-file, for a command that talks to a device."""
     f = click.option(
         "--token-file",
         type=click.Path(dir_okay=False),
@@ -29,6 +30,11 @@ def device_options(f):
         metavar="TEXT",
         help="The device's admin token (default: ZONGJI_TOKEN). It signs each request; it is never sent.",
     )(f)
+    return f
+
+
+def device_options(f):
+    f = token_options(f)
     f = click.option(
         "--device",
         "url",
