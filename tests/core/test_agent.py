@@ -488,12 +488,12 @@ def _answer(phone, rung, port=5000, tag="t201"):
     return resp
 
 
-def _reinvite_from_callee(phone, rung, ok, direction):
-    """The callee's re-INVITE in its dialog (hold: a=sendonly; resume: a=sendrecv)."""
+def _reinvite_from_callee(phone, rung, ok, direction, method="INVITE"):
+    """The callee's re-INVITE (or UPDATE) in its dialog (hold: a=sendonly; resume: a=sendrecv)."""
     phone.cseq += 1
     body = sdp(phone.addr[0], 5000, (0, 101)) + ("a=%s\r\n" % direction).encode()
     req = make_request(
-        "INVITE", rung.contacts()[0].uri, ok.get("to"), rung.get("from"), rung.call_id(), phone.cseq,
+        method, rung.contacts()[0].uri, ok.get("to"), rung.get("from"), rung.call_id(), phone.cseq,
         via="SIP/2.0/UDP %s:%d;branch=z9hG4bKre%d" % (phone.addr[0], phone.addr[1], phone.cseq),
         contact=phone.contact, body=body, content_type="application/sdp",
     )  # fmt: skip
@@ -574,6 +574,22 @@ def test_a_forged_invite_aims_at_most_a_second_of_ringback_at_the_address_its_sd
     net.advance(400)
     heard = _frames_to(net, victim, hub.UNHEARD_FRAMES)
     assert len(heard) >= 19 and set(heard) <= {RINGBACK[:160], RINGBACK[:80] + b"\xff" * 80}
+
+
+def test_an_update_offer_is_answered_and_holds_like_a_reinvite():
+    # RFC 3311: an UPDATE with an offer gets the answer in its 200 (it was a bare 200 before)
+    net, desk, prov = _sounds_net()
+    inv, rung, ok = _anchored_call(net, desk, prov)
+    net.send_rtp(rtp.build(0, 1, 160, 0xCAFE, b"\x33" * 160), PROVIDER_MEDIA)  # the caller talks
+    held = _reinvite_from_callee(desk, rung, _ok_of(desk, rung), "sendonly", method="UPDATE")
+    assert held.status == 200 and held.cseq()[1] == "UPDATE" and b"a=recvonly" in held.body, held
+    before = len(net.rtp.get(PROVIDER_MEDIA, []))
+    net.advance(200)
+    assert set(_frames_to(net, PROVIDER_MEDIA, before)) == {HOLD[:160]}  # the caller hears the music
+    resumed = _reinvite_from_callee(desk, rung, _ok_of(desk, rung), "sendrecv", method="UPDATE")
+    assert resumed.status == 200 and b"a=sendrecv" in resumed.body
+    net.send_rtp(rtp.build(0, 2, 320, 0xBEEF, b"\x44" * 160), (desk.addr[0], 5000))
+    assert _frames_to(net, PROVIDER_MEDIA)[-1] == b"\x44" * 160  # talking again
 
 
 def test_an_outside_caller_put_on_hold_hears_the_hold_music():

@@ -371,11 +371,21 @@ def test_a_staff_caller_giving_up_an_anchored_call_out_cancels_the_provider_and_
     assert not _idle(net), _idle(net)
 
 
-def test_an_update_on_a_ringing_anchored_call_sends_no_media_to_a_stranger():
+def test_an_update_on_a_ringing_anchored_call_aims_at_most_a_second_at_a_stranger():
+    # an UPDATE's offer gets its answer (RFC 3311: in the early dialog too), and the ringback
+    # follows the new address; one that is never heard from gets a second of it, not more
+    from zongji.media import hub
+
     net, desk, prov = _sounds_net()
     desk.auto["INVITE"] = 180
     inv = _outside_call(net, prov)
+    net.advance(200)
+    before = len(_frames_to(net, PROVIDER_MEDIA))
+    assert before >= 5  # the ringback goes to the caller
     _in_early_dialog(prov, inv, "UPDATE", "upd", sdp("10.9.9.9", 9999))
-    net.advance(300)
-    assert not net.rtp.get(("10.9.9.9", 9999))
-    assert len(_frames_to(net, PROVIDER_MEDIA)) >= 10  # the ringback still goes to the caller
+    ok = prov.last(200)
+    assert ok is not None and ok.cseq()[1] == "UPDATE" and b"m=audio" in ok.body, ok
+    assert ok.get("content-type") == "application/sdp"
+    net.advance(5000)
+    assert len(net.rtp.get(("10.9.9.9", 9999), [])) == hub.UNHEARD_FRAMES
+    assert len(_frames_to(net, PROVIDER_MEDIA)) == before  # nothing more to the old address

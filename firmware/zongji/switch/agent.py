@@ -323,8 +323,10 @@ class Agent:
                 self._reply(tx, req, 200 if key is not None or not req.body else 415)
                 if key is not None:
                     self.key(c, key, now)
-            elif method == "INVITE":  # hold, resume, a new address: answer from our session
-                if c.state == _EARLY:  # before our final answer to the INVITE (14.2)
+            elif method == "INVITE" or (method == "UPDATE" and req.body):
+                # hold, resume, a new address: answer from our session. An UPDATE's offer
+                # (RFC 3311) may come before our final answer too: that is what it is for.
+                if method == "INVITE" and c.state == _EARLY:  # before our final answer (14.2)
                     return self._reply(tx, req, 500, headers=(("Retry-After", 1),))
                 if c.moving is not None:  # a re-INVITE of ours is in flight (glare, 14.2)
                     return self._reply(tx, req, 491)
@@ -345,7 +347,7 @@ class Agent:
             c.out.answered = False  # their side is gone: no BYE back
             self._end(c, now, "the callee hung up")
             return
-        if c is not None and c.out is not None and method == "INVITE":
+        if c is not None and c.out is not None and (method == "INVITE" or (method == "UPDATE" and req.body)):
             if c.moving is not None:  # a re-INVITE of ours is in flight (glare, 14.2)
                 return self._reply(tx, req, 491)
             try:
