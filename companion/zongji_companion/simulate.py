@@ -11,12 +11,19 @@ walks the menus with the core's Attendant on a virtual clock, as the switch's ow
 does (the caller's --keys, or -i): what it plays, what each key does, and when it puts the
 caller through, whom that rings (the same decision.transfer() the switch asks).
 
+Anchoring: where the site's ringback or hold sounds are built (`built`: the sound prompt ids
+that exist, from SITE/prompts), decision.anchored says, as it does for the switch, whether a
+call that rings goes through the switch's own user agent (the caller hears the branch's
+ringback as early media, and its hold music when held); simulate says so, and says when
+[sounds] names a sound that is not built yet (then the call is proxied without them).
+
 Key scripts: each character is a key (0-9 * #); "," waits one second; "." waits until the
 attendant's next timeout fires. Between keys a caller takes KEY_GAP_MS.
 """
 
 from zongji.call import decision
 from zongji.call.attendant import Attendant
+from zongji.call.prompts import HOLD, RINGBACK
 
 KEY_GAP_MS = 600
 MAX_STEPS = 200  # a call that has not ended after this many events is reported as stuck
@@ -88,7 +95,7 @@ def _leg_text(site, leg):
     return "%s over the trunk" % leg[1]
 
 
-def _narrate_decision(site, result, d):
+def _narrate_decision(site, result, d, inbound=False, built=()):
     """What the switch does with the call: the steps and the outcome, from the decision alone."""
     result.decision = d
     if d.wait_ms:
@@ -104,7 +111,26 @@ def _narrate_decision(site, result, d):
     result.outcome = "ring"
     if d.note:
         result.add(0, "note", d.note)
+    _narrate_anchor(site, result, d, inbound, built)
     _narrate_ring(site, result, d, 0)
+
+
+def _narrate_anchor(site, result, d, inbound, built):
+    ringback, hold = RINGBACK in built, HOLD in built
+    if decision.anchored(inbound, d.target, ringback, hold):
+        if inbound:
+            text = "the switch answers with early media (183: the caller pays nothing yet) and plays %s while " \
+                   "it rings" % ("the branch's ringback file" if ringback else "a ringing tone")  # fmt: skip
+        else:
+            text = "the switch carries the call itself (its user agent places it over the trunk)"
+        if hold:
+            text += "; put on hold, the %s hears the branch's hold music" % ("caller" if inbound else "outside party")
+        result.add(0, "anchor", text, ringback=ringback, hold=hold)
+        return
+    named = [k for k in ("ringback", "hold") if (site.sounds or {}).get(k)]
+    if named and (inbound or d.target[0] == "external"):
+        result.add(0, "note", "[sounds] names %s, not built yet (zongji prompts build): the call is proxied, so the "
+                   "caller hears the phones' own ringing and no hold music" % " and ".join(named))  # fmt: skip
 
 
 def _narrate_ring(site, result, d, t_ms):
@@ -121,8 +147,9 @@ def _narrate_ring(site, result, d, t_ms):
         t_ms += (secs or 0) * 1000
 
 
-def internal(site, caller, digits, tm, keys=""):
-    """A staff call: extension `caller` dials `digits` (en bloc, as a SIP phone sends them)."""
+def internal(site, caller, digits, tm, keys="", built=()):
+    """A staff call: extension `caller` dials `digits` (en bloc, as a SIP phone sends them).
+    built: the sound prompt ids the site has built (for anchoring)."""
     result = Result()
     ext = site.extension(caller)
     if ext is None:
@@ -131,14 +158,14 @@ def internal(site, caller, digits, tm, keys=""):
         return result
     result.add(0, "call", "%s %s dials %s" % (caller, ext.name, digits))
     d = decision.decide(site, digits, ext)
-    _narrate_decision(site, result, d)
+    _narrate_decision(site, result, d, False, built)
     if d.action == decision.ATTEND:
         pin = (d.pin, ext.number) if d.pin else None
         _attend(site, result, Attendant(site, tm, d.entry, pin=pin), keys, ext.number)
     return result
 
 
-def inbound(site, number, tm, keys=""):
+def inbound(site, number, tm, keys="", built=()):
     """An outside call to `number` (a DID of [trunk] did; anything else reaches the main number)."""
     entry, how = decision.inbound_entry(site, number, tm)
     text = {"did": "DID %s" % number, "main": "the main number"}.get(how)
@@ -147,7 +174,7 @@ def inbound(site, number, tm, keys=""):
     result = Result()
     result.add(0, "call", "outside call to %s" % text)
     d = decision.decide_inbound(site, number, tm)
-    _narrate_decision(site, result, d)
+    _narrate_decision(site, result, d, True, built)
     if d.action == decision.ATTEND:
         _attend(site, result, Attendant(site, tm, entry), keys, None)
     return result
@@ -219,12 +246,12 @@ def walk_attendant(site, result, a, keys=""):
     return result
 
 
-def interactive(site, tm, ask, say, number=""):
+def interactive(site, tm, ask, say, number="", built=()):
     """An outside call typed live: the decision, then the attendant answers the keys typed."""
     d = decision.decide_inbound(site, number, tm)
     result = Result()
     result.add(0, "call", "outside call to %s" % (number or "the main number"))
-    _narrate_decision(site, result, d)
+    _narrate_decision(site, result, d, True, built)
     for step in result.steps:
         say("%7.1fs  %s" % (step.t_ms / 1000.0, step.text))
     if d.action != decision.ATTEND:

@@ -232,3 +232,34 @@ def test_interactive_quit_hangs_up(tmp_path):
     result = CliRunner().invoke(main, ["simulate", str(site), "-i", "--at", OPEN], input="q\n")
     assert result.exit_code == 0, result.output
     assert "caller hangs up" in result.output and result.output.strip().endswith("result: hangup")
+
+
+def test_simulate_says_when_the_switch_anchors_a_call_for_the_branchs_sounds(tmp_path):
+    # the same rule the switch applies (decision.anchored): an outside caller's call that rings
+    # goes through the switch's user agent once the ringback or hold sound is built
+    site = new_site(tmp_path)
+    edit(site / "site.toml", '# [sounds]\n# ringback = "sounds/ringback.wav"\n# hold = "sounds/hold.mp3"',
+         '[sounds]\nringback = "sounds/ringback.wav"\nhold = "sounds/hold.mp3"')  # fmt: skip
+    (site / "sounds").mkdir()
+    for name in ("ringback.wav", "hold.mp3"):  # the recordings (check only wants them there)
+        (site / "sounds" / name).write_bytes(b"RIFF")
+    out = sim_json(site, "--call", "02155550101", "--at", OPEN)  # a DID that rings group 601
+    notes = [s["text"] for s in out["steps"] if s["kind"] == "note"]
+    assert any("not built yet" in n and "proxied" in n for n in notes), notes
+    assert "anchor" not in [s["kind"] for s in out["steps"]]
+
+    (site / "prompts").mkdir()
+    (site / "prompts" / "sound.ringback.ulaw").write_bytes(b"\xff" * 1600)  # as `zongji prompts build` writes it
+    out = sim_json(site, "--call", "02155550101", "--at", OPEN)
+    anchor = [s for s in out["steps"] if s["kind"] == "anchor"]
+    assert len(anchor) == 1 and "early media" in anchor[0]["text"] and "ringback file" in anchor[0]["text"]
+    assert "hold music" not in anchor[0]["text"]  # hold.mp3 is not built
+    # staff calling a colleague are not anchored; calling out, only for hold music
+    out = sim_json(site, "--from", "201", "--dial", "202", "--at", OPEN)
+    assert "anchor" not in [s["kind"] for s in out["steps"]]
+    out = sim_json(site, "--from", "201", "--dial", "013800138000", "--at", OPEN)
+    assert "anchor" not in [s["kind"] for s in out["steps"]]
+    (site / "prompts" / "sound.hold.ulaw").write_bytes(b"\xff" * 1600)
+    out = sim_json(site, "--from", "201", "--dial", "013800138000", "--at", OPEN)
+    anchor = [s for s in out["steps"] if s["kind"] == "anchor"]
+    assert len(anchor) == 1 and "outside party hears the branch's hold music" in anchor[0]["text"]

@@ -1,10 +1,11 @@
 """`zongji simulate`: play a call through the device's own core on a virtual clock."""
 
 import json
+import os
 
 import click
 
-from zongji_companion.cli import load_site, main
+from zongji_companion.cli import load_site, main, site_folder
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
@@ -104,7 +105,7 @@ def simulate(site, call, caller, dial, keys, at, as_json, interactive, batch):
 
     if batch is not None:
         runtime, _ = load_site(site)
-        return _run_batch(sim, runtime, batch, _parse_at(at, runtime))
+        return _run_batch(sim, runtime, batch, _parse_at(at, runtime), _built(site))
 
     if (caller is None) != (dial is None):
         raise click.UsageError("--from and --dial go together: --from 201 --dial 305")
@@ -119,18 +120,29 @@ def simulate(site, call, caller, dial, keys, at, as_json, interactive, batch):
         raise click.BadParameter(str(e), param_hint="--keys") from None
     if not as_json:
         click.echo("at %04d-%02d-%02d %02d:%02d %s, branch %s" % (tm[:5] + (_DAYS[tm[5]], runtime.branch["name"])))
+    built = _built(site)
     if caller is not None:
-        result = sim.internal(runtime, caller, dial, tm, keys or "")
+        result = sim.internal(runtime, caller, dial, tm, keys or "", built)
     elif interactive or (keys is None and call is None and not as_json and click.get_text_stream("stdin").isatty()):
         if as_json or keys is not None:
             raise click.UsageError("--interactive reads keys from the terminal: leave out --keys and --json")
-        result = sim.interactive(runtime, tm, click.prompt, click.echo, call or "")
+        result = sim.interactive(runtime, tm, click.prompt, click.echo, call or "", built)
     else:
-        result = sim.inbound(runtime, call or "", tm, keys or "")
+        result = sim.inbound(runtime, call or "", tm, keys or "", built)
     _print_result(result, as_json, tm)
 
 
-def _run_batch(sim, runtime, lines, tm):
+def _built(site):
+    """The sound prompts built in SITE/prompts (`zongji prompts build`), as the device has them."""
+    from zongji.call.prompts import HOLD, RINGBACK, file_name
+
+    if not site:
+        return set()  # the example built in: no prompts folder
+    root = site_folder(site)
+    return {pid for pid in (RINGBACK, HOLD) if os.path.exists(os.path.join(root, file_name(pid)))}
+
+
+def _run_batch(sim, runtime, lines, tm, built=()):
     failed = 0
     for n, line in enumerate(lines, 1):
         text = line.strip()
@@ -142,9 +154,9 @@ def _run_batch(sim, runtime, lines, tm):
                 raise ValueError("write 'from=EXT dial=DIGITS' or 'call=NUMBER', with keys=KEYS if you like")
             keys = sim.parse_keys(fields.get("keys", ""))
             if "from" in fields:
-                result = sim.internal(runtime, fields["from"], fields["dial"], tm, keys)
+                result = sim.internal(runtime, fields["from"], fields["dial"], tm, keys, built)
             else:
-                result = sim.inbound(runtime, fields.get("call", ""), tm, keys)
+                result = sim.inbound(runtime, fields.get("call", ""), tm, keys, built)
             out = result.as_dict()
         except ValueError as e:
             failed += 1

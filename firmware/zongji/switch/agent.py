@@ -132,10 +132,10 @@ class Agent:
 
     # ---- the switch's side ---------------------------------------------------------------------
 
-    def anchors(self):
-        """Whether outside callers' calls come through here: the site's ringback or hold music
-        is built (a sound that only exists in site.toml would play as silence)."""
-        return self.media.has_prompt(RINGBACK) or self.media.has_prompt(HOLD)
+    def has_ringback(self):
+        """Whether the site's ringback file is built (a sound that only exists in site.toml
+        would play as silence: decision.anchored counts only built ones)."""
+        return self.media.has_prompt(RINGBACK)
 
     def holds(self):
         """Whether the site's hold music is built (staff calls out are anchored for it)."""

@@ -223,10 +223,7 @@ class Proxy:
         agent = self.sw.agent
         if agent is None or call.caller_addr == AGENT:
             return False  # the agent's own calls (its transfers and bridges) are never anchored
-        if call.inbound:
-            if not agent.anchors():
-                return False
-        elif call.target[0] != "external" or not agent.holds():
+        if not decision.anchored(call.inbound, call.target, agent.has_ringback(), agent.holds()):
             return False
         ctype = (call.invite.get("content-type") or "").split(";", 1)[0].strip().lower()
         if not call.invite.body or ctype != "application/sdp":
