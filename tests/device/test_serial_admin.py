@@ -306,3 +306,43 @@ def test_the_cli_commands_work_over_the_serial_link(serial_device, site, tmp_pat
     assert code == 0, out
     code, out = cli("status", "--json")
     assert json.loads(out)["version"] == before
+
+
+def test_a_board_behind_a_tcp_serial_bridge_answers_at_socket_urls(serial_device, site, tmp_path):
+    # `--device socket://HOST:PORT`: the board's USB serial shared over the network, as ser2net
+    # or socat do it; here Debian's socat bridges a loopback port to the virtual device's pty
+    import socket
+    import subprocess
+    import time
+
+    from click.testing import CliRunner
+    from zongji_companion.cli import main
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    # one connection at a time holds the pty (-t 0: a closed one lets go at once); no probe
+    # connection before the CLI's, whose forked child would read the board's answers
+    bridge = subprocess.Popen(["socat", "-d", "-d", "-t", "0", "TCP-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork" % port,
+                               "FILE:%s,rawer" % serial_device.serial], stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        end = time.monotonic() + 10
+        while "listening on" not in bridge.stderr.readline():
+            assert time.monotonic() < end and bridge.poll() is None, "socat did not listen"
+        url = "socket://127.0.0.1:%d" % port
+
+        def cli(*args):
+            res = CliRunner().invoke(main, [str(a) for a in args] + ["--device", url, "--token", TOKEN])
+            return res.exit_code, res.output
+
+        code, out = cli("status", "--json")
+        assert code == 0 and json.loads(out)["extensions"] == 12, out
+        csv = site / "staff.csv"
+        csv.write_text(csv.read_text(encoding="utf-8-sig") + "291,Bridged Person,Sales,Abcdefgh12345678,,staff,,\n",
+                       encoding="utf-8")  # fmt: skip
+        code, out = cli("sync", site, "--yes")
+        assert code == 0 and "synced" in out, out
+        assert b"Bridged Person" in _flash_bundle(serial_device)
+    finally:
+        bridge.terminate()
+        bridge.wait(timeout=10)
