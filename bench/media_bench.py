@@ -361,7 +361,7 @@ def main(argv):
             for n in (0,) + callers:
                 t = tick(n, min(seconds, 10), board, Path(tmp))
                 results.append({"tick": t})
-                if n:
+                if n and t.get("hot_tick_us") is not None:  # None: the calls ended before it ran
                     hot[n] = (t["hot_tick_us"], t["udp_send_us"])
                 if not as_json:
                     per_s = t["cpu_us_per_s"]
