@@ -121,14 +121,10 @@ def _narrate_anchor(site, result, d, inbound, built):
         if inbound:
             text = "the switch answers with early media (183: the caller pays nothing yet) and plays %s while " \
                    "it rings" % ("the branch's ringback file" if ringback else "a ringing tone")  # fmt: skip
-        elif d.target[0] == "external":
-            text = "the switch carries the call itself (its user agent places it over the trunk)"
         else:
-            text = "the switch carries the call itself (its user agent rings the colleague; once answered the " \
-                   "media goes phone to phone)"  # fmt: skip
+            text = "the switch carries the call itself (its user agent places it over the trunk)"
         if hold:
-            other = "caller" if inbound else ("outside party" if d.target[0] == "external" else "other side")
-            text += "; put on hold, the %s hears the branch's hold music" % other
+            text += "; put on hold, the %s hears the branch's hold music" % ("caller" if inbound else "outside party")
         result.add(0, "anchor", text, ringback=ringback, hold=hold)
         return
     named = [k for k in ("ringback", "hold") if (site.sounds or {}).get(k)]

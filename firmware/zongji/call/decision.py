@@ -176,13 +176,13 @@ def decide_inbound(site, did, tm=None):
 def anchored(inbound, target, has_ringback, has_hold):
     """Whether a ringing call (RING) goes through the switch's own user agent, which plays the
     branch's ringback to the caller as early media and its hold music when the call is held:
-    an outside caller's while the site has a ringback or hold sound built; a staff call, out
-    over the trunk or to a colleague, while it has hold music (never an emergency call). The
-    switch adds what depends on the moment (the INVITE offers SDP, an attendant line is free
-    beyond those kept for the menus); simulate assumes both."""
+    an outside caller's while the site has a ringback or hold sound built; a staff call out
+    over the trunk while it has hold music. The switch adds what depends on the moment (the
+    INVITE offers SDP, an attendant line is free beyond those kept for the menus); simulate
+    assumes both."""
     if inbound:
         return has_ringback or has_hold
-    return has_hold and target[0] in ("external", "ext", "group")
+    return target[0] == "external" and has_hold
 
 
 def _stand_in(site, target, when, wanted):

@@ -23,7 +23,7 @@ could have written.
     agent.next_timer() / handle_timer(now)
 
 The same agent anchors calls (what["bridge"]: an outside caller's while the site has [sounds]
-built, a staff call while it has hold music; decision.anchored): 183 with its SDP and the ringback as early
+built, a staff call out while it has hold music): 183 with its SDP and the ringback as early
 media, the target rung by a second call, whose answer or failure becomes the caller's; a side
 that holds hears nothing from the other, which hears the hold music. And when it has put two
 of the branch's own phones through, it moves their media phone to phone (RFC 3725: a re-INVITE
@@ -278,11 +278,6 @@ class Agent:
         c = AgentCall(call_id, req, tag, what)
         c.media = session
         session.owner = c
-        if not what.get("inbound"):
-            # a staff caller's INVITE passed digest auth: its SDP's address is the phone's own,
-            # no third party to protect from (hub latching is for the provider's, trusted only
-            # by its address); a phone that waits for the 200 to send still hears its ringing
-            session.heard = True
         if c.bridge is not None:
             return self._anchor(c, tx, req, answer, now)
         c.att = Attendant(self.sw.site, what.get("tm"), what.get("entry"), pin=what.get("pin"))
@@ -315,8 +310,6 @@ class Agent:
             c.ok = None
             if c.att is not None:
                 self._act(c, c.att.start(now), now)
-            elif c.state == _TALKING:  # an anchored staff call, answered: phone to phone now
-                self._go_direct(c, now)
 
     def _in_dialog(self, tx, req, tag, now):
         method = req.method
@@ -395,15 +388,14 @@ class Agent:
     # ---- media phone to phone (RFC 3725 third-party call control) ----------------------------------
 
     def _go_direct(self, c, now):
-        """Two of the branch's own phones are put through (by the attendant, or a staff call
-        anchored for the hold music, once the caller ACKed): re-INVITE the caller with the
+        """Two of the branch's own phones are put through: re-INVITE the caller with the
         target's media address (same codec), then the target with the caller's, and stop
-        relaying. Calls over the trunk or from outside stay relayed; so does any call where a
-        step is refused. A hold brings the media back (_reanchor), so the music still plays."""
+        relaying. Calls over the trunk, from outside, or while the site has hold music (which
+        needs the media here) stay relayed; so does any call where a step is refused."""
         out = c.out
         if not self.direct_media or c.direct or c.moving is not None or c.state != _TALKING or c.ok is not None:
             return
-        if out is None or not out.answered or c.what.get("inbound"):
+        if out is None or not out.answered or c.what.get("inbound") or self.media.has_prompt(HOLD):
             return
         placed = self.sw.proxy.calls.get(out.call_id)
         if placed is None or placed.bridge is not None:

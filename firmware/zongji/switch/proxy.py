@@ -197,8 +197,8 @@ class Proxy:
                 })  # fmt: skip
                 call.plan = [([("agent", None)], None)]
         elif d.action == decision.RING and self._anchored(call):
-            # an outside caller while the site has [sounds], or a staff call while it has hold
-            # music: the agent takes the call, plays ringback as early media and rings
+            # an outside caller while the site has [sounds], or staff calling out while it has
+            # hold music: the agent takes the call, plays ringback as early media and rings
             # the plan itself, so a call on hold hears the music, across the trunk too
             self.sw.agent.expect(call.call_id, {
                 "bridge": d.target, "caller": call.caller, "inbound": call.inbound, "addr": call.caller_addr,
@@ -215,9 +215,9 @@ class Proxy:
         self._next_stage(call, now)
 
     def _anchored(self, call):
-        """Whether a call goes through the switch's user agent (decision.anchored: an outside
-        caller's while the site has a ringback or hold sound built; a staff call while it has
-        hold music, never an emergency call); the INVITE offers SDP, and an attendant line is
+        """Whether a call goes through the switch's user agent: an outside caller's while the
+        site has a ringback or hold sound built; a staff call out over the trunk while it has
+        hold music (never an emergency call); the INVITE offers SDP, and an attendant line is
         free beyond the ANCHOR_RESERVE kept for menu callers (when none is, the call is
         proxied as without [sounds]: it rings, with no music)."""
         agent = self.sw.agent
