@@ -6,8 +6,7 @@
 # asyncio tasks) on 127.0.0.1, with this script as the provider in the same process: it answers
 # the device's REGISTER with 200, places N calls to the main number's DID (the attendant answers
 # and plays the main menu to each) and ACKs them. Each caller's RTP lands in a bound socket
-# nobody reads (the kernel drops it once full; sendto still succeeds); each sends one packet of
-# silence first, as a phone does, so the device's latching (media/hub.py) sends on past 1 s.
+# nobody reads (the kernel drops it once full; sendto still succeeds).
 #
 # 1. In situ: the device's own tasks for SECONDS, this process's CPU over them from
 #    /proc/self/stat (user, system) and /proc/self/schedstat (ns, exact), with the pump's
@@ -159,9 +158,6 @@ async def _setup(dev, prov, n):
         if call_id not in prov.ok:
             raise SystemExit("no 200 for " + call_id)
         prov.ack(call_id, prov.ok[call_id])
-        # the caller is heard: hub.py latches and keeps sending to it
-        s.sendto(b"\x80\x00\x00\x01\x00\x00\x00\x00\x00\x00\xbe\xef" + b"\xff" * 160,
-                 socket.getaddrinfo("127.0.0.1", dev._rtp_port())[0][-1])  # fmt: skip
     return sinks
 
 

@@ -24,9 +24,7 @@ the call); prompts.has(id). Prompt files are raw 8 kHz u-law (zongji prompts bui
 call gets them transcoded a frame at a time.
 
 Who may send to a leg: only the address its SDP named (media/rtp.py: no RTP injection); a
-datagram from any other address is dropped unparsed and costs nothing. Whom a leg sends to: its
-SDP's address, for a second (UNHEARD_FRAMES), then only once that address has been heard from
-(latching), so a forged SDP cannot aim a stream at a third party for longer. Keys arrive as RFC 4733
+datagram from any other address is dropped unparsed and costs nothing. Keys arrive as RFC 4733
 telephone-events when negotiated, else as tones in the audio (detector: media/dtmf.py's
 Detector class, or None; one is made per leg whose SDP has no telephone-event), or as SIP
 INFO (info_key). The hub tells its `agent` agent.key(owner, digit, now) and
@@ -47,11 +45,6 @@ FRAME_MS = 20
 _SILENCE = {g711.PCMU: b"\xff" * FRAME, g711.PCMA: b"\xd5" * FRAME}
 RING_ON_MS, RING_CYCLE_MS = 1000, 5000  # 450 Hz, 1 s on 4 s off: the ringback of GB/T 15279
 MISSING_MS = 200  # a prompt that was never built: this much silence instead
-# Latching: a leg that has not yet heard its peer sends it this many frames (1 s: enough for a
-# peer that waits to hear media before it sends), then nothing until a packet from the peer
-# arrives. An INVITE with a spoofed source (the provider is trusted by address) so points at
-# most a second of ringback or greeting at whatever address its SDP names, not two minutes.
-UNHEARD_FRAMES = 50
 
 
 def _ring_frame():
@@ -91,8 +84,6 @@ class Leg:
         self.loop = None  # a prompt id played over and over after the queue (ringback file, hold)
         self.relay = None  # the other Leg, once the two are put through
         self.direct = False  # its peer's media goes to the other peer, not to us (RFC 3725)
-        self.heard = False  # a packet came from the peer: it is there (UNHEARD_FRAMES)
-        self.unheard = 0  # frames sent to the peer before it was heard
         self.closed = False
         self._frame = bytearray(FRAME)
         self._mv = memoryview(self._frame)
@@ -109,9 +100,6 @@ class Leg:
             hub.count("sdp refused: its media address is another call's")
             raise sdp.SdpError("media address in use by another call", 488)
         old = self.plan.addr if self.plan is not None else None
-        if plan.addr != old:  # a new address is not latched until it is heard from too
-            self.heard = False
-            self.unheard = 0
         self.plan = plan
         if old is not None and hub.legs.get(old) is self:
             del hub.legs[old]
@@ -286,7 +274,6 @@ class MediaHub:
         if pkt is None:
             self.count("rtp dropped: " + (leg.rx.last_drop or "?"))
             return
-        leg.heard = True
         other = leg.relay
         if other is not None:
             if other.plan is not None and other.plan.send:
@@ -343,16 +330,8 @@ class MediaHub:
                 tx.start(now - now % FRAME_MS)  # every stream on one 20 ms grid: one wake serves all
             n = 0
             while tx.next_due() <= now and n < 3:  # a late shell catches up a few frames, no more
-                payload, ended = self._payload(leg, now)  # played on either way: the menu's timing
-                if leg.heard or leg.unheard < UNHEARD_FRAMES:
-                    out.append((bytes(tx.packet(payload, now)), leg.plan.addr))
-                    if not leg.heard:
-                        leg.unheard += 1
-                else:  # not latched: the frame's time passes unsent
-                    tx.silence(now)
-                    if leg.unheard == UNHEARD_FRAMES:
-                        leg.unheard += 1
-                        self.count("rtp held back: nothing heard from the peer")
+                payload, ended = self._payload(leg, now)
+                out.append((bytes(tx.packet(payload, now)), leg.plan.addr))
                 if ended:
                     done.append(leg)
                 n += 1
