@@ -567,6 +567,28 @@ def test_an_update_offer_is_answered_and_holds_like_a_reinvite():
     assert _frames_to(net, PROVIDER_MEDIA)[-1] == b"\x44" * 160  # talking again
 
 
+def test_a_hold_by_update_while_it_rings_holds_once_answered():
+    # the caller's UPDATE (a=sendonly) in the early dialog: the INVITE's 200 then carries the
+    # session as it is now (version 2, recvonly), not the 183's, and the desk hears the music
+    net, desk, prov = _sounds_net()
+    desk.auto["INVITE"] = 180
+    inv = _outside_call(net, prov)
+    rung = desk.last("INVITE")
+    _in_early_dialog(prov, inv, "UPDATE", "upd1", sdp(PROVIDER_MEDIA[0], PROVIDER_MEDIA[1]) + b"a=sendonly\r\n")
+    up = prov.got[-1]
+    assert up.status == 200 and b"a=recvonly" in up.body
+    net.advance(100)
+    _answer(desk, rung)
+    net.advance(40)
+    ok = [m for m in prov.got if getattr(m, "status", 0) == 200 and m.cseq()[1] == "INVITE"][-1]
+    assert ok.body == up.body  # the session the UPDATE left, its version and direction
+    prov.ack_2xx(inv, ok)
+    before = len(net.rtp.get((desk.addr[0], 5000), []))
+    net.advance(200)
+    assert set(_frames_to(net, (desk.addr[0], 5000), before)) == {HOLD[:160]}
+    assert net.sw.counters.get("call on hold") == 1
+
+
 def test_an_outside_caller_put_on_hold_hears_the_hold_music():
     net, desk, prov = _sounds_net()
     inv, rung, ok = _anchored_call(net, desk, prov)

@@ -300,6 +300,38 @@ def test_a_memory_error_on_a_datagram_is_counted_and_the_loop_goes_on(tmp_path, 
     assert proc.stdout.splitlines()[-1] == "5 0 None 4"  # not a bug, not a fault; told 3 times, where once
 
 
+ROOM = """
+import gc, sys
+sys.path.insert(0, "lib")
+import pkg
+from zongji.shell import device
+said = []
+d = device.Device(device.read_config("no-such-config.json"), None, None, None, out=said.append)
+def make():
+    from pkg import big  # imports, then what it builds has no room
+    raise MemoryError("memory allocation failed")
+gc.collect()
+free = gc.mem_free()
+print(d._room_for("http", make), "pkg.big" in sys.modules, hasattr(pkg, "big"))
+gc.collect()
+print(gc.mem_free() - free > -4096, said[-1], d.errors[-1].split(": ", 1)[1])
+"""
+
+
+def test_an_admin_transport_without_room_gives_back_what_its_import_took(tmp_path, mpy_env):
+    # the no-PSRAM board: the admin's import succeeds, what it builds then does not fit; the
+    # module it loaded must go from sys.modules and from its package, or its heap stays taken
+    (tmp_path / "lib" / "pkg").mkdir(parents=True)
+    (tmp_path / "lib" / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "lib" / "pkg" / "big.py").write_text("X = bytearray(200000)\n")
+    proc = mpy(ROOM, tmp_path, mpy_env)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    first, second = proc.stdout.splitlines()[-2:]
+    assert first == "None False False"  # nothing served, the module gone from both places
+    assert second.startswith("True zongji: no room in the heap for the admin over http")
+    assert second.endswith("it is off")  # in status errors too
+
+
 DHCP = """
 import json, machine, network
 from zongji.shell import device

@@ -370,8 +370,12 @@ class Device:
                 return make()
             except MemoryError:
                 for name in list(sys.modules):
-                    if name not in had:
+                    if name not in had:  # imported by the attempt: off the table and its package
                         del sys.modules[name]
+                        parent, _, child = name.rpartition(".")
+                        pkg = sys.modules.get(parent)
+                        if pkg is not None and child in pkg.__dict__:
+                            delattr(pkg, child)
                 gc.collect()
         del had
         self.error("no room in the heap for the admin over %s (%d B free): it is off" % (what, gc.mem_free()))

@@ -335,6 +335,8 @@ class Agent:
                 except ValueError:
                     return self._reply(tx, req, 488)
                 self._reply(tx, req, 200, headers=self._sdp_headers(), body=answer)
+                if c.state == _EARLY:  # the INVITE's 200 will carry this session, not the first
+                    c.answer = answer
                 if c.direct:  # the caller's media comes back to us: so must the target's
                     self._reanchor(c, "b", now)
                 self._held(c)
@@ -645,7 +647,9 @@ class Agent:
             c.ok_until = now + ACK_WAIT
             c.invite = c.tx = None
         c.state = _TALKING
-        if not was_early:
+        if was_early:
+            self._held(c)  # a hold the caller took by UPDATE while it rang: the music now
+        else:
             self._go_direct(c, now)
 
     def _early_media(self, c, out, resp, now):
