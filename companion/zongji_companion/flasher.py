@@ -361,15 +361,19 @@ class Flasher:
             return None
         want = size_bytes(said)
         name = self.board.get("name")
-        end = max(p.offset + p.size for p in layout.partitions)
-        if end >= chip:
+        vfs = layout.vfs
+        fixed = vfs is not None and not vfs.auto  # the table has its own "vfs": used as it is
+        others = [p for p in layout.partitions if not (fixed and p.name == vfs.name and p.offset == vfs.offset)]
+        end = vfs.offset + vfs.size if fixed else max(p.offset + p.size for p in others)
+        if end > chip or (end == chip and not fixed):
             raise FlashError(
-                "the board on %s has %s of flash, and this image's partitions fill it to %#x: MicroPython "
+                "the board on %s has %s of flash, and this image's partitions %s to %#x: MicroPython "
                 "would have no room for its filesystem; use the MicroPython image for a %s flash (or a board "
-                "with more flash)" % (self._path, _human(chip), end, _human(chip)),
+                "with more flash)" % (self._path, _human(chip), "run" if end > chip else "fill it", end,
+                                      _human(chip)),
                 "wrong-flash",
             )  # fmt: skip
-        if chip == want:
+        if chip == want or fixed:  # an explicit vfs is where it is, whatever the chip's size
             return None
         fix = 'name the board file of this board (zongji boards), or set "flash_size": "%s" in boards/%s.json' % (
             _human(chip).replace(" ", ""),

@@ -246,3 +246,27 @@ def test_auto_finds_the_board_by_its_bridge_and_asks_among_several(fake_rom, mon
         flasher.flash("auto", "esp32-wrover", image)
     assert e.value.kind == "port" and [p.device for p in e.value.candidates] == sorted([rom.port, "/dev/ttyACM7"])
     assert "2 ports look like an ESP32 board" in str(e.value) and "10c4:ea60" in str(e.value)
+
+
+def test_a_partition_table_with_its_own_vfs_is_taken_as_it_is(fake_rom):
+    # MicroPython makes its filesystem from the end of the last partition to the end of the chip,
+    # unless the table names a "vfs" itself (older stock tables do): then that one is used as it
+    # is, so it may run to the chip's end, and a factory image's filesystem does not move with
+    # the chip's size; one that runs past the chip is still refused before the erase
+    import synthimage
+    from zongji_companion import fwimage
+
+    table = synthimage.MICROPYTHON_TABLE + (("vfs", 1, 0x81, 0x200000, 0x200000),)
+    layout = fwimage.inspect(synthimage.release_image("esp32", table=table), boards.load("esp32-wrover"))
+    assert not layout.vfs.auto
+    for size in (4 << 20, 8 << 20):
+        rom = fake_rom(flash_size=size)
+        with flasher.Flasher(rom.port, "esp32-wrover", stub=False) as f:
+            f.connect()
+            assert f.check_flash(layout) is None and f.check_flash(layout, factory=True) is None
+    rom = fake_rom(flash_size=2 << 20)
+    with flasher.Flasher(rom.port, "esp32-wrover", stub=False) as f:
+        f.connect()
+        with pytest.raises(flasher.FlashError) as e:
+            f.check_flash(layout)
+    assert e.value.kind == "wrong-flash" and "run to 0x400000" in str(e.value)
