@@ -567,6 +567,23 @@ def test_an_update_offer_is_answered_and_holds_like_a_reinvite():
     assert _frames_to(net, PROVIDER_MEDIA)[-1] == b"\x44" * 160  # talking again
 
 
+def test_an_anchored_call_is_one_call_record_from_the_callers_start():
+    # the caller's call to the agent and the agent's to the desk are one call for the branch:
+    # one record, whom it rang and who answered, from when the caller called
+    net, desk, prov = _sounds_net()
+    start = net.now
+    inv, rung, ok = _anchored_call(net, desk, prov)
+    net.advance(3000)
+    prov.bye(inv, ok)
+    net.advance(2000)
+    records = net.sw.cdr.records()
+    assert len(records) == 1, records
+    r = records[0]
+    assert r["from"] == "13912345678" and r["to"] == "201" and r["outcome"] == "answered"
+    assert r["route"] == "did 02155550199 -> ext 201 via the attendant -> 201" and r["duration"] >= 3
+    assert r["start"] == (net.sw.epoch_ms + start) // 1000
+
+
 def test_a_hold_by_update_while_it_rings_holds_once_answered():
     # the caller's UPDATE (a=sendonly) in the early dialog: the INVITE's 200 then carries the
     # session as it is now (version 2, recvonly), not the 183's, and the desk hears the music

@@ -68,6 +68,10 @@ class Call:
         self.bridge = None  # the gateway's TrunkLeg that answered: in-dialog goes through it
         self.inbound = False  # from the provider (an outside caller)
         self.relaying = 0  # in-dialog requests passed on and not yet answered (legs.Relay)
+        # an anchored call is two calls (the caller's to the agent, the agent's to the target)
+        # and one record: the second's, carrying the first's route and start (Switch.record)
+        self.bridged = False  # this is the first, and the agent placed the second
+        self.front = None  # this is the second: the first
 
 
 class Proxy:
@@ -118,6 +122,10 @@ class Proxy:
         # INVITEs, anchored, cannot take staff's quarter with the calls the agent places)
         call.inbound = first is not None and first.inbound
         call.route = "attendant -> %s" % call.route
+        if by.bridge is not None and first is not None:  # an anchored call's ringing: one record
+            first.bridged = True
+            call.front = first
+            call.route = first.route
         self._begin(call, now)
 
     def shares(self):

@@ -569,7 +569,11 @@ class Switch:
         req.add("via", "SIP/2.0/UDP %s;branch=%s;rport" % (self.me, self.tl.branch()), first=True)
 
     def record(self, call, now, status, reason=None):
-        """A call is over: keep its record and tell the shell."""
+        """A call is over: keep its record and tell the shell. An anchored call is recorded
+        once, by the agent's call to the target (what it rang, who answered), from the
+        caller's start (proxy.Call.bridged, front)."""
+        if call.bridged:
+            return
         epoch = self.epoch_ms
 
         def wall(ms):
@@ -589,8 +593,9 @@ class Switch:
         else:
             outcome = "failed"
         winner = call.winner
+        front = call.front
         record = {
-            "start": wall(life.start_ms),
+            "start": wall(front.life.start_ms if front is not None else life.start_ms),
             "answer": wall(life.answer_ms),
             "end": wall(now),
             "from": call.caller,
