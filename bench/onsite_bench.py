@@ -115,7 +115,7 @@ def frozen_heap(binary, flash, spec, samples):
 
     fakes, _ = vdevice.code_bytes()
     heap = int(spec["heap_bytes"] * vdevice.HEAP_RATIO) + fakes
-    env = dict(os.environ, MICROPYPATH=os.pathsep.join((vdevice.HERE, "lib", ".frozen")))
+    env = dict(os.environ, MICROPYPATH=vdevice.frozen_micropypath())
     got = _watch([binary, "-X", "heapsize=%d" % heap, "main.py"], spec["name"], samples, cwd=flash, env=env)
     got["heap"] = heap
     return got

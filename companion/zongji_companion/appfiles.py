@@ -125,7 +125,7 @@ def app_sizes(board):
             done = os.path.join(folder, rel)
             size = os.path.getsize(done) if os.path.exists(done) else int(os.path.getsize(path) * MPY_RATIO)
             out.append(("zongji/" + rel.replace(os.sep, "/"), size))
-    lib = os.path.join(cache_dir(), "lib")
+    lib = _lib_folder()
     for name, path in applib.microdot_files():
         done = os.path.join(lib, name[:-3] + ".mpy")
         out.append(("lib/" + name[:-3] + ".mpy", os.path.getsize(done) if os.path.exists(done)
@@ -169,8 +169,13 @@ def compiled_core(arch):
     return out
 
 
+def _lib_folder():
+    """Where microdot compiled for the device is cached (applib.install_lib)."""
+    return os.path.join(cache_dir(), "lib")
+
+
 def _lib():
-    folder = os.path.join(cache_dir(), "lib")
+    folder = _lib_folder()
     try:
         applib.install_lib(folder)
     except applib.LibError as e:

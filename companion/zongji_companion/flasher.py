@@ -363,8 +363,7 @@ class Flasher:
         name = self.board.get("name")
         vfs = layout.vfs
         fixed = vfs is not None and not vfs.auto  # the table has its own "vfs": used as it is
-        others = [p for p in layout.partitions if not (fixed and p.name == vfs.name and p.offset == vfs.offset)]
-        end = vfs.offset + vfs.size if fixed else max(p.offset + p.size for p in others)
+        end = vfs.offset + vfs.size if fixed else max(p.offset + p.size for p in layout.partitions)
         if end > chip or (end == chip and not fixed):
             raise FlashError(
                 "the board on %s has %s of flash, and this image's partitions %s to %#x: MicroPython "

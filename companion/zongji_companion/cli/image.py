@@ -16,11 +16,12 @@ def progress(as_json, text):
 def fit_partition(board, info, app, bundle, prompt_files):
     """flashbudget's estimate for the site, measured against the image's own vfs partition and
     with the app's files counted: (fit dict, message or None when it fits)."""
-    from zongji_companion import flashbudget
+    from zongji_companion import appfiles, flashbudget
 
     site_paths = set(["site.zjb"] + [n for n, _ in prompt_files])
     own = [(p, len(b)) for p, b in app.files.items() if p not in site_paths]  # the app as it is built
-    fit = flashbudget.estimate(board, len(bundle), prompt_files, app_files=own + [("secrets.json", 100)])
+    own.append(("secrets.json", appfiles.CONFIG_BYTES))  # added per device by `zongji flash`
+    fit = flashbudget.estimate(board, len(bundle), prompt_files, app_files=own)
     app_bytes = fit["app"]
     fit["partition"] = info.vfs.size
     fit["usable"] = int(info.vfs.size * (1 - flashbudget.SPARE))

@@ -99,6 +99,11 @@ def micropypath():
     return os.pathsep.join((FIRMWARE, HERE, "lib", ".frozen"))
 
 
+def frozen_micropypath():
+    # a board whose image has the core frozen in: the fakes and its lib/, never firmware/
+    return os.pathsep.join((HERE, "lib", ".frozen"))
+
+
 def native_mpy(folder):
     """Modules with @micropython.viper need mpy-cross told the machine's architecture, which
     `mpremote romfs build` does not pass: compile those here for this machine (the unix port's
@@ -338,5 +343,5 @@ def command(folder, heap):
     if not frozen:
         return [micropython(), "-X", "heapsize=%d" % heap, "main.py"], dict(os.environ, MICROPYPATH=micropypath())
     rom, _ = rom_image()
-    env = dict(os.environ, MICROPYPATH=os.pathsep.join((HERE, "lib", ".frozen")), ZONGJI_ROM=rom)
+    env = dict(os.environ, MICROPYPATH=frozen_micropypath(), ZONGJI_ROM=rom)
     return [micropython(), "-X", "heapsize=%d" % heap, os.path.join(HERE, "vfrozen.py")], env
