@@ -211,7 +211,16 @@ def test_a_frozen_board_gets_the_bytecode_added_and_says_so(site, tmp_path, devi
     dev = devices(site, tmp_path / "flash", board="esp32-devkitc")
     text = "\n".join(dev.lines)
     assert "x 1.7" in text and "for the firmware's bytecode" in text and "frozen" in text
-    assert phones("201", _server(dev)).register().status == 200
+    phone = phones("201", _server(dev))
+    for attempt in range(3):
+        # the no-PSRAM board's heap is tight: a datagram it has no room for is dropped (said and
+        # counted, by design), and a phone that hears nothing sends its REGISTER again
+        try:
+            got = phone.register()
+            break
+        except AssertionError:
+            assert attempt < 2, "\n".join(dev.rest())
+    assert got.status == 200
 
 
 def test_an_admin_the_heap_has_no_room_for_is_said_once_and_the_device_goes_on(site, tmp_path, devices):
